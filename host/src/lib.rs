@@ -1,0 +1,12 @@
+//! # t1c-host: the T1C connector
+//!
+//! The connector runs on the user's machine, serves the T1C v3 REST API on loopback and runs each
+//! card or token driver as a sandboxed WebAssembly component. This crate is the connector as a
+//! library, so tests and tools can drive it; the `t1c` binary is a thin command line over it.
+//!
+//! Concerns, one folder each:
+//! - [`runtime`]: the wasmtime engine, compiled-component cache, capability granter, module
+//!   registry and calls into modules.
+#![deny(missing_docs)]
+
+pub mod runtime;

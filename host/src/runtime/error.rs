@@ -1,0 +1,154 @@
+//! Errors of the runtime: loading a module ([`LoadError`]) and calling it ([`CallError`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use t1c_sdk::Capability;
+use t1c_sdk::module::ManifestError;
+
+/// Why a module could not be loaded. The module is not served; every other module is unaffected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read module file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component for this engine.
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    /// The component imports something the host never provides.
+    #[error("the component imports `{0}`, which T1C does not provide")]
+    UnknownImport(String),
+    /// The component was built against a contract version this host cannot serve.
+    #[error("the component uses contract {found}, this host implements {supported}")]
+    ContractMismatch {
+        /// The version the component imports or exports.
+        found: String,
+        /// The host's contract version.
+        supported: &'static str,
+    },
+    /// The component lacks an export of the contract or exports it with the wrong types.
+    #[error("the component does not export the T1C contract: {0}")]
+    MissingExport(String),
+    /// The component imports a capability its manifest does not declare.
+    #[error(
+        "module `{module}` imports capability `{capability}` but its manifest does not declare it"
+    )]
+    UndeclaredCapability {
+        /// The module's name (or file, when the manifest could not be read yet).
+        module: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The module needs a capability the connector's configuration does not grant it.
+    #[error("module `{module}` needs capability `{capability}`, which is not granted to it")]
+    CapabilityNotGranted {
+        /// The module.
+        module: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The capability exists in the contract but this connector build does not provide it yet.
+    #[error("module `{module}` needs capability `{capability}`, which this connector does not provide")]
+    CapabilityUnavailable {
+        /// The module.
+        module: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The manifest the module exports is invalid.
+    #[error("module `{module}` has an invalid manifest: {source}")]
+    InvalidManifest {
+        /// The module's declared name.
+        module: String,
+        /// What is wrong.
+        source: ManifestError,
+    },
+    /// Reading the manifest failed (the module trapped, looped or ran out of memory).
+    #[error("reading the manifest failed: {0}")]
+    ManifestCall(#[source] Box<CallError>),
+    /// Linking or pre-instantiation failed for another reason.
+    #[error("cannot link the component: {0}")]
+    Link(String),
+    /// A module with the same name is already loaded.
+    #[error("a module named `{0}` is already loaded")]
+    Duplicate(String),
+}
+
+/// Why a call into a module failed. Only this call is affected: the instance is discarded and
+/// the next call gets a fresh one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The module ran and returned one of the contract's typed errors.
+    #[error("module `{module}`: {error}")]
+    Module {
+        /// The module.
+        module: String,
+        /// Its error.
+        error: t1c_sdk::Error,
+    },
+    /// The module used more CPU time, or the whole call more wall time, than allowed.
+    #[error("module `{module}` did not finish within its {limit:?} deadline")]
+    DeadlineExceeded {
+        /// The module.
+        module: String,
+        /// The limit that was reached.
+        limit: Duration,
+    },
+    /// The module tried to grow its memory past the cap.
+    #[error("module `{module}` exceeded its memory limit of {limit} bytes")]
+    MemoryExhausted {
+        /// The module.
+        module: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The module trapped (a panic, an unreachable, an out-of-bounds access...).
+    #[error("module `{module}` crashed: {trap}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Trapped {
+        /// The module.
+        module: String,
+        /// The trap as wasmtime reports it.
+        trap: String,
+        /// The module's last line on stderr (a Rust panic message), if any.
+        message: Option<String>,
+    },
+    /// Every instance slot of the pool is in use.
+    #[error("module `{module}` is busy: every instance slot is in use")]
+    Busy {
+        /// The module.
+        module: String,
+    },
+    /// The call needs a kind of device this connector cannot pass yet.
+    #[error("module `{module}`: {what} is not supported by this connector")]
+    Unsupported {
+        /// The module.
+        module: String,
+        /// What was asked.
+        what: &'static str,
+    },
+    /// A host-side failure (instantiation, resource table).
+    #[error("module `{module}`: host error: {message}")]
+    Host {
+        /// The module.
+        module: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// The module's own typed error, when it returned one.
+    pub fn module_error(&self) -> Option<&t1c_sdk::Error> {
+        match self {
+            CallError::Module { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The WebAssembly runtime: one engine, the compiled-component cache, the capability granter,
+//! and [`LoadedModule`]s whose exports can be called with a device.
+//!
+//! Loading a module: read and hash it, compile it (or load it from the cache), check its imports
+//! against the contract, link only the capabilities it may have, pre-instantiate it, and read
+//! its manifest in a first sandboxed call. Calling a module: a fresh instance from the pooling
+//! allocator, the call's device and PIN as resource handles, a CPU and wall-time deadline
+//! enforced through epochs, a memory cap, and the module's output sent to the log.
+//!
+//! This concern knows nothing about HTTP or PC/SC: callers hand it a [`t1c_sdk::Card`].
+
+mod bindings;
+mod cache;
+mod capabilities;
+mod engine;
+mod error;
+mod limits;
+mod module;
+mod registry;
+mod state;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+
+use t1c_sdk::Capability;
+
+pub use cache::{CacheOutcome, ComponentCache};
+pub use capabilities::{CONTRACT_VERSION, contract_compatible};
+pub use error::{CallError, LoadError};
+pub use limits::CallLimits;
+pub use module::{Device, LoadedModule};
+pub use registry::{DirectoryLoad, Registry};
+pub use state::PinSecret;
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Capabilities modules may be granted. A module needing another one does not load.
+    pub granted: BTreeSet<Capability>,
+    /// Limits of every call.
+    pub limits: CallLimits,
+    /// Instances that may exist at once across all modules (calls in flight).
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            granted: Capability::ALL.into_iter().collect(),
+            limits: CallLimits::default(),
+            max_instances: 64,
+        }
+    }
+}
+
+/// The runtime. Cheap to share behind an [`Arc`]; loading and calling take `&self`.
+pub struct Runtime {
+    engine: Engine,
+    cache: Option<ComponentCache>,
+    config: RuntimeConfig,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine, starts its epoch ticker and opens the cache.
+    ///
+    /// # Errors
+    /// The engine cannot be created (for instance not enough virtual address space for the
+    /// pool), the ticker thread cannot start, or the cache directory cannot be created.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let engine = engine::build(config.max_instances, config.limits.memory_bytes)
+            .map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
+        engine::start_epoch_ticker(&engine)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(ComponentCache::open(dir)?),
+            None => None,
+        };
+        Ok(Self { engine, cache, config })
+    }
+
+    /// The configuration the runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Loads a component from a file.
+    ///
+    /// # Errors
+    /// [`LoadError`] saying why the module cannot be served.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedModule, LoadError> {
+        let wasm = std::fs::read(path)
+            .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        self.load(&wasm, &path.display().to_string())
+    }
+
+    /// Loads a component from its bytes; `label` names it in errors until its manifest is read.
+    ///
+    /// # Errors
+    /// [`LoadError`] saying why the module cannot be served.
+    pub fn load(&self, wasm: &[u8], label: &str) -> Result<LoadedModule, LoadError> {
+        let sha256: [u8; 32] = Sha256::digest(wasm).into();
+        let compile = |e: wasmtime::Error| LoadError::Compile(format!("{e:#}"));
+        let (component, outcome) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, wasm, &sha256).map_err(compile)?,
+            None => (
+                wasmtime::component::Component::new(&self.engine, wasm).map_err(compile)?,
+                CacheOutcome::Uncached,
+            ),
+        };
+        let imports = capabilities::inspect(&self.engine, &component)?;
+        let available = capabilities::available();
+        for capability in &imports.used {
+            if !self.config.granted.contains(capability) {
+                return Err(LoadError::CapabilityNotGranted {
+                    module: label.to_owned(),
+                    capability: *capability,
+                });
+            }
+            if !available.contains(capability) {
+                return Err(LoadError::CapabilityUnavailable {
+                    module: label.to_owned(),
+                    capability: *capability,
+                });
+            }
+        }
+        let linker = capabilities::linker(&self.engine, &imports.used)?;
+        let instance_pre =
+            linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = bindings::ModulePre::new(instance_pre)
+            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+
+        let manifest = LoadedModule::read_manifest(&pre, &self.engine, label, &self.config.limits)
+            .map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
+        let manifest = module::manifest_from_wit(manifest);
+        manifest
+            .validate()
+            .map_err(|source| LoadError::InvalidManifest { module: manifest.name.clone(), source })?;
+        if !contract_compatible(&manifest.contract) {
+            return Err(LoadError::ContractMismatch {
+                found: manifest.contract.clone(),
+                supported: CONTRACT_VERSION,
+            });
+        }
+        if let Some(capability) = imports.used.iter().find(|c| !manifest.capabilities.contains(c)) {
+            return Err(LoadError::UndeclaredCapability {
+                module: manifest.name.clone(),
+                capability: *capability,
+            });
+        }
+        if let Some(capability) =
+            manifest.capabilities.iter().find(|c| !self.config.granted.contains(c))
+        {
+            return Err(LoadError::CapabilityNotGranted {
+                module: manifest.name.clone(),
+                capability: *capability,
+            });
+        }
+        tracing::info!(
+            module = %manifest.name,
+            version = %manifest.version,
+            cache = ?outcome,
+            "module loaded"
+        );
+        Ok(LoadedModule::new(
+            manifest,
+            pre,
+            self.engine.clone(),
+            self.config.limits.clone(),
+            sha256,
+            imports.used,
+            outcome,
+        ))
+    }
+}
+

@@ -1,0 +1,83 @@
+//! The set of loaded modules, by name, and the match of a card's ATR to the modules claiming it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Runtime;
+use super::error::LoadError;
+use super::module::LoadedModule;
+
+/// Loaded modules by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    modules: BTreeMap<String, Arc<LoadedModule>>,
+}
+
+/// The outcome of loading a directory: what loaded and what did not, with why.
+#[derive(Debug, Default)]
+pub struct DirectoryLoad {
+    /// Modules loaded, by file.
+    pub loaded: Vec<(PathBuf, String)>,
+    /// Files that failed, with the reason.
+    pub failed: Vec<(PathBuf, LoadError)>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads every `*.wasm` file of `dir` (not recursively), in file-name order. A module that
+    /// fails to load is reported and skipped; the others load.
+    ///
+    /// # Errors
+    /// The directory cannot be read.
+    pub fn load_directory(&mut self, runtime: &Runtime, dir: &Path) -> std::io::Result<DirectoryLoad> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+            .collect();
+        files.sort();
+        let mut report = DirectoryLoad::default();
+        for path in files {
+            match runtime.load_file(&path).and_then(|module| self.insert(module)) {
+                Ok(name) => report.loaded.push((path, name)),
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), "module not loaded: {err}");
+                    report.failed.push((path, err));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Adds a loaded module and returns its name.
+    ///
+    /// # Errors
+    /// [`LoadError::Duplicate`] when a module of that name is already there.
+    pub fn insert(&mut self, module: LoadedModule) -> Result<String, LoadError> {
+        let name = module.name().to_owned();
+        if self.modules.contains_key(&name) {
+            return Err(LoadError::Duplicate(name));
+        }
+        self.modules.insert(name.clone(), Arc::new(module));
+        Ok(name)
+    }
+
+    /// The module called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedModule>> {
+        self.modules.get(name).cloned()
+    }
+
+    /// Every module, by name.
+    pub fn modules(&self) -> impl Iterator<Item = &Arc<LoadedModule>> {
+        self.modules.values()
+    }
+
+    /// The modules that claim a card with this ATR, by name.
+    pub fn modules_for_atr(&self, atr: &[u8]) -> Vec<Arc<LoadedModule>> {
+        self.modules.values().filter(|m| m.matches_atr(atr)).cloned().collect()
+    }
+}

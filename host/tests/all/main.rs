@@ -1,0 +1,6 @@
+//! Integration tests of the connector library, one binary (wasmtime-style `tests/all`).
+
+mod cache;
+mod fixtures;
+mod loading;
+mod sandbox;

@@ -1,0 +1,512 @@
+//! What a module is and does: its [`Manifest`] and the [`Module`], [`Token`] and [`Extension`]
+//! traits a module implements. The [`export_module!`](crate::export_module) macro turns an
+//! implementation into the component's exports.
+//!
+//! These are plain Rust types, so module logic compiles and is unit-tested natively; the guest
+//! glue converts them to and from the contract's types.
+
+use crate::card::Card;
+use crate::error::{Error, Result};
+use crate::pin::Pin;
+
+/// The version of the WIT contract (`t1c:card`) this SDK implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Implemented by every module: who it is and what it needs.
+pub trait Module {
+    /// The module's manifest. Must be cheap and must not touch any device.
+    fn manifest() -> Manifest;
+}
+
+/// The PKI operations of a token. Every method defaults to [`Error::NotSupported`], so a module
+/// implements what its cards can do.
+pub trait Token {
+    /// Facts about the token.
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn info(device: Device<'_>) -> Result<TokenInfo> {
+        let _ = device;
+        Err(Error::not_supported("token info"))
+    }
+
+    /// The certificates of the given kinds (all when `kinds` is empty).
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn certificates(device: Device<'_>, kinds: &[CertificateKind]) -> Result<Vec<Certificate>> {
+        let _ = (device, kinds);
+        Err(Error::not_supported("certificates"))
+    }
+
+    /// Verifies the PIN (`None`: on the reader's keypad).
+    ///
+    /// # Errors
+    /// [`Error::PinWrong`], [`Error::PinBlocked`], ...; by default [`Error::NotSupported`].
+    fn verify_pin(device: Device<'_>, pin: Option<&Pin<'_>>) -> Result<()> {
+        let _ = (device, pin);
+        Err(Error::not_supported("PIN verification"))
+    }
+
+    /// A non-repudiation signature.
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn sign(device: Device<'_>, request: &SignRequest, pin: Option<&Pin<'_>>) -> Result<Vec<u8>> {
+        let _ = (device, request, pin);
+        Err(Error::not_supported("signing"))
+    }
+
+    /// A signature with the authentication key.
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn authenticate(
+        device: Device<'_>,
+        request: &SignRequest,
+        pin: Option<&Pin<'_>>,
+    ) -> Result<Vec<u8>> {
+        let _ = (device, request, pin);
+        Err(Error::not_supported("authentication"))
+    }
+
+    /// The digest algorithms the token signs.
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn supported_algorithms(device: Device<'_>) -> Result<Vec<HashAlgorithm>> {
+        let _ = device;
+        Err(Error::not_supported("supported algorithms"))
+    }
+}
+
+/// Module-specific operations, declared in [`Manifest::operations`].
+pub trait Extension {
+    /// Runs `operation` with a JSON `request`, returning JSON.
+    ///
+    /// # Errors
+    /// Any [`Error`]; by default [`Error::NotSupported`].
+    fn invoke(device: Option<Device<'_>>, operation: &str, request: &str) -> Result<String> {
+        let _ = (device, request);
+        Err(Error::NotSupported(format!("operation `{operation}`")))
+    }
+}
+
+/// The device an operation runs on.
+#[non_exhaustive]
+pub enum Device<'a> {
+    /// A card in a PC/SC reader (or an in-process card in tests).
+    Card(&'a mut dyn Card),
+    /// A PKCS#11 slot.
+    #[cfg(feature = "guest")]
+    Slot(&'a crate::guest::bindings::t1c::card::pkcs11::Slot),
+}
+
+impl<'a> Device<'a> {
+    /// The card, or [`Error::NotSupported`] when the device is not a card.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] for a non-card device.
+    pub fn card(self) -> Result<&'a mut dyn Card> {
+        match self {
+            Device::Card(card) => Ok(card),
+            #[cfg(feature = "guest")]
+            Device::Slot(_) => Err(Error::not_supported("this module works with PC/SC cards only")),
+        }
+    }
+}
+
+/// A module's identity and needs. [`Manifest::new`] fills the contract version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Name used in API paths; lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// The module's version (semver).
+    pub version: String,
+    /// The contract version it was built against (semver).
+    pub contract: String,
+    /// One line on what it supports.
+    pub description: String,
+    /// Host capabilities it uses.
+    pub capabilities: Vec<Capability>,
+    /// Cards it claims.
+    pub atrs: Vec<AtrPattern>,
+    /// Whether it implements [`Token`].
+    pub token: bool,
+    /// Module-specific operations.
+    pub operations: Vec<Operation>,
+}
+
+impl Manifest {
+    /// A manifest for this SDK's contract version, with no capabilities, cards or operations.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            contract: CONTRACT_VERSION.to_owned(),
+            description: description.into(),
+            capabilities: Vec::new(),
+            atrs: Vec::new(),
+            token: false,
+            operations: Vec::new(),
+        }
+    }
+
+    /// Adds a capability.
+    #[must_use]
+    pub fn with_capability(mut self, capability: Capability) -> Self {
+        if !self.capabilities.contains(&capability) {
+            self.capabilities.push(capability);
+        }
+        self
+    }
+
+    /// Adds an ATR pattern.
+    #[must_use]
+    pub fn with_atr(mut self, pattern: AtrPattern) -> Self {
+        self.atrs.push(pattern);
+        self
+    }
+
+    /// Declares that the module implements [`Token`].
+    #[must_use]
+    pub fn with_token(mut self) -> Self {
+        self.token = true;
+        self
+    }
+
+    /// Adds an extension operation.
+    #[must_use]
+    pub fn with_operation(mut self, operation: Operation) -> Self {
+        self.operations.push(operation);
+        self
+    }
+
+    /// Checks the fields a host relies on: the name's and operations' characters, the
+    /// versions' syntax, the ATR patterns' shape and unique operation names.
+    ///
+    /// # Errors
+    /// [`ManifestError`] naming the first problem found.
+    pub fn validate(&self) -> std::result::Result<(), ManifestError> {
+        if !is_identifier(&self.name) {
+            return Err(ManifestError::InvalidName(self.name.clone()));
+        }
+        if !is_semver(&self.version) {
+            return Err(ManifestError::InvalidVersion(self.version.clone()));
+        }
+        if !is_semver(&self.contract) {
+            return Err(ManifestError::InvalidVersion(self.contract.clone()));
+        }
+        for pattern in &self.atrs {
+            if pattern.value.is_empty() || pattern.value.len() != pattern.mask.len() {
+                return Err(ManifestError::InvalidAtrPattern);
+            }
+        }
+        for (i, operation) in self.operations.iter().enumerate() {
+            if !is_identifier(&operation.name) {
+                return Err(ManifestError::InvalidOperation(operation.name.clone()));
+            }
+            if self.operations[..i].iter().any(|o| o.name == operation.name) {
+                return Err(ManifestError::DuplicateOperation(operation.name.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The module name is empty, too long or has characters other than `a-z 0-9 - _`.
+    #[error("invalid module name `{0}`: use 1-64 of a-z, 0-9, '-' and '_'")]
+    InvalidName(String),
+    /// A version is not `major.minor.patch`.
+    #[error("invalid version `{0}`: expected semver major.minor.patch")]
+    InvalidVersion(String),
+    /// An ATR pattern is empty or its mask differs in length from its value.
+    #[error("invalid ATR pattern: value and mask must be non-empty and of equal length")]
+    InvalidAtrPattern,
+    /// An operation name has characters other than `a-z 0-9 - _`.
+    #[error("invalid operation name `{0}`: use 1-64 of a-z, 0-9, '-' and '_'")]
+    InvalidOperation(String),
+    /// Two operations have the same name.
+    #[error("operation `{0}` is declared twice")]
+    DuplicateOperation(String),
+}
+
+/// Host capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Capability {
+    /// APDUs to a PC/SC card.
+    Reader,
+    /// PKCS#11 slots and sessions.
+    Pkcs11,
+    /// User-mapped directories.
+    Files,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 3] = [Capability::Reader, Capability::Pkcs11, Capability::Files];
+
+    /// The name used in manifests and configuration (`reader`, `pkcs11`, `files`), which is
+    /// also the name of the WIT interface that provides it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Reader => "reader",
+            Capability::Pkcs11 => "pkcs11",
+            Capability::Files => "files",
+        }
+    }
+
+    /// The capability called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An ATR value with a mask: a card matches when `atr & mask == value & mask`, byte by byte,
+/// and the lengths are equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtrPattern {
+    /// Expected bytes.
+    pub value: Vec<u8>,
+    /// Bits that must match.
+    pub mask: Vec<u8>,
+}
+
+impl AtrPattern {
+    /// A pattern with an explicit mask.
+    pub fn new(value: impl Into<Vec<u8>>, mask: impl Into<Vec<u8>>) -> Self {
+        Self { value: value.into(), mask: mask.into() }
+    }
+
+    /// A pattern matching exactly `value`.
+    pub fn exact(value: impl Into<Vec<u8>>) -> Self {
+        let value = value.into();
+        let mask = vec![0xFF; value.len()];
+        Self { value, mask }
+    }
+
+    /// Whether `atr` matches.
+    pub fn matches(&self, atr: &[u8]) -> bool {
+        atr.len() == self.value.len()
+            && self.mask.len() == self.value.len()
+            && atr
+                .iter()
+                .zip(&self.value)
+                .zip(&self.mask)
+                .all(|((a, v), m)| a & m == v & m)
+    }
+}
+
+/// HTTP methods an operation is served on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+/// What an operation runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeviceKind {
+    /// A PC/SC card.
+    Card,
+    /// A PKCS#11 slot.
+    Slot,
+    /// Nothing.
+    None,
+}
+
+/// A module-specific operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// Path segment; `a-z 0-9 - _`.
+    pub name: String,
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Transaction use case counted for each success.
+    pub use_case: String,
+    /// What it runs on.
+    pub device: DeviceKind,
+    /// One line for the API documentation.
+    pub description: String,
+}
+
+impl Operation {
+    /// An operation.
+    pub fn new(
+        name: impl Into<String>,
+        method: HttpMethod,
+        device: DeviceKind,
+        use_case: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            method,
+            use_case: use_case.into(),
+            device,
+            description: description.into(),
+        }
+    }
+}
+
+/// Digest algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-1 (legacy cards only).
+    Sha1,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// Length of a digest in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            HashAlgorithm::Sha1 => 20,
+            HashAlgorithm::Sha256 => 32,
+            HashAlgorithm::Sha384 => 48,
+            HashAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+/// General facts about a token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenInfo {
+    /// Serial number.
+    pub serial_number: String,
+    /// Human label.
+    pub label: String,
+    /// Applet or firmware version.
+    pub version: String,
+    /// Module-specific details, a JSON object.
+    pub details: String,
+}
+
+/// Roles of certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertificateKind {
+    /// Root CA.
+    Root,
+    /// Intermediate CA.
+    Intermediate,
+    /// Authentication.
+    Authentication,
+    /// Non-repudiation (qualified signature).
+    NonRepudiation,
+    /// Encryption (for the Belgian eID: the RRN certificate).
+    Encryption,
+    /// Issuer.
+    Issuer,
+}
+
+/// A certificate read from a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// Its role.
+    pub kind: CertificateKind,
+    /// The token's id for it.
+    pub id: String,
+    /// DER bytes.
+    pub der: Vec<u8>,
+}
+
+/// What to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// Digest algorithm.
+    pub algorithm: HashAlgorithm,
+    /// The digest, or the raw data when `raw`.
+    pub data: Vec<u8>,
+    /// `data` must be hashed first.
+    pub raw: bool,
+    /// Which key, when several have the same role.
+    pub key_id: Option<String>,
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_semver(s: &str) -> bool {
+    let core = s.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atr_pattern_matches_under_mask() {
+        let pattern = AtrPattern::new([0x3B, 0x98, 0x00, 0x40], [0xFF, 0xFF, 0x00, 0xFF]);
+        assert!(pattern.matches(&[0x3B, 0x98, 0x13, 0x40]));
+        assert!(!pattern.matches(&[0x3B, 0x98, 0x13, 0x41]));
+    }
+
+    #[test]
+    fn atr_pattern_needs_equal_length() {
+        let pattern = AtrPattern::exact([0x3B, 0x98]);
+        assert!(!pattern.matches(&[0x3B, 0x98, 0x00]));
+        assert!(!pattern.matches(&[0x3B]));
+    }
+
+    #[test]
+    fn manifest_validation_names_the_problem() {
+        let ok = Manifest::new("beid", "1.0.0", "Belgian eID");
+        assert_eq!(ok.validate(), Ok(()));
+        let bad_name = Manifest::new("BeID", "1.0.0", "");
+        assert!(matches!(bad_name.validate(), Err(ManifestError::InvalidName(_))));
+        let bad_version = Manifest::new("beid", "1.0", "");
+        assert!(matches!(bad_version.validate(), Err(ManifestError::InvalidVersion(_))));
+        let bad_atr = ok.clone().with_atr(AtrPattern::new([1, 2], [0xFF]));
+        assert_eq!(bad_atr.validate(), Err(ManifestError::InvalidAtrPattern));
+        let op = Operation::new("biometric", HttpMethod::Get, DeviceKind::Card, "read", "");
+        let dup = ok.with_operation(op.clone()).with_operation(op);
+        assert!(matches!(dup.validate(), Err(ManifestError::DuplicateOperation(_))));
+    }
+
+    #[test]
+    fn semver_accepts_prerelease_and_rejects_leading_zeros() {
+        assert!(is_semver("1.2.3-beta.1+build"));
+        assert!(!is_semver("01.2.3"));
+        assert!(!is_semver("1.2.x"));
+    }
+}

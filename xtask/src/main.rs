@@ -1,0 +1,128 @@
+//! `cargo xtask`: the project's build helper.
+//!
+//! - `cargo xtask build-modules`: compiles every crate in `modules/` to a `wasm32-wasip2`
+//!   component, loads each in the connector's runtime (which checks that it is a component,
+//!   exports the contract, and has a valid manifest) and copies it to `target/modules/`.
+//! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
+//!   `cargo clippy --all-targets -D warnings`, and `cargo test --workspace`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use t1c_host::runtime::{Runtime, RuntimeConfig};
+
+#[derive(Parser)]
+#[command(about = "T1C build helper")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every module in modules/ as a component and check it against the contract.
+    BuildModules {
+        /// Where to put the checked components.
+        #[arg(long, default_value = "target/modules")]
+        out: PathBuf,
+    },
+    /// Build the modules, then run fmt, clippy and every test.
+    Test,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
+        Task::Test => test(&root),
+    }
+}
+
+fn test(root: &Path) -> Result<()> {
+    build_modules(root, &root.join("target/modules"))?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace"]))?;
+    println!("all checks passed");
+    Ok(())
+}
+
+/// Builds, checks and copies every module; returns the copied files.
+fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    let crates = module_crates(&root.join("modules"))?;
+    if crates.is_empty() {
+        bail!("no module crates in modules/");
+    }
+    let mut build = cargo();
+    build.args(["build", "--target", "wasm32-wasip2", "--profile", "wasm-release"]);
+    for (package, _) in &crates {
+        build.args(["-p", package]);
+    }
+    run(&mut build)?;
+
+    std::fs::create_dir_all(out)?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let artifacts = root.join("target/wasm32-wasip2/wasm-release");
+    let mut written = Vec::new();
+    for (package, _) in &crates {
+        let wasm = artifacts.join(format!("{}.wasm", package.replace('-', "_")));
+        let module = runtime
+            .load_file(&wasm)
+            .with_context(|| format!("{package}: the component does not pass the contract check"))?;
+        let target = out.join(format!("{}.wasm", module.name()));
+        std::fs::copy(&wasm, &target)?;
+        let size = std::fs::metadata(&target)?.len();
+        println!(
+            "module {} {} ({} KiB, capabilities {:?}) -> {}",
+            module.name(),
+            module.manifest().version,
+            size / 1024,
+            module.manifest().capabilities,
+            target.display()
+        );
+        written.push(target);
+    }
+    Ok(written)
+}
+
+/// `(package name, directory)` of every crate under `dir`.
+fn module_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest)?;
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+            .with_context(|| format!("no package name in {}", manifest.display()))?;
+        crates.push((name.to_owned(), path));
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("cannot start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(Path::to_path_buf).context("xtask has no parent directory")
+}
