@@ -40,8 +40,16 @@ fn main() {
 
     let a = median(&wasm_calls);
     let b = median(&native_calls);
-    println!("(a) fresh instance + call   median {:>10.2?}  p99 {:>10.2?}", a, percentile(&wasm_calls, 99));
-    println!("(b) native call             median {:>10.2?}  p99 {:>10.2?}", b, percentile(&native_calls, 99));
+    println!(
+        "(a) fresh instance + call   median {:>10.2?}  p99 {:>10.2?}",
+        a,
+        percentile(&wasm_calls, 99)
+    );
+    println!(
+        "(b) native call             median {:>10.2?}  p99 {:>10.2?}",
+        b,
+        percentile(&native_calls, 99)
+    );
     println!("    ratio a/b               {:.0}x", ratio(a, b));
 
     // (c) cold start: five modules from the cache vs compiled
@@ -49,7 +57,8 @@ fn main() {
     let cache = tempfile::tempdir().expect("tempdir");
     load_all(&modules, Some(cache.path().to_owned()));
     let compiled: Vec<Duration> = (0..5).map(|_| load_all(&modules, None)).collect();
-    let cached: Vec<Duration> = (0..20).map(|_| load_all(&modules, Some(cache.path().to_owned()))).collect();
+    let cached: Vec<Duration> =
+        (0..20).map(|_| load_all(&modules, Some(cache.path().to_owned()))).collect();
     let compile = median(&compiled);
     let from_cache = median(&cached);
     println!("(c) start + load 5 compiled median {:>10.2?}", compile);
@@ -60,7 +69,8 @@ fn main() {
 /// Creates a runtime and loads every module; returns the elapsed time.
 fn load_all(modules: &[Vec<u8>], cache_dir: Option<PathBuf>) -> Duration {
     let started = Instant::now();
-    let runtime = Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).expect("runtime");
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).expect("runtime");
     for (i, wasm) in modules.iter().enumerate() {
         black_box(runtime.load(wasm, &format!("hello-{i}")).expect("loads"));
     }
@@ -127,5 +137,6 @@ fn build_hello() -> Vec<u8> {
         .status()
         .expect("cargo starts");
     assert!(status.success(), "building the hello module failed");
-    std::fs::read(root.join("target/wasm32-wasip2/wasm-release/t1c_module_hello.wasm")).expect("built")
+    std::fs::read(root.join("target/wasm32-wasip2/wasm-release/t1c_module_hello.wasm"))
+        .expect("built")
 }

@@ -31,7 +31,9 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -56,7 +58,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let manifest = module.manifest();
                 let capabilities: Vec<String> =
                     manifest.capabilities.iter().map(ToString::to_string).collect();
-                let operations: Vec<&str> = manifest.operations.iter().map(|o| o.name.as_str()).collect();
+                let operations: Vec<&str> =
+                    manifest.operations.iter().map(|o| o.name.as_str()).collect();
                 println!(
                     "{} {}  contract {}  capabilities [{}]  atr patterns {}  token {}  operations [{}]\n    {}",
                     manifest.name,

@@ -361,10 +361,7 @@ mod tests {
 
     #[test]
     fn case_4s_has_lc_data_and_le() {
-        assert_eq!(
-            command(1, Some(256)).to_bytes(),
-            [0x00, 0xB0, 0x01, 0x02, 0x01, 0xAB, 0x00]
-        );
+        assert_eq!(command(1, Some(256)).to_bytes(), [0x00, 0xB0, 0x01, 0x02, 0x01, 0xAB, 0x00]);
     }
 
     #[test]
@@ -508,10 +505,7 @@ mod tests {
 
     #[test]
     fn response_error_maps_to_internal_and_command_error_to_invalid_input() {
-        assert!(matches!(
-            Error::from(ApduError::ResponseTooShort { len: 1 }),
-            Error::Internal(_)
-        ));
+        assert!(matches!(Error::from(ApduError::ResponseTooShort { len: 1 }), Error::Internal(_)));
         assert!(matches!(Error::from(ApduError::LeOutOfRange { le: 0 }), Error::InvalidInput(_)));
     }
 }

@@ -8,14 +8,14 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "t1c:card/module",
+        world: "t1c:card/t1c-module",
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "t1c_sdk::guest::bindings",
     });
 }
 
-use bindings::exports::t1c::card::{extension as wit_extension, module as wit_module, token as wit_token};
+use bindings::exports::t1c::card::{module as wit_module, token as wit_token};
 use bindings::t1c::card::{reader as wit_reader, types as wit_types};
 
 use crate::card::{Card, CardError};
@@ -25,7 +25,6 @@ use crate::module::{
     HashAlgorithm, HttpMethod, Manifest, Module, Operation, SignRequest, Token, TokenInfo,
 };
 use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
-
 
 /// Exports a type implementing [`Module`], [`Token`] and [`Extension`] as the component's
 /// `module`, `token` and `extension` interfaces.
@@ -40,6 +39,8 @@ use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 #[macro_export]
 macro_rules! export_module {
     ($module:ident) => {
+        // Only a component has exports; a native build (unit tests) links the logic alone.
+        #[cfg(target_family = "wasm")]
         const _: () = {
             use $crate::guest::bindings::exports::t1c::card::{
                 extension as __extension, module as __module, token as __token,
@@ -47,13 +48,15 @@ macro_rules! export_module {
             use $crate::guest::bindings::t1c::card::types as __types;
 
             impl __module::Guest for $module {
-                fn manifest() -> __module::Manifest {
+                fn describe() -> __module::Manifest {
                     $crate::guest::manifest::<$module>()
                 }
             }
 
             impl __token::Guest for $module {
-                fn info(device: __token::Device<'_>) -> Result<__token::TokenInfo, __types::ModuleError> {
+                fn info(
+                    device: __token::Device<'_>,
+                ) -> Result<__token::TokenInfo, __types::ModuleError> {
                     $crate::guest::info::<$module>(device)
                 }
                 fn certificates(
@@ -97,9 +100,9 @@ macro_rules! export_module {
                 ) -> Result<String, __types::ModuleError> {
                     $crate::guest::invoke::<$module>(device, &operation, &request)
                 }
-            }
+    }
 
-            $crate::export_bindings!($module with_types_in $crate::guest::bindings);
+            $crate::guest::bindings::export_bindings!($module with_types_in $crate::guest::bindings);
         };
     };
 }
@@ -279,7 +282,9 @@ fn operation_to_wit(operation: Operation) -> wit_module::Operation {
 }
 
 #[doc(hidden)]
-pub fn info<T: Token>(device: wit_token::Device<'_>) -> Result<wit_token::TokenInfo, wit_types::ModuleError> {
+pub fn info<T: Token>(
+    device: wit_token::Device<'_>,
+) -> Result<wit_token::TokenInfo, wit_types::ModuleError> {
     let TokenInfo { serial_number, label, version, details } =
         with_device(device, T::info).map_err(error_to_wit)?;
     Ok(wit_token::TokenInfo { serial_number, label, version, details })
@@ -291,11 +296,14 @@ pub fn certificates<T: Token>(
     kinds: Vec<wit_token::CertificateKind>,
 ) -> Result<Vec<wit_token::Certificate>, wit_types::ModuleError> {
     let kinds: Vec<CertificateKind> = kinds.into_iter().map(kind_from_wit).collect();
-    let certificates =
-        with_device(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
+    let certificates = with_device(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
     Ok(certificates
         .into_iter()
-        .map(|Certificate { kind, id, der }| wit_token::Certificate { kind: kind_to_wit(kind), id, der })
+        .map(|Certificate { kind, id, der }| wit_token::Certificate {
+            kind: kind_to_wit(kind),
+            id,
+            der,
+        })
         .collect())
 }
 
@@ -352,4 +360,3 @@ pub fn invoke<E: Extension>(
     };
     result.map_err(error_to_wit)
 }
-

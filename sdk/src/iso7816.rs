@@ -101,7 +101,7 @@ pub fn select_by_fid(card: &mut dyn Card, fid: [u8; 2]) -> Result<Response> {
 /// [`Error::InvalidInput`] for an empty path or one of odd length, and the errors of
 /// [`transceive`].
 pub fn select_by_path(card: &mut dyn Card, path: &[u8], from_mf: bool) -> Result<Response> {
-    if path.is_empty() || path.len() % 2 != 0 {
+    if path.is_empty() || !path.len().is_multiple_of(2) {
         return Err(Error::invalid_input(format!(
             "a path is a non-empty sequence of two-byte file identifiers, not {} bytes",
             path.len()
@@ -417,16 +417,14 @@ mod tests {
 
     #[test]
     fn get_response_chains_61xx() {
-        let mut card = ScriptedCard::new(&[
-            &[0x61, 0x02],
-            &[0x01, 0x02, 0x61, 0x01],
-            &[0x03, 0x90, 0x00],
-        ]);
+        let mut card =
+            ScriptedCard::new(&[&[0x61, 0x02], &[0x01, 0x02, 0x61, 0x01], &[0x03, 0x90, 0x00]]);
         let response = transceive(&mut card, &read_record()).expect("response");
         assert_eq!(response, Response::new([0x01, 0x02, 0x03], StatusWord::SUCCESS));
-        assert_eq!(card.sent[1..], [vec![0x00, 0xC0, 0x00, 0x00, 0x02], vec![
-            0x00, 0xC0, 0x00, 0x00, 0x01
-        ]]);
+        assert_eq!(
+            card.sent[1..],
+            [vec![0x00, 0xC0, 0x00, 0x00, 0x02], vec![0x00, 0xC0, 0x00, 0x00, 0x01]]
+        );
     }
 
     #[test]
@@ -491,7 +489,8 @@ mod tests {
 
     #[test]
     fn get_response_answered_6cxx_is_retried_with_that_length() {
-        let mut card = ScriptedCard::new(&[&[0x61, 0x00], &[0x6C, 0x05], &[1, 2, 3, 4, 5, 0x90, 0x00]]);
+        let mut card =
+            ScriptedCard::new(&[&[0x61, 0x00], &[0x6C, 0x05], &[1, 2, 3, 4, 5, 0x90, 0x00]]);
         let response = transceive(&mut card, &read_record()).expect("response");
         assert_eq!(response.data(), [1, 2, 3, 4, 5]);
         assert_eq!(card.sent[1], [0x00, 0xC0, 0x00, 0x00, 0x00]);
@@ -581,7 +580,10 @@ mod tests {
         let mut card = ScriptedCard::new(&[&[0x90, 0x00]]);
         let path = [0x3F, 0x00, 0xDF, 0x01, 0x40, 0x31];
         let _ = select_by_path(&mut card, &path, true).expect("response");
-        assert_eq!(card.sent[0], [0x00, 0xA4, 0x08, 0x0C, 0x06, 0x3F, 0x00, 0xDF, 0x01, 0x40, 0x31]);
+        assert_eq!(
+            card.sent[0],
+            [0x00, 0xA4, 0x08, 0x0C, 0x06, 0x3F, 0x00, 0xDF, 0x01, 0x40, 0x31]
+        );
     }
 
     #[test]
@@ -724,6 +726,14 @@ mod tests {
     fn read_file_reads_up_to_offset_7fff() {
         let mut card = FileCard::new(0x7FFF + 100, Ending::ShortRead);
         assert_eq!(read_file(&mut card, 256), Ok(card.file.clone()));
+    }
+
+    #[test]
+    fn read_file_shortens_the_chunk_before_offset_7fff() {
+        let mut card = FileCard::new(0x8000, Ending::ShortRead);
+        assert_eq!(read_file(&mut card, 256), Ok(card.file.clone()));
+        // 127 full chunks, 255 bytes up to 7FFF, then the last byte from 7FFF.
+        assert_eq!(card.transmits, 129);
     }
 
     #[test]

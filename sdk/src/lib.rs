@@ -34,9 +34,9 @@ pub mod tlv;
 pub use card::{Card, CardError};
 pub use error::{Error, Result};
 pub use module::{
-    AtrPattern, Capability, Certificate, CertificateKind, Device, DeviceKind, Extension,
-    HashAlgorithm, HttpMethod, Manifest, Module, Operation, SignRequest, Token, TokenInfo,
-    CONTRACT_VERSION,
+    AtrPattern, CONTRACT_VERSION, Capability, Certificate, CertificateKind, Device, DeviceKind,
+    Extension, HashAlgorithm, HttpMethod, Manifest, Module, Operation, SignRequest, Token,
+    TokenInfo,
 };
 pub use pin::Pin;
 pub use status::StatusWord;

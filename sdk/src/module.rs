@@ -304,11 +304,7 @@ impl AtrPattern {
     pub fn matches(&self, atr: &[u8]) -> bool {
         atr.len() == self.value.len()
             && self.mask.len() == self.value.len()
-            && atr
-                .iter()
-                .zip(&self.value)
-                .zip(&self.mask)
-                .all(|((a, v), m)| a & m == v & m)
+            && atr.iter().zip(&self.value).zip(&self.mask).all(|((a, v), m)| a & m == v & m)
     }
 }
 
@@ -466,7 +462,9 @@ fn is_semver(s: &str) -> bool {
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3
         && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0'))
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
         })
 }
 

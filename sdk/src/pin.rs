@@ -197,7 +197,9 @@ mod tests {
     /// The Belgian eID VERIFY: ISO 9564 format 2 block, `2L` then BCD digits, `F` padding.
     fn belpic_request() -> PinVerifyRequest {
         PinVerifyRequest {
-            apdu: vec![0x00, 0x20, 0x00, 0x01, 0x08, 0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            apdu: vec![
+                0x00, 0x20, 0x00, 0x01, 0x08, 0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            ],
             block_offset: 0,
             block_size: 8,
             pin_bit_offset: 8,

@@ -71,9 +71,9 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (package, _) in &crates {
         let wasm = artifacts.join(format!("{}.wasm", package.replace('-', "_")));
-        let module = runtime
-            .load_file(&wasm)
-            .with_context(|| format!("{package}: the component does not pass the contract check"))?;
+        let module = runtime.load_file(&wasm).with_context(|| {
+            format!("{package}: the component does not pass the contract check")
+        })?;
         let target = out.join(format!("{}.wasm", module.name()));
         std::fs::copy(&wasm, &target)?;
         let size = std::fs::metadata(&target)?.len();

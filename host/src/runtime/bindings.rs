@@ -5,7 +5,7 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "t1c:card/module",
+    world: "t1c:card/t1c-module",
     imports: { default: trappable },
     with: {
         "t1c:card/types.pin": crate::runtime::state::PinSecret,

@@ -56,7 +56,7 @@ pub(crate) fn inspect(engine: &Engine, component: &Component) -> Result<Imports,
             other => {
                 let capability = Capability::from_name(other)
                     .ok_or_else(|| LoadError::UnknownImport(name.to_owned()))?;
-                if imports_functions(engine, &item) {
+                if imports_functions(engine, &item.ty) {
                     imports.used.insert(capability);
                 }
             }
@@ -68,7 +68,8 @@ pub(crate) fn inspect(engine: &Engine, component: &Component) -> Result<Imports,
 /// Whether a module built for contract `version` can run on this host: same major version, and
 /// for `0.x`, same minor version; its version no newer than the host's.
 pub fn contract_compatible(version: &str) -> bool {
-    let (Ok(found), Ok(host)) = (semver::Version::parse(version), semver::Version::parse(CONTRACT_VERSION))
+    let (Ok(found), Ok(host)) =
+        (semver::Version::parse(version), semver::Version::parse(CONTRACT_VERSION))
     else {
         return false;
     };
@@ -136,7 +137,7 @@ fn imports_functions(engine: &Engine, item: &ComponentItem) -> bool {
     match item {
         ComponentItem::ComponentInstance(instance) => instance
             .exports(engine)
-            .any(|(_, export)| matches!(export, ComponentItem::ComponentFunc(_))),
+            .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
         ComponentItem::ComponentFunc(_) => true,
         _ => false,
     }

@@ -54,7 +54,9 @@ pub enum LoadError {
         capability: Capability,
     },
     /// The capability exists in the contract but this connector build does not provide it yet.
-    #[error("module `{module}` needs capability `{capability}`, which this connector does not provide")]
+    #[error(
+        "module `{module}` needs capability `{capability}`, which this connector does not provide"
+    )]
     CapabilityUnavailable {
         /// The module.
         module: String,

@@ -21,7 +21,6 @@ mod state;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -138,15 +137,16 @@ impl Runtime {
         let linker = capabilities::linker(&self.engine, &imports.used)?;
         let instance_pre =
             linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::ModulePre::new(instance_pre)
+        let pre = bindings::T1cModulePre::new(instance_pre)
             .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
 
         let manifest = LoadedModule::read_manifest(&pre, &self.engine, label, &self.config.limits)
             .map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
         let manifest = module::manifest_from_wit(manifest);
-        manifest
-            .validate()
-            .map_err(|source| LoadError::InvalidManifest { module: manifest.name.clone(), source })?;
+        manifest.validate().map_err(|source| LoadError::InvalidManifest {
+            module: manifest.name.clone(),
+            source,
+        })?;
         if !contract_compatible(&manifest.contract) {
             return Err(LoadError::ContractMismatch {
                 found: manifest.contract.clone(),
@@ -184,4 +184,3 @@ impl Runtime {
         ))
     }
 }
-

@@ -16,7 +16,7 @@ use t1c_sdk::{
 
 use super::bindings::exports::t1c::card::{module as wit_module, token as wit_token};
 use super::bindings::t1c::card::types as wit_types;
-use super::bindings::{Module as Bindings, ModulePre};
+use super::bindings::{T1cModule as Bindings, T1cModulePre as ModulePre};
 use super::cache::CacheOutcome;
 use super::error::CallError;
 use super::limits::CallLimits;
@@ -62,7 +62,16 @@ impl LoadedModule {
         imported: BTreeSet<Capability>,
         cache: CacheOutcome,
     ) -> Self {
-        Self { name: manifest.name.as_str().into(), manifest, pre, engine, limits, sha256, imported, cache }
+        Self {
+            name: manifest.name.as_str().into(),
+            manifest,
+            pre,
+            engine,
+            limits,
+            sha256,
+            imported,
+            cache,
+        }
     }
 
     /// Reads the manifest of a freshly linked component (used while loading).
@@ -73,7 +82,7 @@ impl LoadedModule {
         limits: &CallLimits,
     ) -> Result<wit_module::Manifest, CallError> {
         run(engine, pre, label.into(), limits, |bindings, store| {
-            bindings.t1c_card_module().call_manifest(store)
+            bindings.t1c_card_module().call_describe(store)
         })
     }
 
@@ -146,7 +155,11 @@ impl LoadedModule {
     ///
     /// # Errors
     /// As [`LoadedModule::token_info`].
-    pub fn verify_pin(&self, device: Device, pin: Option<Zeroizing<String>>) -> Result<(), CallError> {
+    pub fn verify_pin(
+        &self,
+        device: Device,
+        pin: Option<Zeroizing<String>>,
+    ) -> Result<(), CallError> {
         self.call(Some(device), pin, |b, store, device, pin| {
             b.t1c_card_token().call_verify_pin(store, required(device)?, pin)
         })
@@ -223,25 +236,29 @@ impl LoadedModule {
         ) -> wasmtime::Result<Result<R, wit_types::ModuleError>>,
     ) -> Result<R, CallError> {
         let name = self.name.clone();
-        let result = run(&self.engine, &self.pre, name.clone(), &self.limits, |bindings, store| {
-            let table = &mut store.data_mut().table;
-            let device = match device {
-                Some(Device::Card(card)) => {
-                    let handle = table.push(CardHandle::new(card))?;
-                    Some(wit_token::Device::Card(Resource::new_borrow(handle.rep())))
-                }
-                None => None,
-            };
-            let pin = match pin {
-                Some(pin) => {
-                    let handle = table.push(PinSecret::new(pin))?;
-                    Some(Resource::new_borrow(handle.rep()))
-                }
-                None => None,
-            };
-            f(bindings, store, device, pin)
-        })?;
-        result.map_err(|error| CallError::Module { module: name.to_string(), error: module_error_from_wit(error) })
+        let result =
+            run(&self.engine, &self.pre, name.clone(), &self.limits, |bindings, store| {
+                let table = &mut store.data_mut().table;
+                let device = match device {
+                    Some(Device::Card(card)) => {
+                        let handle = table.push(CardHandle::new(card))?;
+                        Some(wit_token::Device::Card(Resource::new_borrow(handle.rep())))
+                    }
+                    None => None,
+                };
+                let pin = match pin {
+                    Some(pin) => {
+                        let handle = table.push(PinSecret::new(pin))?;
+                        Some(Resource::new_borrow(handle.rep()))
+                    }
+                    None => None,
+                };
+                f(bindings, store, device, pin)
+            })?;
+        result.map_err(|error| CallError::Module {
+            module: name.to_string(),
+            error: module_error_from_wit(error),
+        })
     }
 }
 

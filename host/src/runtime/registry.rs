@@ -34,7 +34,11 @@ impl Registry {
     ///
     /// # Errors
     /// The directory cannot be read.
-    pub fn load_directory(&mut self, runtime: &Runtime, dir: &Path) -> std::io::Result<DirectoryLoad> {
+    pub fn load_directory(
+        &mut self,
+        runtime: &Runtime,
+        dir: &Path,
+    ) -> std::io::Result<DirectoryLoad> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())

@@ -291,7 +291,10 @@ impl reader::HostCard for State {
         Ok(result.map_err(card_error_to_wit))
     }
 
-    fn pinpad(&mut self, card: Resource<CardHandle>) -> wasmtime::Result<reader::PinpadCapabilities> {
+    fn pinpad(
+        &mut self,
+        card: Resource<CardHandle>,
+    ) -> wasmtime::Result<reader::PinpadCapabilities> {
         let caps = self.table.get(&card)?.card.pinpad();
         Ok(reader::PinpadCapabilities { verify_pin: caps.verify_pin, modify_pin: caps.modify_pin })
     }
@@ -311,10 +314,9 @@ impl reader::HostCard for State {
                 reader::PinEncoding::Ascii => PinEncoding::Ascii,
                 reader::PinEncoding::Bcd => PinEncoding::Bcd,
             },
-            length_field: request.length_field.map(|f| PinLengthField {
-                bit_position: f.bit_position,
-                bit_size: f.bit_size,
-            }),
+            length_field: request
+                .length_field
+                .map(|f| PinLengthField { bit_position: f.bit_position, bit_size: f.bit_size }),
             min_length: request.min_length,
             max_length: request.max_length,
             timeout_seconds: request.timeout_seconds,

@@ -18,9 +18,14 @@ pub fn module_path(package: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(&root)
-            .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-release"]);
+        cargo.current_dir(&root).args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "wasm-release",
+        ]);
         for package in TEST_CRATES {
             cargo.args(["-p", package]);
         }

@@ -76,7 +76,8 @@ fn capability_not_granted_by_config_stops_the_module_from_loading() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let err = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect_err("denied");
+    let err =
+        runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect_err("denied");
     assert!(
         matches!(err, LoadError::CapabilityNotGranted { capability: Capability::Reader, .. }),
         "{err}"
@@ -92,7 +93,8 @@ fn a_module_without_capabilities_loads_when_nothing_is_granted() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let module = runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads");
+    let module =
+        runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads");
     assert!(module.imported_capabilities().is_empty());
 }
 

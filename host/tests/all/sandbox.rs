@@ -59,14 +59,20 @@ fn file_access_through_wasi_is_denied() {
     std::fs::write(secret.path(), "secret").expect("write");
     for path in ["{}", secret.path().to_str().expect("utf-8 path"), "/", "."] {
         let err = module.invoke(None, "read-file", path).expect_err("no file access");
-        assert!(matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("file access failed")), "{err}");
+        assert!(
+            matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("file access failed")),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn environment_and_arguments_are_empty() {
     let err = hostile().invoke(None, "read-env", "").expect_err("nothing to read");
-    assert!(matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("empty")), "{err}");
+    assert!(
+        matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("empty")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,7 +81,10 @@ fn sockets_are_denied() {
     listener.set_nonblocking(true).expect("nonblocking");
     let address = listener.local_addr().expect("address").to_string();
     let err = hostile().invoke(None, "connect", &address).expect_err("no network");
-    assert!(matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("connect failed")), "{err}");
+    assert!(
+        matches!(err.module_error(), Some(Error::Internal(msg)) if msg.contains("connect failed")),
+        "{err}"
+    );
     assert!(listener.accept().is_err(), "the module reached the listener");
 }
 

@@ -87,7 +87,7 @@ impl Extension for Hello {
         }
         let card = device.ok_or_else(|| Error::invalid_input("`select` needs a card"))?.card()?;
         let aid = parse_aid(request)?;
-        let command = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(aid);
+        let command = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(aid)?;
         let response = iso7816::transceive(card, &command)?;
         Ok(format!("{{\"status\":\"{}\"}}", response.status()))
     }

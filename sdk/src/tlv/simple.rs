@@ -132,11 +132,14 @@ mod tests {
     #[test]
     fn parses_consecutive_elements() {
         let data = [0x01, 0x02, 0xAA, 0xBB, 0x02, 0x00, 0x03, 0x01, 0xCC];
-        assert_eq!(elements(&data), [
-            Ok(SimpleTlv { tag: 0x01, value: &[0xAA, 0xBB] }),
-            Ok(SimpleTlv { tag: 0x02, value: &[] }),
-            Ok(SimpleTlv { tag: 0x03, value: &[0xCC] }),
-        ]);
+        assert_eq!(
+            elements(&data),
+            [
+                Ok(SimpleTlv { tag: 0x01, value: &[0xAA, 0xBB] }),
+                Ok(SimpleTlv { tag: 0x02, value: &[] }),
+                Ok(SimpleTlv { tag: 0x03, value: &[0xCC] }),
+            ]
+        );
     }
 
     #[test]
@@ -170,10 +173,13 @@ mod tests {
     #[test]
     fn leading_tag_00_is_an_element() {
         let data = [0x00, 0x02, 0x01, 0x08, 0x01, 0x01, 0x41, 0x00, 0x00];
-        assert_eq!(elements(&data), [
-            Ok(SimpleTlv { tag: 0x00, value: &[0x01, 0x08] }),
-            Ok(SimpleTlv { tag: 0x01, value: b"A" }),
-        ]);
+        assert_eq!(
+            elements(&data),
+            [
+                Ok(SimpleTlv { tag: 0x00, value: &[0x01, 0x08] }),
+                Ok(SimpleTlv { tag: 0x01, value: b"A" }),
+            ]
+        );
     }
 
     #[test]
@@ -184,10 +190,10 @@ mod tests {
 
     #[test]
     fn missing_length_is_truncated() {
-        assert_eq!(elements(&[0x01, 0x01, 0x41, 0x02]), [
-            Ok(SimpleTlv { tag: 0x01, value: b"A" }),
-            Err(TlvError::Truncated { offset: 3 }),
-        ]);
+        assert_eq!(
+            elements(&[0x01, 0x01, 0x41, 0x02]),
+            [Ok(SimpleTlv { tag: 0x01, value: b"A" }), Err(TlvError::Truncated { offset: 3 }),]
+        );
     }
 
     #[test]
@@ -197,11 +203,10 @@ mod tests {
 
     #[test]
     fn value_past_the_end_is_length_overflow() {
-        assert_eq!(elements(&[0x01, 0x05, 0x41]), [Err(TlvError::LengthOverflow {
-            offset: 0,
-            length: 5,
-            available: 1
-        })]);
+        assert_eq!(
+            elements(&[0x01, 0x05, 0x41]),
+            [Err(TlvError::LengthOverflow { offset: 0, length: 5, available: 1 })]
+        );
     }
 
     #[test]
@@ -220,11 +225,10 @@ mod tests {
 
     #[test]
     fn find_reports_malformed_data_before_a_match() {
-        assert_eq!(find(&[0x01, 0x05], 0x02), Err(TlvError::LengthOverflow {
-            offset: 0,
-            length: 5,
-            available: 0
-        }));
+        assert_eq!(
+            find(&[0x01, 0x05], 0x02),
+            Err(TlvError::LengthOverflow { offset: 0, length: 5, available: 0 })
+        );
     }
 
     #[test]
@@ -248,10 +252,13 @@ mod tests {
         encode(0x01, b"Wetstraat 16", &mut out);
         encode(0x02, &[0x00; 300], &mut out);
         encode(0x03, b"", &mut out);
-        assert_eq!(elements(&out), [
-            Ok(SimpleTlv { tag: 0x01, value: b"Wetstraat 16" }),
-            Ok(SimpleTlv { tag: 0x02, value: &[0x00; 300] }),
-            Ok(SimpleTlv { tag: 0x03, value: &[] }),
-        ]);
+        assert_eq!(
+            elements(&out),
+            [
+                Ok(SimpleTlv { tag: 0x01, value: b"Wetstraat 16" }),
+                Ok(SimpleTlv { tag: 0x02, value: &[0x00; 300] }),
+                Ok(SimpleTlv { tag: 0x03, value: &[] }),
+            ]
+        );
     }
 }

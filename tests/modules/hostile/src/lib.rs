@@ -47,7 +47,8 @@ impl Extension for Hostile {
             "hoard" => hoard(),
             "panic" => panic!("hostile module panicked on purpose"),
             "read-file" => {
-                let path = if request.is_empty() || request == "{}" { "/etc/passwd" } else { request };
+                let path =
+                    if request.is_empty() || request == "{}" { "/etc/passwd" } else { request };
                 let mut content = String::new();
                 std::fs::File::open(path)
                     .and_then(|mut f| f.read_to_string(&mut content))
