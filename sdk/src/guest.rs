@@ -104,6 +104,23 @@ macro_rules! export_module {
 
             $crate::guest::bindings::export_bindings!($module with_types_in $crate::guest::bindings);
         };
+
+        // Natively the same entry points exist as plain functions, so the module's logic is
+        // compiled, linted and reachable exactly as in the component.
+        #[cfg(not(target_family = "wasm"))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn native_entry_points() {
+                let _ = <$module as $crate::Module>::manifest;
+                let _ = <$module as $crate::Token>::info;
+                let _ = <$module as $crate::Token>::certificates;
+                let _ = <$module as $crate::Token>::verify_pin;
+                let _ = <$module as $crate::Token>::sign;
+                let _ = <$module as $crate::Token>::authenticate;
+                let _ = <$module as $crate::Token>::supported_algorithms;
+                let _ = <$module as $crate::Extension>::invoke;
+            }
+        };
     };
 }
 
