@@ -4,7 +4,8 @@
 //!   component, loads each in the connector's runtime (which checks that it is a component,
 //!   exports the contract, and has a valid manifest) and copies it to `target/modules/`.
 //! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
-//!   `cargo clippy --all-targets -D warnings`, and `cargo test --workspace`.
+//!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
+//!   test) and the doc tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +48,10 @@ fn test(root: &Path) -> Result<()> {
     build_modules(root, &root.join("target/modules"))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace"]))?;
+    // Process per test: tests that start a private pcscd point the PC/SC client library at it
+    // through the environment, which is per process.
+    run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
     println!("all checks passed");
     Ok(())
 }

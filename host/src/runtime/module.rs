@@ -307,11 +307,10 @@ fn classify(
             CallError::MemoryExhausted { module, limit: limits.memory_bytes }
         }
         Some(trap) => CallError::Trapped { module, trap: trap.to_string(), message },
+        None if err.is::<wasmtime::PoolConcurrencyLimitError>() => CallError::Busy { module },
         None => {
             let text = format!("{err:#}");
-            if text.contains("maximum concurrent") || text.contains("pooling allocator") {
-                CallError::Busy { module }
-            } else if state.memory_denied() {
+            if state.memory_denied() {
                 CallError::MemoryExhausted { module, limit: limits.memory_bytes }
             } else {
                 CallError::Host { module, message: text }

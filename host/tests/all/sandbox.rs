@@ -126,3 +126,28 @@ fn hostile_calls_do_not_disturb_concurrent_good_calls() {
     good.join().expect("good calls never failed");
     assert!(good_calls.load(Ordering::Relaxed) > 0);
 }
+
+#[test]
+fn a_full_instance_pool_gives_busy_not_a_hang() {
+    let runtime = t1c_host::runtime::Runtime::new(t1c_host::runtime::RuntimeConfig {
+        limits: fixtures::test_limits(),
+        max_instances: 1,
+        ..Default::default()
+    })
+    .expect("runtime");
+    let module = Arc::new(
+        runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads"),
+    );
+    let spinner = {
+        let module = module.clone();
+        thread::spawn(move || module.invoke(None, "spin", ""))
+    };
+    // While the spinning call holds the only slot, another call is refused at once.
+    let mut busy = false;
+    while !spinner.is_finished() && !busy {
+        busy = matches!(module.invoke(None, "ok", ""), Err(CallError::Busy { .. }));
+    }
+    assert!(busy, "never saw the pool full while the spinning call ran");
+    assert!(matches!(spinner.join().expect("thread"), Err(CallError::DeadlineExceeded { .. })));
+    assert_eq!(module.invoke(None, "ok", "").expect("slot free again"), r#"{"ok":true}"#);
+}
