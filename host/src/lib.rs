@@ -5,8 +5,16 @@
 //! library, so tests and tools can drive it; the `t1c` binary is a thin command line over it.
 //!
 //! Concerns, one folder each:
+//! - [`api`]: the HTTPS server, routes, the `{success, data}` envelope and the error table.
+//! - [`config`]: the TOML configuration, environment overrides and defaults.
+//! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
+//! - [`readers`]: PC/SC and simulated card readers, reader ids, exclusive card sessions.
 //! - [`runtime`]: the wasmtime engine, compiled-component cache, capability granter, module
 //!   registry and calls into modules.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod config;
+pub mod readers;
 pub mod runtime;
+pub mod security;

@@ -1,38 +1,65 @@
 //! `t1c`: the T1C connector's command line.
 
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use t1c_host::api::{self, AppState, server};
+use t1c_host::config::{self, Config};
 use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
+use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
 
 #[derive(Parser)]
 #[command(name = "t1c", version, about = "T1C smart-card connector")]
 struct Cli {
+    /// Configuration file (default: the per-user config directory's t1c/config.toml).
+    #[arg(long, global = true, env = "T1C_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the connector: the HTTPS API on loopback, with the installed modules.
+    Serve {
+        /// HTTPS port (overrides the configuration).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Module directory (overrides the configuration).
+        #[arg(long)]
+        modules: Option<PathBuf>,
+    },
     /// Load every module (*.wasm) in a directory and list what loaded and what did not.
     Modules {
-        /// Directory of module components.
-        #[arg(long, default_value = "target/modules")]
-        dir: PathBuf,
-        /// Cache compiled modules here (default: the user's cache directory).
+        /// Directory of module components (default: the configured one).
         #[arg(long)]
-        cache_dir: Option<PathBuf>,
+        dir: Option<PathBuf>,
     },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (file, then environment, then defaults).
+    Show,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_env("T1C_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -46,14 +73,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli.config.unwrap_or_else(config::default_config_path);
+    let mut config = Config::load(&path, std::env::vars())?;
     match cli.command {
-        Command::Modules { dir, cache_dir } => {
-            let cache_dir = cache_dir.or_else(default_cache_dir);
-            let runtime = Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() })?;
-            let mut registry = Registry::new();
-            let report = registry
-                .load_directory(&runtime, &dir)
-                .with_context(|| format!("cannot read module directory {}", dir.display()))?;
+        Command::Config { command: ConfigCommand::Show } => {
+            println!("# effective configuration (file: {})", path.display());
+            print!("{}", config.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Modules { dir } => {
+            let dir = dir.unwrap_or_else(|| config.modules_dir());
+            let (registry, failed) = load_modules(&config, &dir)?;
             for module in registry.modules() {
                 let manifest = module.manifest();
                 let capabilities: Vec<String> =
@@ -72,18 +102,117 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     manifest.description,
                 );
             }
-            for (path, err) in &report.failed {
-                println!("NOT LOADED {}: {err}", path.display());
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Serve { port, modules } => {
+            if let Some(port) = port {
+                config.server.port = port;
             }
-            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            if let Some(modules) = modules {
+                config.modules.dir = Some(modules);
+            }
+            config.validate()?;
+            serve(config)
         }
     }
 }
 
-/// `$XDG_CACHE_HOME/t1c/modules`, or `~/.cache/t1c/modules`.
-fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("t1c").join("modules"))
+/// Loads the modules of `dir`; returns the registry and how many failed (each logged).
+fn load_modules(config: &Config, dir: &std::path::Path) -> anyhow::Result<(Registry, usize)> {
+    let granted: BTreeSet<_> =
+        config.modules.granted.iter().filter_map(|c| t1c_sdk::Capability::from_name(c)).collect();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(config.data_dir().join("cache")),
+        granted,
+        ..RuntimeConfig::default()
+    })?;
+    let mut registry = Registry::new();
+    let report = match registry.load_directory(&runtime, dir) {
+        Ok(report) => report,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), "module directory does not exist; no modules");
+            return Ok((registry, 0));
+        }
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read module directory {}", dir.display()));
+        }
+    };
+    for (path, err) in &report.failed {
+        eprintln!("module not loaded: {}: {err}", path.display());
+    }
+    Ok((registry, report.failed.len()))
+}
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let (registry, _) = load_modules(&config, &config.modules_dir())?;
+    let modules: Vec<String> = registry.modules().map(|m| m.name().to_owned()).collect();
+    let source = match (&config.tls.certificate, &config.tls.key) {
+        (Some(certificate), Some(key)) => {
+            CertificateSource::Files { certificate: certificate.clone(), key: key.clone() }
+        }
+        _ => CertificateSource::LocalCa {
+            dir: config.data_dir().join("tls"),
+            dns_names: config.server.dns_names.clone(),
+        },
+    };
+    let resolver = Arc::new(CertificateResolver::new(tls::load(&source)?));
+    for address in config.server.listen.iter().filter(|a| !a.is_loopback()) {
+        tracing::warn!(%address, "listening on a non-loopback address, as configured");
+    }
+    let settings = server::ServerSettings {
+        https: config.server.listen.iter().map(|ip| SocketAddr::new(*ip, config.server.port)).collect(),
+        http: (config.server.http_port != 0)
+            .then(|| SocketAddr::from(([127, 0, 0, 1], config.server.http_port))),
+        max_header_bytes: config.server.max_header_bytes,
+        max_body_bytes: config.server.max_body_bytes,
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        max_connections: config.server.max_connections,
+    };
+    let state = AppState::new(
+        config.server.port,
+        config.cors.allowed_origins.clone(),
+        config.jwt.enabled,
+        modules,
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let running = server::start(api::router(state), &settings, resolver.clone()).await?;
+        tokio::spawn(watch_certificate(source, resolver));
+        tokio::signal::ctrl_c().await?;
+        tracing::info!("stopping");
+        running.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads the certificate when its files change; open connections keep the old one.
+async fn watch_certificate(source: CertificateSource, resolver: Arc<CertificateResolver>) {
+    let mut last = tls::source_modified(&source);
+    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        ticker.tick().await;
+        let modified = tls::source_modified(&source);
+        if modified == last {
+            continue;
+        }
+        last = modified;
+        let reload = match &source {
+            CertificateSource::Files { .. } => tls::load(&source),
+            CertificateSource::LocalCa { dir, .. } => {
+                let leaf = CertificateSource::Files {
+                    certificate: dir.join("leaf.pem"),
+                    key: dir.join("leaf.key"),
+                };
+                tls::load(&leaf)
+            }
+        };
+        match reload {
+            Ok(key) => {
+                resolver.swap(key);
+                tracing::info!("certificate reloaded");
+            }
+            Err(err) => tracing::warn!("certificate changed but cannot be loaded, keeping the old one: {err}"),
+        }
+    }
 }

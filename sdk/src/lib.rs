@@ -28,6 +28,8 @@ pub mod iso7816;
 pub mod log;
 pub mod module;
 pub mod pin;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod status;
 pub mod tlv;
 

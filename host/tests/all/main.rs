@@ -4,3 +4,4 @@ mod cache;
 mod fixtures;
 mod loading;
 mod sandbox;
+mod server;

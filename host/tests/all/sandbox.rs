@@ -138,16 +138,23 @@ fn a_full_instance_pool_gives_busy_not_a_hang() {
     let module = Arc::new(
         runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads"),
     );
-    let spinner = {
-        let module = module.clone();
+    let spin = |module: Arc<t1c_host::runtime::LoadedModule>| {
         thread::spawn(move || module.invoke(None, "spin", ""))
     };
-    // While the spinning call holds the only slot, another call is refused at once.
+    // While a spinning call holds the only slot, another call is refused at once. The probe
+    // and the spinner race for the slot; when the spinner loses (it gets Busy), start it again.
+    let mut spinner = spin(module.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut busy = false;
-    while !spinner.is_finished() && !busy {
+    while !busy && Instant::now() < deadline {
         busy = matches!(module.invoke(None, "ok", ""), Err(CallError::Busy { .. }));
+        if !busy && spinner.is_finished() {
+            let lost = spinner.join().expect("thread");
+            assert!(matches!(lost, Err(CallError::Busy { .. })), "spinner ended otherwise: {lost:?}");
+            spinner = spin(module.clone());
+        }
     }
-    assert!(busy, "never saw the pool full while the spinning call ran");
+    assert!(busy, "never saw the pool full while a spinning call ran");
     assert!(matches!(spinner.join().expect("thread"), Err(CallError::DeadlineExceeded { .. })));
     assert_eq!(module.invoke(None, "ok", "").expect("slot free again"), r#"{"ok":true}"#);
 }

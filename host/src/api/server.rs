@@ -1,0 +1,215 @@
+//! The listeners: HTTPS (rustls, HTTP/1.1 and HTTP/2 by ALPN) on the configured addresses, and an
+//! optional plain-HTTP loopback listener for development. Limits on header size, body size,
+//! request time and concurrent connections each give a clear error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::error::{ApiError, ErrorKind};
+use crate::security::tls::CertificateResolver;
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Listener settings, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// HTTPS addresses.
+    pub https: Vec<SocketAddr>,
+    /// Plain-HTTP address (development only), if any.
+    pub http: Option<SocketAddr>,
+    /// Header block limit in bytes.
+    pub max_header_bytes: usize,
+    /// Default body limit in bytes (routes may raise theirs).
+    pub max_body_bytes: usize,
+    /// Whole-request limit.
+    pub request_timeout: Duration,
+    /// Concurrent connections across listeners.
+    pub max_connections: usize,
+}
+
+/// A running server; dropping it does not stop it, [`RunningServer::shutdown`] does.
+pub struct RunningServer {
+    https: Vec<SocketAddr>,
+    http: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// The bound HTTPS addresses (with the real port when 0 was asked).
+    pub fn https_addresses(&self) -> &[SocketAddr] {
+        &self.https
+    }
+
+    /// The bound plain-HTTP address, if enabled.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// Stops accepting connections and waits for the accept loops to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds every listener and starts serving `router`.
+///
+/// # Errors
+/// A listener cannot be bound (port in use, address not available).
+pub async fn start(
+    router: Router,
+    settings: &ServerSettings,
+    certificates: Arc<CertificateResolver>,
+) -> std::io::Result<RunningServer> {
+    let router = with_limits(router, settings);
+    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_cert_resolver(certificates);
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let connections = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let (stop, _) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut https = Vec::new();
+    for address in &settings.https {
+        let listener = TcpListener::bind(address).await?;
+        https.push(listener.local_addr()?);
+        tracing::info!(address = %listener.local_addr()?, "HTTPS listening");
+        tasks.spawn(accept_loop(
+            listener,
+            Some(acceptor.clone()),
+            router.clone(),
+            settings.max_header_bytes,
+            connections.clone(),
+            stop.subscribe(),
+        ));
+    }
+    let mut http = None;
+    if let Some(address) = settings.http {
+        let listener = TcpListener::bind(address).await?;
+        http = Some(listener.local_addr()?);
+        tracing::warn!(address = %listener.local_addr()?, "plain-HTTP development listener enabled");
+        tasks.spawn(accept_loop(
+            listener,
+            None,
+            router.clone(),
+            settings.max_header_bytes,
+            connections.clone(),
+            stop.subscribe(),
+        ));
+    }
+    Ok(RunningServer { https, http, stop, tasks })
+}
+
+/// Adds the body limit and the request timeout to every route.
+fn with_limits(router: Router, settings: &ServerSettings) -> Router {
+    let timeout = settings.request_timeout;
+    router
+        .layer(middleware::from_fn(move |request: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    ErrorKind::Timeout,
+                    format!("the request took longer than {} s", timeout.as_secs()),
+                )
+                .into_response(),
+            }
+        }))
+        .layer(middleware::from_fn(payload_too_large))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+}
+
+/// axum answers an over-limit body with a bare 413; give it the envelope.
+async fn payload_too_large(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(ErrorKind::PayloadTooLarge, "the request body is over the limit")
+            .into_response();
+    }
+    response
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    max_header_bytes: usize,
+    connections: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let tls = tls.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_connection(stream, peer, tls, router, max_header_bytes).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    max_header_bytes: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = TowerToHyperService::new(router);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(max_header_bytes.max(8192)).keep_alive(true);
+    builder.http2().max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    let result = match tls {
+        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => builder.serve_connection(TokioIo::new(stream), service).await,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, "TLS handshake failed: {err}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        None => builder.serve_connection(TokioIo::new(stream), service).await,
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, "connection ended: {err}");
+    }
+}

@@ -1,0 +1,441 @@
+//! The connector's configuration: one TOML file, overridden by environment variables
+//! (`T1C_<SECTION>_<KEY>`) and command-line flags, with safe defaults for every key.
+//!
+//! This concern only parses and validates; it never opens sockets or files other than the
+//! configuration file itself. `t1c config show` prints the effective configuration.
+//!
+//! ```toml
+//! [server]
+//! port = 51983                      # HTTPS port (the T1C default)
+//! listen = ["127.0.0.1", "::1"]     # addresses to bind
+//! allow_non_loopback = false        # must be true to bind anything but loopback
+//! dns_names = ["t1c.t1t.io"]        # extra names in the generated certificate
+//! http_port = 0                     # plain-HTTP loopback listener for development (0: off)
+//! max_body_bytes = 1048576          # request body limit, except file upload
+//! max_upload_bytes = 52428800       # body limit of the file-exchange upload route
+//! max_header_bytes = 16384          # header block limit
+//! request_timeout_secs = 130        # whole-request limit
+//! max_connections = 256             # concurrent connections
+//!
+//! [tls]
+//! certificate = "/path/chain.pem"   # both or neither: a configured chain and key (PEM);
+//! key = "/path/key.pem"             # otherwise a local CA and leaf are generated
+//!
+//! [cors]
+//! allowed_origins = ["https://app.example.com", "https://*.example.org"]
+//!
+//! [jwt]
+//! enabled = false
+//! issuer = "t1c-ds"                 # required `iss` when set
+//! keys = [{ kid = "ds-1", algorithm = "ES256", public_key = "/path/ds-1.pem" }]
+//!
+//! [modules]
+//! dir = "/path/modules"             # default: <data dir>/modules
+//! granted = ["reader", "pkcs11", "files"]
+//!
+//! [readers]
+//! simulate = false                  # add an in-process reader with a simulated Belgian eID
+//! ```
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The default HTTPS port of T1C (what `t1c-sdk-js` uses).
+pub const DEFAULT_PORT: u16 = 51983;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener settings.
+    pub server: ServerConfig,
+    /// Certificate settings.
+    pub tls: TlsConfig,
+    /// Which web origins may call the API.
+    pub cors: CorsConfig,
+    /// Token checks.
+    pub jwt: JwtConfig,
+    /// Where modules come from and what they may use.
+    pub modules: ModulesConfig,
+    /// Reader settings.
+    pub readers: ReadersConfig,
+    /// Where the connector keeps its state (keys, certificates, counters). Default: the OS's
+    /// per-user data directory.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTPS port.
+    pub port: u16,
+    /// Addresses to listen on.
+    pub listen: Vec<IpAddr>,
+    /// Allow binding non-loopback addresses (off: such addresses are refused).
+    pub allow_non_loopback: bool,
+    /// Extra DNS names for the generated certificate.
+    pub dns_names: Vec<String>,
+    /// Plain-HTTP loopback port for development; 0 disables it.
+    pub http_port: u16,
+    /// Body limit of every route but file upload.
+    pub max_body_bytes: usize,
+    /// Body limit of the file-exchange upload route.
+    pub max_upload_bytes: usize,
+    /// Header block limit.
+    pub max_header_bytes: usize,
+    /// Whole-request time limit in seconds.
+    pub request_timeout_secs: u64,
+    /// Concurrent connections.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            listen: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])],
+            allow_non_loopback: false,
+            dns_names: Vec::new(),
+            http_port: 0,
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 50 << 20,
+            max_header_bytes: 16 << 10,
+            request_timeout_secs: 130,
+            max_connections: 256,
+        }
+    }
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key of the leaf.
+    pub key: Option<PathBuf>,
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com[:port]`) and wildcard-subdomain patterns
+    /// (`https://*.example.com`).
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[jwt]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Require a valid `Authorization: Bearer` token on every route but `/info` and
+    /// `/device-key`.
+    pub enabled: bool,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Verification keys, selected by the token's `kid`.
+    pub keys: Vec<JwtKeyConfig>,
+}
+
+/// One JWT verification key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// Key id, matched against the token header's `kid`.
+    pub kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// PEM file of the public key (SPKI).
+    pub public_key: PathBuf,
+}
+
+/// `[modules]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModulesConfig {
+    /// Directory of module components; default `<data dir>/modules`.
+    pub dir: Option<PathBuf>,
+    /// Capabilities modules may be granted.
+    pub granted: Vec<String>,
+}
+
+impl Default for ModulesConfig {
+    fn default() -> Self {
+        Self { dir: None, granted: vec!["reader".into(), "pkcs11".into(), "files".into()] }
+    }
+}
+
+/// `[readers]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadersConfig {
+    /// Add an in-process reader holding a simulated Belgian eID.
+    pub simulate: bool,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (line, column, key).
+        message: String,
+    },
+    /// An environment variable has a value that does not parse.
+    #[error("invalid value for {variable}: {message}")]
+    Environment {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads `path` if it exists (a missing file means all defaults), then applies the
+    /// environment, then validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, variable or key at fault.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`].
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+
+    /// Applies `T1C_*` variables: `T1C_SERVER_PORT`, `T1C_SERVER_HTTP_PORT`,
+    /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`,
+    /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`. Others starting with `T1C_` are rejected so a
+    /// typo does not go unnoticed.
+    ///
+    /// # Errors
+    /// [`ConfigError::Environment`].
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (variable, value) in env {
+            if !variable.starts_with("T1C_") {
+                continue;
+            }
+            let bad = |message: &str| ConfigError::Environment {
+                variable: variable.clone(),
+                message: message.to_owned(),
+            };
+            match variable.as_str() {
+                "T1C_SERVER_PORT" => {
+                    self.server.port = value.parse().map_err(|_| bad("expected a port number"))?
+                }
+                "T1C_SERVER_HTTP_PORT" => {
+                    self.server.http_port =
+                        value.parse().map_err(|_| bad("expected a port number"))?
+                }
+                "T1C_CORS_ALLOWED_ORIGINS" => {
+                    self.cors.allowed_origins = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "T1C_JWT_ENABLED" => self.jwt.enabled = parse_bool(&value).ok_or_else(|| bad("expected true or false"))?,
+                "T1C_MODULES_DIR" => self.modules.dir = Some(PathBuf::from(value)),
+                "T1C_READERS_SIMULATE" => {
+                    self.readers.simulate =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
+                }
+                "T1C_DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
+                "T1C_CONFIG" | "T1C_LOG" => {}
+                _ => return Err(bad("unknown T1C_ variable")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values and combinations.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] saying what is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.server.listen.is_empty() {
+            return invalid("server.listen is empty".into());
+        }
+        if !self.server.allow_non_loopback {
+            if let Some(address) = self.server.listen.iter().find(|a| !a.is_loopback()) {
+                return invalid(format!(
+                    "server.listen contains {address}, which is not a loopback address; set \
+                     server.allow_non_loopback = true to allow it"
+                ));
+            }
+        }
+        if self.server.http_port != 0 && self.server.http_port == self.server.port {
+            return invalid("server.http_port must differ from server.port".into());
+        }
+        if self.tls.certificate.is_some() != self.tls.key.is_some() {
+            return invalid("tls.certificate and tls.key must be given together".into());
+        }
+        for capability in &self.modules.granted {
+            if t1c_sdk::Capability::from_name(capability).is_none() {
+                return invalid(format!("modules.granted: unknown capability `{capability}`"));
+            }
+        }
+        for key in &self.jwt.keys {
+            if !matches!(key.algorithm.as_str(), "RS256" | "ES256" | "EdDSA") {
+                return invalid(format!(
+                    "jwt.keys: algorithm `{}` of key `{}` is not one of RS256, ES256, EdDSA",
+                    key.algorithm, key.kid
+                ));
+            }
+        }
+        if self.jwt.enabled && self.jwt.keys.is_empty() {
+            return invalid("jwt.enabled is true but jwt.keys is empty".into());
+        }
+        Ok(())
+    }
+
+    /// The effective data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// The effective modules directory.
+    pub fn modules_dir(&self) -> PathBuf {
+        self.modules.dir.clone().unwrap_or_else(|| self.data_dir().join("modules"))
+    }
+
+    /// The configuration as TOML, for `t1c config show`. Holds no secrets: keys are paths.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// `$XDG_CONFIG_HOME/t1c/config.toml` (or the OS equivalent).
+pub fn default_config_path() -> PathBuf {
+    project_dirs()
+        .map(|d| d.config_dir().join("config.toml"))
+        .unwrap_or_else(|| PathBuf::from("t1c.toml"))
+}
+
+/// `$XDG_DATA_HOME/t1c` (or the OS equivalent).
+pub fn default_data_dir() -> PathBuf {
+    project_dirs().map(|d| d.data_dir().to_owned()).unwrap_or_else(|| PathBuf::from(".t1c"))
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("io", "t1c", "t1c")
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_only() {
+        let config = Config::default();
+        assert_eq!(config.server.port, DEFAULT_PORT);
+        assert!(config.server.listen.iter().all(IpAddr::is_loopback));
+        assert_eq!(config.validate().ok(), Some(()));
+    }
+
+    #[test]
+    fn non_loopback_needs_explicit_permission() {
+        let mut config = Config::parse("[server]\nlisten = [\"0.0.0.0\"]\n", Path::new("t")).expect("parses");
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("allow_non_loopback")));
+        config.server.allow_non_loopback = true;
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_name() {
+        let err = Config::parse("[server]\nprot = 1\n", Path::new("t.toml")).expect_err("typo");
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config = Config::parse("[server]\nport = 1000\n", Path::new("t")).expect("parses");
+        config
+            .apply_env(env(&[
+                ("T1C_SERVER_PORT", "2000"),
+                ("T1C_CORS_ALLOWED_ORIGINS", "https://a.test, https://*.b.test"),
+                ("PATH", "/bin"),
+            ]))
+            .expect("valid");
+        assert_eq!(config.server.port, 2000);
+        assert_eq!(config.cors.allowed_origins, ["https://a.test", "https://*.b.test"]);
+    }
+
+    #[test]
+    fn bad_or_unknown_environment_is_rejected() {
+        let mut config = Config::default();
+        assert!(config.apply_env(env(&[("T1C_SERVER_PORT", "high")])).is_err());
+        assert!(config.apply_env(env(&[("T1C_SERVR_PORT", "1")])).is_err());
+    }
+
+    #[test]
+    fn jwt_needs_keys_and_known_algorithms() {
+        let mut config = Config::default();
+        config.jwt.enabled = true;
+        assert!(config.validate().is_err());
+        config.jwt.keys.push(JwtKeyConfig {
+            kid: "k".into(),
+            algorithm: "HS256".into(),
+            public_key: "k.pem".into(),
+        });
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("HS256")));
+    }
+
+    #[test]
+    fn rendered_config_parses_back() {
+        let mut config = Config::default();
+        config.cors.allowed_origins.push("https://a.test".into());
+        let again = Config::parse(&config.to_toml(), Path::new("t")).expect("round trip");
+        assert_eq!(again, config);
+    }
+}

@@ -1,0 +1,140 @@
+//! The HTTPS server: served with the local CA's certificate, errors in the envelope, the
+//! certificate swapped under load with no failed request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use t1c_host::api::{self, AppState, server};
+use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+
+struct Connector {
+    running: server::RunningServer,
+    address: SocketAddr,
+    resolver: Arc<CertificateResolver>,
+    ca_pem: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_connector() -> Connector {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls_dir = dir.path().join("tls");
+    let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
+    let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
+    let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
+    let settings = server::ServerSettings {
+        https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        http: None,
+        max_header_bytes: 16 << 10,
+        max_body_bytes: 1 << 20,
+        request_timeout: Duration::from_secs(30),
+        max_connections: 64,
+    };
+    let state = AppState::new(51983, vec!["https://app.test".into()], false, vec!["hello".into()]);
+    let running = server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
+    let address = running.https_addresses()[0];
+    Connector { running, address, resolver, ca_pem, _dir: dir }
+}
+
+fn client(connector: &Connector) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(connector.ca_pem.as_bytes()).expect("ca"))
+        .tls_built_in_root_certs(false)
+        .resolve("localhost", connector.address)
+        .build()
+        .expect("client")
+}
+
+fn url(connector: &Connector, path: &str) -> String {
+    format!("https://localhost:{}{path}", connector.address.port())
+}
+
+#[tokio::test]
+async fn info_is_served_over_https_trusted_through_the_local_ca() {
+    let connector = start_connector().await;
+    let response = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["data"]["t1CInfoAPI"]["modules"], serde_json::json!(["hello"]));
+    assert_eq!(body["data"]["t1CInfoAPI"]["cors"], serde_json::json!(["https://app.test"]));
+    assert_eq!(body["data"]["t1CInfoUser"]["username"], "", "no personal data in /info");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_without_the_ca_refuses_the_connection() {
+    let connector = start_connector().await;
+    let stranger = reqwest::Client::builder()
+        .resolve("localhost", connector.address)
+        .build()
+        .expect("client");
+    assert!(stranger.get(url(&connector, "/info")).send().await.is_err());
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_route_is_112999_in_the_envelope() {
+    let connector = start_connector().await;
+    let response =
+        client(&connector).get(url(&connector, "/v3/nothing-here")).send().await.expect("https");
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"success": false, "code": "112999", "description": "Functionality not found"}));
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let connector = start_connector().await;
+    let response = client(&connector)
+        .get(url(&connector, "/info"))
+        .header("x-padding", "a".repeat(64 << 10))
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
+        Err(err) => assert!(err.is_request() || err.is_connect() || err.is_body(), "{err}"),
+    }
+    connector.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_swap_under_load_fails_no_request() {
+    let connector = start_connector().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (http, target, stop, served) =
+            (client(&connector), url(&connector, "/info"), stop.clone(), served.clone());
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let response = http.get(&target).send().await.expect("no failed request");
+                assert_eq!(response.status(), 200);
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Swap in newly issued leaves (same CA) while requests run.
+    let dir = connector._dir.path().join("tls");
+    let before = connector.resolver.chain()[0].clone();
+    for _ in 0..5 {
+        let source = CertificateSource::LocalCa { dir: dir.clone(), dns_names: vec![] };
+        connector.resolver.swap(tls::load(&source).expect("new leaf"));
+        let target = served.load(Ordering::Relaxed) + 20;
+        while served.load(Ordering::Relaxed) < target {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("client task");
+    }
+    assert_ne!(connector.resolver.chain()[0], before, "the leaf was swapped");
+    // A fresh connection sees the new leaf.
+    let fresh = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
+    assert_eq!(fresh.status(), 200);
+    connector.running.shutdown().await;
+}
