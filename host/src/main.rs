@@ -134,7 +134,8 @@ fn load_modules(config: &Config, dir: &std::path::Path) -> anyhow::Result<(Regis
             return Ok((registry, 0));
         }
         Err(err) => {
-            return Err(err).with_context(|| format!("cannot read module directory {}", dir.display()));
+            return Err(err)
+                .with_context(|| format!("cannot read module directory {}", dir.display()));
         }
     };
     for (path, err) in &report.failed {
@@ -160,7 +161,12 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         tracing::warn!(%address, "listening on a non-loopback address, as configured");
     }
     let settings = server::ServerSettings {
-        https: config.server.listen.iter().map(|ip| SocketAddr::new(*ip, config.server.port)).collect(),
+        https: config
+            .server
+            .listen
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, config.server.port))
+            .collect(),
         http: (config.server.http_port != 0)
             .then(|| SocketAddr::from(([127, 0, 0, 1], config.server.http_port))),
         max_header_bytes: config.server.max_header_bytes,
@@ -212,7 +218,9 @@ async fn watch_certificate(source: CertificateSource, resolver: Arc<CertificateR
                 resolver.swap(key);
                 tracing::info!("certificate reloaded");
             }
-            Err(err) => tracing::warn!("certificate changed but cannot be loaded, keeping the old one: {err}"),
+            Err(err) => tracing::warn!(
+                "certificate changed but cannot be loaded, keeping the old one: {err}"
+            ),
         }
     }
 }

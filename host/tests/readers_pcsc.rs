@@ -86,9 +86,11 @@ fn a_pin_is_verified_through_transmit_and_no_pin_needs_a_pinpad() {
 #[test]
 fn sessions_on_one_reader_take_turns() {
     let rig = Rig::start(1);
-    let backend = Arc::new(rig.backend());
+    let mut config = rig.config();
+    config.queue_capacity = 1;
+    let backend = Arc::new(rig.backend_with(config));
     rig.wait_for_card(&backend, 0, &ATR_A);
-    let first = backend.connect(&rig.id(0), DEADLINE).expect("first session");
+    let mut first = backend.connect(&rig.id(0), DEADLINE).expect("first session");
     let first_released = Arc::new(AtomicBool::new(false));
     let second = thread::spawn({
         let (backend, id, first_released) =
@@ -99,13 +101,41 @@ fn sessions_on_one_reader_take_turns() {
             (after_first, card.transmit(&SELECT))
         }
     });
-    let mut first = first;
+    // The second session is queued once the one waiting place is taken.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match backend.connect(&rig.id(0), Duration::ZERO).err() {
+            Some(ReaderError::QueueFull { .. }) => break,
+            other => assert!(Instant::now() < deadline, "second session never queued: {other:?}"),
+        }
+        thread::yield_now();
+    }
     assert_eq!(first.transmit(&SELECT).expect("transmit"), [0x90, 0x00]);
     first_released.store(true, Ordering::SeqCst);
     drop(first);
     let (after_first, response) = second.join().expect("second thread");
     assert!(after_first, "the second session began before the first ended");
     assert_eq!(response.expect("transmit"), [0x90, 0x00]);
+}
+
+#[test]
+fn another_application_cannot_use_the_card_during_a_session() {
+    use pcsc::{Context, Protocols, Scope, ShareMode};
+    let rig = Rig::start(1);
+    let backend = rig.backend();
+    rig.wait_for_card(&backend, 0, &ATR_A);
+    let other = Context::establish(Scope::User).expect("context");
+    let name = std::ffi::CString::new(rig.name(0)).expect("no NUL");
+    let intruder = other.connect(&name, ShareMode::Shared, Protocols::ANY).expect("connect");
+    let mut buffer = [0u8; 258];
+
+    let session = backend.connect(&rig.id(0), DEADLINE).expect("session");
+    let refused = intruder.transmit(&SELECT, &mut buffer).map(<[u8]>::to_vec);
+    assert_eq!(refused, Err(pcsc::Error::SharingViolation));
+    drop(session);
+    // The session reset the card on release (no state carries over).
+    let reset = intruder.transmit(&SELECT, &mut buffer).map(<[u8]>::to_vec);
+    assert_eq!(reset, Err(pcsc::Error::ResetCard));
 }
 
 #[test]
@@ -124,7 +154,7 @@ fn sessions_on_different_readers_do_not_wait_for_each_other() {
 #[test]
 fn a_full_queue_is_refused_with_a_typed_error() {
     let rig = Rig::start(1);
-    let mut config = PcscConfig::default();
+    let mut config = rig.config();
     config.queue_capacity = 0;
     let backend = rig.backend_with(config);
     rig.wait_for_card(&backend, 0, &ATR_A);
@@ -263,9 +293,13 @@ impl Rig {
     }
 
     fn backend(&self) -> PcscBackend {
+        self.backend_with(self.config())
+    }
+
+    fn config(&self) -> PcscConfig {
         let mut config = PcscConfig::default();
         config.max_backoff = Duration::from_millis(200);
-        self.backend_with(config)
+        config
     }
 
     fn backend_with(&self, config: PcscConfig) -> PcscBackend {

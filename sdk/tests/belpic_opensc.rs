@@ -4,6 +4,14 @@
 //!
 //! The OpenSC tools are separate processes: each gets `PCSCLITE_CSOCK_NAME` in its own
 //! environment, so this test process never touches libpcsclite and the tests can share one.
+//!
+//! What OpenSC 0.23 (Debian 12) does not do, whatever the card does, and so is not tested here:
+//! - non-repudiation signatures: `card-belpic.c` refuses MSE for key 83 itself ("No GUI for
+//!   NonRep key present, signature cancelled", `SC_ERROR_NOT_SUPPORTED`, surfacing as
+//!   `CKR_FUNCTION_NOT_SUPPORTED` from `C_SignFinal`); no APDU reaches the card;
+//! - any signature on applet 1.8: the driver registers RSA only, so ECDSA mechanisms fail in
+//!   `C_SignInit` with `CKR_MECHANISM_INVALID`. Listing and reading 1.8 certificates and
+//!   their EC public keys works.
 #![cfg(all(feature = "simulator", target_os = "linux"))]
 
 use std::path::Path;
@@ -15,10 +23,12 @@ use rsa::Pkcs1v15Sign;
 use sha2::{Digest as _, Sha256};
 use x509_cert::der::{DecodePem as _, Encode as _};
 
-use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, CertificateRole, Persona, PublicKey, TestPki};
+use t1c_sdk::simulator::VirtualReader;
+use t1c_sdk::simulator::belpic::{
+    AppletVersion, BelpicCard, CertificateRole, Persona, PublicKey, TestPki,
+};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
 use t1c_sdk::simulator::vpcd::VpcdBridge;
-use t1c_sdk::simulator::VirtualReader;
 
 const PKCS11_MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 /// How long pcscd and OpenSC may take to see the card.
@@ -87,8 +97,11 @@ impl Rig {
     fn opensc_conf(&self) -> std::path::PathBuf {
         let path = self.dir.path().join("opensc.conf");
         if !path.exists() {
-            std::fs::write(&path, "app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n")
-                .expect("write opensc.conf");
+            std::fs::write(
+                &path,
+                "app default {\n  framework pkcs15 {\n    use_file_caching = no;\n  }\n}\n",
+            )
+            .expect("write opensc.conf");
         }
         path
     }
@@ -98,7 +111,8 @@ impl Rig {
         loop {
             let output = self.tool("opensc-tool", &["--list-readers"]);
             let listing = String::from_utf8_lossy(&output.stdout);
-            if listing.lines().any(|line| line.contains("Yes") && line.contains("T1C Virtual PCD")) {
+            if listing.lines().any(|line| line.contains("Yes") && line.contains("T1C Virtual PCD"))
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "no card seen by OpenSC:\n{listing}");
@@ -112,10 +126,7 @@ impl Rig {
 }
 
 fn der_of_pem(pem: &str) -> Vec<u8> {
-    x509_cert::Certificate::from_pem(pem.trim())
-        .expect("PEM certificate")
-        .to_der()
-        .expect("DER")
+    x509_cert::Certificate::from_pem(pem.trim()).expect("PEM certificate").to_der().expect("DER")
 }
 
 #[test]
@@ -164,8 +175,20 @@ fn pkcs11_tool_signs_with_the_authentication_key_of_a_1_7_card() {
     rig.run(
         "pkcs11-tool",
         &[
-            "--module", PKCS11_MODULE, "--login", "--pin", "1234", "--sign", "--id", "02",
-            "--mechanism", "SHA256-RSA-PKCS", "--input-file", &input, "--output-file", &output,
+            "--module",
+            PKCS11_MODULE,
+            "--login",
+            "--pin",
+            "1234",
+            "--sign",
+            "--id",
+            "02",
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "--input-file",
+            &input,
+            "--output-file",
+            &output,
         ],
     );
     let signature = std::fs::read(Path::new(&output)).expect("signature file");
@@ -181,23 +204,9 @@ fn pkcs15_tool_reads_certificates_byte_identical_from_a_1_8_card() {
     let rig = Rig::start(AppletVersion::V1_8);
     let listing = rig.run("pkcs15-tool", &["--reader", "0", "--list-certificates"]);
     let pem = rig.run("pkcs15-tool", &["--reader", "0", "--read-certificate", "02"]);
-    assert_eq!(der_of_pem(&pem), rig.card.certificate(CertificateRole::Authentication), "{listing}");
-}
-
-#[test]
-fn explore_1_8_and_nonrep() {
-    for version in [AppletVersion::V1_8, AppletVersion::V1_7] {
-        let rig = Rig::start(version);
-        let input = rig.path("message");
-        std::fs::write(&input, b"hello").expect("write");
-        for (id, mech) in [("02", if version == AppletVersion::V1_8 { "ECDSA-SHA384" } else { "SHA256-RSA-PKCS" }), ("03", if version == AppletVersion::V1_8 { "ECDSA-SHA384" } else { "SHA256-RSA-PKCS" }), ("02", if version == AppletVersion::V1_8 { "ECDSA" } else { "RSA-PKCS" })] {
-            let out = rig.path("sig");
-            let o = rig.tool("pkcs11-tool", &["--module", PKCS11_MODULE, "--login", "--pin", "1234", "--sign", "--id", id, "--mechanism", mech, "--input-file", &input, "--output-file", &out]);
-            eprintln!("== {version:?} {id} {mech}: {}\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        }
-        let o = rig.tool("pkcs11-tool", &["--module", PKCS11_MODULE, "--list-objects"]);
-        eprintln!("== objects {version:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        let o = rig.tool("pkcs15-tool", &["--reader", "0", "--list-keys", "--list-pins"]);
-        eprintln!("== keys {version:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    }
+    assert_eq!(
+        der_of_pem(&pem),
+        rig.card.certificate(CertificateRole::Authentication),
+        "{listing}"
+    );
 }

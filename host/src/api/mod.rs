@@ -27,16 +27,17 @@ struct AppInner {
 impl AppState {
     /// State for a connector listening on `port` with these CORS patterns and modules.
     pub fn new(port: u16, cors: Vec<String>, jwt_enabled: bool, modules: Vec<String>) -> Self {
-        Self { inner: Arc::new(AppInner { info: info::InfoSource { port, cors, jwt_enabled, modules } }) }
+        Self {
+            inner: Arc::new(AppInner {
+                info: info::InfoSource { port, cors, jwt_enabled, modules },
+            }),
+        }
     }
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/info", get(info::info))
-        .fallback(not_found)
-        .with_state(state)
+    Router::new().route("/info", get(info::info)).fallback(not_found).with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -196,17 +196,19 @@ async fn serve_connection(
     builder.http1().max_buf_size(max_header_bytes.max(8192)).keep_alive(true);
     builder.http2().max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let result = match tls {
-        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => builder.serve_connection(TokioIo::new(stream), service).await,
-            Ok(Err(err)) => {
-                tracing::debug!(%peer, "TLS handshake failed: {err}");
-                return;
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => builder.serve_connection(TokioIo::new(stream), service).await,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {err}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
             }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
+        }
         None => builder.serve_connection(TokioIo::new(stream), service).await,
     };
     if let Err(err) = result {

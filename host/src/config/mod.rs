@@ -216,7 +216,10 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, variable or key at fault.
-    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut config = match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text, path)?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Self::default(),
@@ -271,7 +274,10 @@ impl Config {
                         .map(str::to_owned)
                         .collect()
                 }
-                "T1C_JWT_ENABLED" => self.jwt.enabled = parse_bool(&value).ok_or_else(|| bad("expected true or false"))?,
+                "T1C_JWT_ENABLED" => {
+                    self.jwt.enabled =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
+                }
                 "T1C_MODULES_DIR" => self.modules.dir = Some(PathBuf::from(value)),
                 "T1C_READERS_SIMULATE" => {
                     self.readers.simulate =
@@ -385,8 +391,11 @@ mod tests {
 
     #[test]
     fn non_loopback_needs_explicit_permission() {
-        let mut config = Config::parse("[server]\nlisten = [\"0.0.0.0\"]\n", Path::new("t")).expect("parses");
-        assert!(matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("allow_non_loopback")));
+        let mut config =
+            Config::parse("[server]\nlisten = [\"0.0.0.0\"]\n", Path::new("t")).expect("parses");
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("allow_non_loopback"))
+        );
         config.server.allow_non_loopback = true;
         assert!(config.validate().is_ok());
     }

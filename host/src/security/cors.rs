@@ -197,7 +197,8 @@ fn parse(value: &str, wildcard: bool) -> Result<(Origin, bool), OriginError> {
     let (host, port) = split_port(rest)?;
     let port = match port {
         Some(port) => {
-            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.starts_with('0') {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.starts_with('0')
+            {
                 return Err(OriginError::Port);
             }
             port.parse::<u16>().ok().filter(|p| *p != 0).ok_or(OriginError::Port)?
@@ -256,8 +257,12 @@ mod tests {
     use super::*;
 
     fn policy() -> CorsPolicy {
-        CorsPolicy::new(&["https://app.example.com", "https://*.example.org", "http://localhost:8080"])
-            .expect("valid patterns")
+        CorsPolicy::new(&[
+            "https://app.example.com",
+            "https://*.example.org",
+            "http://localhost:8080",
+        ])
+        .expect("valid patterns")
     }
 
     #[test]
@@ -329,8 +334,18 @@ mod tests {
     fn configured_patterns_are_normalised_and_validated() {
         let pattern: OriginPattern = "HTTPS://App.Example.com:443".parse().expect("valid");
         assert_eq!(pattern.to_string(), "https://app.example.com");
-        assert_eq!("https://*.example.org".parse::<OriginPattern>().map(|p| p.to_string()), Ok("https://*.example.org".into()));
-        for bad in ["null", "ftp://a.test", "https://a.test/path", "https://a.*.test", "https://*.", "https://a.test:99999"] {
+        assert_eq!(
+            "https://*.example.org".parse::<OriginPattern>().map(|p| p.to_string()),
+            Ok("https://*.example.org".into())
+        );
+        for bad in [
+            "null",
+            "ftp://a.test",
+            "https://a.test/path",
+            "https://a.*.test",
+            "https://*.",
+            "https://a.test:99999",
+        ] {
             assert!(bad.parse::<OriginPattern>().is_err(), "{bad}");
         }
         assert!(CorsPolicy::new(&["https://ok.test", "https://bad.test/x"]).is_err());

@@ -155,7 +155,9 @@ mod tests {
 
     fn encrypt(key: &DeviceKey, pin: &[u8]) -> String {
         let public = RsaPublicKey::from_public_key_pem(key.public_pem()).expect("pem");
-        STANDARD.encode(public.encrypt(&mut rsa::rand_core::OsRng, Pkcs1v15Encrypt, pin).expect("encrypt"))
+        STANDARD.encode(
+            public.encrypt(&mut rsa::rand_core::OsRng, Pkcs1v15Encrypt, pin).expect("encrypt"),
+        )
     }
 
     #[test]
@@ -183,7 +185,9 @@ mod tests {
     fn garbage_and_foreign_ciphertexts_are_rejected_without_echo() {
         let (_dir, key) = key();
         let (_other_dir, other) = self::key();
-        for input in ["", "not base64!", "AAAA", &encrypt(&other, b"1234"), &encrypt(&key, b"12\x0034")] {
+        for input in
+            ["", "not base64!", "AAAA", &encrypt(&other, b"1234"), &encrypt(&key, b"12\x0034")]
+        {
             let err = key.decrypt_pin(input).expect_err("rejected");
             assert!(matches!(err, DeviceKeyError::PinDecryption));
             assert!(!err.to_string().contains("1234"));

@@ -5,4 +5,5 @@
 
 pub mod cors;
 pub mod device_key;
+pub mod jwt;
 pub mod tls;

@@ -214,7 +214,10 @@ fn load_files(certificate: &Path, key: &Path) -> Result<CertifiedKey, TlsError> 
     let key_pem = read(key)?;
     let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
         .map_err(|e| TlsError::Pem { path: key.to_owned(), message: e.to_string() })?
-        .ok_or_else(|| TlsError::Pem { path: key.to_owned(), message: "no private key in the file".into() })?;
+        .ok_or_else(|| TlsError::Pem {
+            path: key.to_owned(),
+            message: "no private key in the file".into(),
+        })?;
     let signing_key = any_supported_type(&key_der)?;
     Ok(CertifiedKey::new(chain, signing_key))
 }
@@ -283,7 +286,8 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(CA_KEY)).expect("key").permissions().mode();
+            let mode =
+                std::fs::metadata(dir.path().join(CA_KEY)).expect("key").permissions().mode();
             assert_eq!(mode & 0o077, 0, "the CA key must be private");
         }
     }
@@ -304,8 +308,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cert = dir.path().join("c.pem");
         std::fs::write(&cert, "not pem").expect("write");
-        let err = load(&CertificateSource::Files { certificate: cert.clone(), key: dir.path().join("k.pem") })
-            .expect_err("fails");
+        let err = load(&CertificateSource::Files {
+            certificate: cert.clone(),
+            key: dir.path().join("k.pem"),
+        })
+        .expect_err("fails");
         assert!(err.to_string().contains("c.pem"), "{err}");
     }
 }

@@ -150,7 +150,10 @@ fn a_full_instance_pool_gives_busy_not_a_hang() {
         busy = matches!(module.invoke(None, "ok", ""), Err(CallError::Busy { .. }));
         if !busy && spinner.is_finished() {
             let lost = spinner.join().expect("thread");
-            assert!(matches!(lost, Err(CallError::Busy { .. })), "spinner ended otherwise: {lost:?}");
+            assert!(
+                matches!(lost, Err(CallError::Busy { .. })),
+                "spinner ended otherwise: {lost:?}"
+            );
             spinner = spin(module.clone());
         }
     }

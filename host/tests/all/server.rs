@@ -32,14 +32,17 @@ async fn start_connector() -> Connector {
         max_connections: 64,
     };
     let state = AppState::new(51983, vec!["https://app.test".into()], false, vec!["hello".into()]);
-    let running = server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
+    let running =
+        server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
     let address = running.https_addresses()[0];
     Connector { running, address, resolver, ca_pem, _dir: dir }
 }
 
 fn client(connector: &Connector) -> reqwest::Client {
     reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(connector.ca_pem.as_bytes()).expect("ca"))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(connector.ca_pem.as_bytes()).expect("ca"),
+        )
         .tls_built_in_root_certs(false)
         .resolve("localhost", connector.address)
         .build()
@@ -66,10 +69,8 @@ async fn info_is_served_over_https_trusted_through_the_local_ca() {
 #[tokio::test]
 async fn a_client_without_the_ca_refuses_the_connection() {
     let connector = start_connector().await;
-    let stranger = reqwest::Client::builder()
-        .resolve("localhost", connector.address)
-        .build()
-        .expect("client");
+    let stranger =
+        reqwest::Client::builder().resolve("localhost", connector.address).build().expect("client");
     assert!(stranger.get(url(&connector, "/info")).send().await.is_err());
     connector.running.shutdown().await;
 }
@@ -81,7 +82,10 @@ async fn unknown_route_is_112999_in_the_envelope() {
         client(&connector).get(url(&connector, "/v3/nothing-here")).send().await.expect("https");
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(body, serde_json::json!({"success": false, "code": "112999", "description": "Functionality not found"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"success": false, "code": "112999", "description": "Functionality not found"})
+    );
     connector.running.shutdown().await;
 }
 

@@ -94,6 +94,8 @@ impl ReaderBackend for PcscBackend {
         let name = {
             let snapshot = lock(&self.shared.snapshot);
             if let ServiceStatus::Unavailable(reason) = &snapshot.service {
+                // The monitor may be in a long pause; have it look again now.
+                self.shared.nudge();
                 return Err(ReaderError::ServiceUnavailable(reason.clone()));
             }
             snapshot

@@ -1,0 +1,349 @@
+//! JWT checks: when enabled, every route but `/info` and `/device-key` needs
+//! `Authorization: Bearer <jwt>` signed by a configured key, chosen by the token's `kid`.
+//!
+//! Only RS256, ES256 and EdDSA are accepted, each only with a key of its own type, so `alg:
+//! none` and HMAC-with-the-public-key confusion cannot pass. Expired and not-yet-valid tokens,
+//! a wrong issuer, an unknown `kid` or a malformed token are all refused with the same
+//! [`JwtError`] to the client; the reason goes to the log only.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+
+/// Why a token was refused (for the log; clients only learn "unauthorized").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// No `Authorization: Bearer` header.
+    #[error("no bearer token")]
+    Missing,
+    /// The token's header cannot be read or names no `kid`.
+    #[error("malformed token")]
+    Malformed,
+    /// No configured key has the token's `kid`.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// The token's `alg` differs from its key's algorithm (`none`, HS256, ...).
+    #[error("algorithm not allowed for this key")]
+    Algorithm,
+    /// Signature, expiry, not-before or issuer check failed.
+    #[error("token rejected: {0}")]
+    Rejected(String),
+}
+
+/// Why the verifier cannot be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtKeyError {
+    /// The key file cannot be read.
+    #[error("cannot read JWT key {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key file does not hold a public key of the configured algorithm.
+    #[error("JWT key {kid}: {message}")]
+    Key {
+        /// The key id.
+        kid: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The claims the connector uses; others are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Claims {
+    /// Subject: the label (application) the token was issued for.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// An explicit label claim, when the issuer sets one.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Issuer.
+    #[serde(default)]
+    pub iss: Option<String>,
+}
+
+impl Claims {
+    /// The label transactions are counted under: `label`, else `sub`.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref().or(self.sub.as_deref())
+    }
+}
+
+struct VerificationKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens against the configured keys.
+pub struct JwtVerifier {
+    keys: HashMap<String, VerificationKey>,
+    issuer: Option<String>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kids: Vec<&String> = self.keys.keys().collect();
+        kids.sort();
+        f.debug_struct("JwtVerifier").field("kids", &kids).field("issuer", &self.issuer).finish()
+    }
+}
+
+impl JwtVerifier {
+    /// A verifier with no keys (every token is refused).
+    pub fn new(issuer: Option<String>) -> Self {
+        Self { keys: HashMap::new(), issuer }
+    }
+
+    /// Adds a key from PEM text.
+    ///
+    /// # Errors
+    /// [`JwtKeyError::Key`] when the algorithm is not RS256, ES256 or EdDSA or the PEM does not
+    /// hold a matching public key.
+    pub fn add_key_pem(
+        &mut self,
+        kid: &str,
+        algorithm: &str,
+        pem: &[u8],
+    ) -> Result<(), JwtKeyError> {
+        let bad = |message: String| JwtKeyError::Key { kid: kid.to_owned(), message };
+        let (algorithm, key) = match algorithm {
+            "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(pem)),
+            "ES256" => (Algorithm::ES256, DecodingKey::from_ec_pem(pem)),
+            "EdDSA" => (Algorithm::EdDSA, DecodingKey::from_ed_pem(pem)),
+            other => {
+                return Err(bad(format!("algorithm {other} is not one of RS256, ES256, EdDSA")));
+            }
+        };
+        let key = key.map_err(|e| bad(e.to_string()))?;
+        self.keys.insert(kid.to_owned(), VerificationKey { algorithm, key });
+        Ok(())
+    }
+
+    /// Adds a key from a PEM file.
+    ///
+    /// # Errors
+    /// As [`JwtVerifier::add_key_pem`], plus [`JwtKeyError::Read`].
+    pub fn add_key_file(
+        &mut self,
+        kid: &str,
+        algorithm: &str,
+        path: &Path,
+    ) -> Result<(), JwtKeyError> {
+        let pem = std::fs::read(path)
+            .map_err(|source| JwtKeyError::Read { path: path.to_owned(), source })?;
+        self.add_key_pem(kid, algorithm, &pem)
+    }
+
+    /// Checks an `Authorization` header value and returns the token's claims.
+    ///
+    /// # Errors
+    /// [`JwtError`] saying why (log it; tell the client only "unauthorized").
+    pub fn verify_header(&self, authorization: Option<&str>) -> Result<Claims, JwtError> {
+        let token = authorization
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or(JwtError::Missing)?;
+        self.verify(token)
+    }
+
+    /// Checks a token and returns its claims.
+    ///
+    /// # Errors
+    /// [`JwtError`] saying why.
+    pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+        let kid = header.kid.ok_or(JwtError::Malformed)?;
+        let key = self.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
+        if header.alg != key.algorithm {
+            return Err(JwtError::Algorithm);
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp"]);
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| JwtError::Rejected(e.kind().to_owned_string()))
+    }
+}
+
+/// Short names for jsonwebtoken's error kinds, for the log.
+trait KindName {
+    fn to_owned_string(&self) -> String;
+}
+
+impl KindName for jsonwebtoken::errors::ErrorKind {
+    fn to_owned_string(&self) -> String {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match self {
+            K::ExpiredSignature => "expired".into(),
+            K::ImmatureSignature => "not yet valid".into(),
+            K::InvalidIssuer => "wrong issuer".into(),
+            K::InvalidSignature => "bad signature".into(),
+            K::InvalidAlgorithm => "algorithm mismatch".into(),
+            K::MissingRequiredClaim(claim) => format!("missing claim {claim}"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519};
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use serde_json::json;
+
+    use super::*;
+
+    struct Keys {
+        rsa_private: String,
+        ec: KeyPair,
+        ed: KeyPair,
+        verifier: JwtVerifier,
+    }
+
+    fn keys() -> Keys {
+        let rsa = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("rsa");
+        let rsa_private = rsa.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string();
+        let rsa_public =
+            rsa::RsaPublicKey::from(&rsa).to_public_key_pem(LineEnding::LF).expect("pem");
+        let ec = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("ec");
+        let ed = KeyPair::generate_for(&PKCS_ED25519).expect("ed");
+        let mut verifier = JwtVerifier::new(Some("t1c-ds".into()));
+        verifier.add_key_pem("rsa", "RS256", rsa_public.as_bytes()).expect("rsa key");
+        verifier.add_key_pem("ec", "ES256", ec.public_key_pem().as_bytes()).expect("ec key");
+        verifier.add_key_pem("ed", "EdDSA", ed.public_key_pem().as_bytes()).expect("ed key");
+        Keys { rsa_private, ec, ed, verifier }
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims(exp_in: i64) -> serde_json::Value {
+        json!({ "sub": "app-label", "iss": "t1c-ds", "exp": now() + exp_in, "nbf": now() - 10 })
+    }
+
+    fn token(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, key).expect("encode")
+    }
+
+    #[test]
+    fn valid_tokens_of_each_algorithm_pass_and_give_the_label() {
+        let keys = keys();
+        let cases = [
+            (Algorithm::RS256, "rsa", EncodingKey::from_rsa_pem(keys.rsa_private.as_bytes())),
+            (Algorithm::ES256, "ec", EncodingKey::from_ec_pem(keys.ec.serialize_pem().as_bytes())),
+            (Algorithm::EdDSA, "ed", EncodingKey::from_ed_pem(keys.ed.serialize_pem().as_bytes())),
+        ];
+        for (alg, kid, key) in cases {
+            let jwt = token(alg, kid, &key.expect("key"), &claims(300));
+            let claims =
+                keys.verifier.verify_header(Some(&format!("Bearer {jwt}"))).expect("valid");
+            assert_eq!(claims.label(), Some("app-label"));
+        }
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let keys = keys();
+        let header = base64_url(br#"{"alg":"none","typ":"JWT","kid":"rsa"}"#);
+        let body = base64_url(claims(300).to_string().as_bytes());
+        let jwt = format!("{header}.{body}.");
+        assert!(keys.verifier.verify(&jwt).is_err());
+    }
+
+    #[test]
+    fn hmac_signed_with_the_public_key_is_refused() {
+        let keys = keys();
+        let public = keys.ec.public_key_pem();
+        let jwt = token(
+            Algorithm::HS256,
+            "ec",
+            &EncodingKey::from_secret(public.as_bytes()),
+            &claims(300),
+        );
+        assert_eq!(keys.verifier.verify(&jwt), Err(JwtError::Algorithm));
+    }
+
+    #[test]
+    fn expired_not_yet_valid_wrong_issuer_wrong_key_are_refused() {
+        let keys = keys();
+        let ec = EncodingKey::from_ec_pem(keys.ec.serialize_pem().as_bytes()).expect("key");
+        let expired = token(Algorithm::ES256, "ec", &ec, &claims(-3600));
+        assert!(
+            matches!(keys.verifier.verify(&expired), Err(JwtError::Rejected(r)) if r == "expired")
+        );
+        let mut early = claims(3600);
+        early["nbf"] = json!(now() + 3600);
+        let early = token(Algorithm::ES256, "ec", &ec, &early);
+        assert!(
+            matches!(keys.verifier.verify(&early), Err(JwtError::Rejected(r)) if r == "not yet valid")
+        );
+        let mut other_issuer = claims(300);
+        other_issuer["iss"] = json!("someone-else");
+        let other_issuer = token(Algorithm::ES256, "ec", &ec, &other_issuer);
+        assert!(
+            matches!(keys.verifier.verify(&other_issuer), Err(JwtError::Rejected(r)) if r == "wrong issuer")
+        );
+        let stranger = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("ec");
+        let forged = token(
+            Algorithm::ES256,
+            "ec",
+            &EncodingKey::from_ec_pem(stranger.serialize_pem().as_bytes()).expect("key"),
+            &claims(300),
+        );
+        assert!(matches!(keys.verifier.verify(&forged), Err(JwtError::Rejected(_))));
+        let unknown_kid = token(Algorithm::ES256, "nope", &ec, &claims(300));
+        assert_eq!(keys.verifier.verify(&unknown_kid), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn malformed_headers_and_tokens_are_refused() {
+        let keys = keys();
+        for header in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Basic abc"),
+            Some("Bearer a.b.c"),
+            Some("Bearer ...."),
+        ] {
+            assert!(keys.verifier.verify_header(header).is_err(), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn keys_of_the_wrong_type_are_configuration_errors() {
+        let mut verifier = JwtVerifier::new(None);
+        let ec = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("ec");
+        assert!(verifier.add_key_pem("k", "RS256", ec.public_key_pem().as_bytes()).is_err());
+        assert!(verifier.add_key_pem("k", "HS256", b"secret").is_err());
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}
