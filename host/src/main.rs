@@ -11,9 +11,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use t1c_host::api::{self, AppState, server};
+use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{self, Config};
 use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
+use t1c_host::security::cors::CorsPolicy;
+use t1c_host::security::device_key::DeviceKey;
+use t1c_host::security::jwt::JwtVerifier;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
 
 #[derive(Parser)]
@@ -174,12 +177,20 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         max_connections: config.server.max_connections,
     };
-    let state = AppState::new(
-        config.server.port,
-        config.cors.allowed_origins.clone(),
-        config.jwt.enabled,
-        modules,
-    );
+    let cors = CorsPolicy::new(&config.cors.allowed_origins)
+        .map_err(|(pattern, err)| anyhow::anyhow!("cors.allowed_origins: `{pattern}`: {err}"))?;
+    let jwt = if config.jwt.enabled {
+        let mut verifier = JwtVerifier::new(config.jwt.issuer.clone());
+        for key in &config.jwt.keys {
+            verifier.add_key_file(&key.kid, &key.algorithm, &key.public_key)?;
+        }
+        Some(verifier)
+    } else {
+        None
+    };
+    let device_key = DeviceKey::load_or_create(&config.data_dir().join("device-key.pem"))?;
+    let state =
+        AppState::new(ApiConfig { port: config.server.port, cors, jwt, device_key, modules });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(api::router(state), &settings, resolver.clone()).await?;

@@ -3,27 +3,18 @@
 //! Fields that would identify the user (user name, home directory, host name) are sent empty:
 //! any allowlisted page can read `/info`, and none needs them.
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::AppState;
+use super::{AppState, Reply};
 
 /// The T1C API level this connector implements, as `t1c-sdk-js` compares it.
 pub const API_VERSION: &str = "3.8.8";
 
-pub(super) struct InfoSource {
-    pub(super) port: u16,
-    pub(super) cors: Vec<String>,
-    pub(super) jwt_enabled: bool,
-    pub(super) modules: Vec<String>,
-}
-
-pub(super) async fn info(State(state): State<AppState>) -> Json<Value> {
-    let source = &state.inner.info;
-    Json(json!({
-        "success": true,
-        "data": {
+pub(super) async fn info(State(state): State<AppState>) -> Reply {
+    let source = &state.inner;
+    let cors: Vec<String> = source.cors.patterns().collect();
+    Reply::unsigned(json!({
             "t1CInfoOS": {
                 "architecture": std::env::consts::ARCH,
                 "os": std::env::consts::OS,
@@ -56,12 +47,11 @@ pub(super) async fn info(State(state): State<AppState>) -> Json<Value> {
                 "environment": "PROD",
                 "uid": "",
                 "modules": source.modules,
-                "cors": source.cors,
+                "cors": cors,
                 "version": API_VERSION,
                 "logLevel": "info",
-                "jwtEnabled": source.jwt_enabled,
+                "jwtEnabled": source.jwt.is_some(),
                 "optionalConsent": true,
             },
-        },
     }))
 }

@@ -1,43 +1,81 @@
-//! The HTTP API: routes, the `{success, data}` envelope, errors, and the HTTPS server.
+//! The HTTP API: routes, the `{success, data}` envelope, errors, the request guard and the
+//! HTTPS server.
 //!
 //! This concern turns requests into calls on the other concerns and their results into JSON.
 //! It knows nothing about APDUs or card protocols.
 
+pub mod envelope;
 pub mod error;
+pub mod guard;
 mod info;
 pub mod server;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
+use axum::middleware;
 use axum::routing::get;
+use serde_json::json;
 
+pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
 
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<AppInner>,
+use crate::security::cors::CorsPolicy;
+use crate::security::device_key::DeviceKey;
+use crate::security::jwt::JwtVerifier;
+
+/// What the API is built from.
+pub struct ApiConfig {
+    /// The HTTPS port, as `/info` reports it.
+    pub port: u16,
+    /// Allowed origins.
+    pub cors: CorsPolicy,
+    /// Token checks; `None` when JWT is off.
+    pub jwt: Option<JwtVerifier>,
+    /// The installation's key.
+    pub device_key: DeviceKey,
+    /// Names of the installed modules.
+    pub modules: Vec<String>,
 }
 
-struct AppInner {
-    info: info::InfoSource,
+/// What every request handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<ApiConfig>,
 }
 
 impl AppState {
-    /// State for a connector listening on `port` with these CORS patterns and modules.
-    pub fn new(port: u16, cors: Vec<String>, jwt_enabled: bool, modules: Vec<String>) -> Self {
-        Self {
-            inner: Arc::new(AppInner {
-                info: info::InfoSource { port, cors, jwt_enabled, modules },
-            }),
-        }
+    /// State from its parts.
+    pub fn new(config: ApiConfig) -> Self {
+        Self { inner: Arc::new(config) }
+    }
+
+    fn cors(&self) -> &CorsPolicy {
+        &self.inner.cors
+    }
+
+    fn jwt(&self) -> Option<&JwtVerifier> {
+        self.inner.jwt.as_ref()
+    }
+
+    fn device_key(&self) -> &DeviceKey {
+        &self.inner.device_key
     }
 }
 
-/// The router with every route.
+/// The router with every route behind the guard.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/info", get(info::info)).fallback(not_found).with_state(state)
+    Router::new()
+        .route("/info", get(info::info))
+        .route("/device-key", get(device_key))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .with_state(state)
+}
+
+async fn device_key(State(state): State<AppState>) -> Reply {
+    Reply::unsigned(json!(state.device_key().public_pem()))
 }
 
 async fn not_found() -> ApiError {

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use t1c_host::api::{self, AppState, server};
+use t1c_host::api::{self, ApiConfig, AppState, server};
+use t1c_host::security::cors::CorsPolicy;
+use t1c_host::security::device_key::DeviceKey;
+use t1c_host::security::jwt::JwtVerifier;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
 
 struct Connector {
@@ -18,6 +21,12 @@ struct Connector {
 }
 
 async fn start_connector() -> Connector {
+    start_connector_with(None).await
+}
+
+/// A connector allowing `https://app.test` and `https://*.example.org`, with JWT checked
+/// against `jwt` when given.
+async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
     let dir = tempfile::tempdir().expect("tempdir");
     let tls_dir = dir.path().join("tls");
     let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
@@ -31,7 +40,13 @@ async fn start_connector() -> Connector {
         request_timeout: Duration::from_secs(30),
         max_connections: 64,
     };
-    let state = AppState::new(51983, vec!["https://app.test".into()], false, vec!["hello".into()]);
+    let state = AppState::new(ApiConfig {
+        port: 51983,
+        cors: CorsPolicy::new(&["https://app.test", "https://*.example.org"]).expect("cors"),
+        jwt,
+        device_key: DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"),
+        modules: vec!["hello".into()],
+    });
     let running =
         server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
     let address = running.https_addresses()[0];
@@ -61,7 +76,10 @@ async fn info_is_served_over_https_trusted_through_the_local_ca() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["success"], true);
     assert_eq!(body["data"]["t1CInfoAPI"]["modules"], serde_json::json!(["hello"]));
-    assert_eq!(body["data"]["t1CInfoAPI"]["cors"], serde_json::json!(["https://app.test"]));
+    assert_eq!(
+        body["data"]["t1CInfoAPI"]["cors"],
+        serde_json::json!(["https://app.test", "https://*.example.org"])
+    );
     assert_eq!(body["data"]["t1CInfoUser"]["username"], "", "no personal data in /info");
     connector.running.shutdown().await;
 }
@@ -140,5 +158,129 @@ async fn certificate_swap_under_load_fails_no_request() {
     // A fresh connection sees the new leaf.
     let fresh = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
     assert_eq!(fresh.status(), 200);
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn listed_origin_gets_cors_headers_with_credentials() {
+    let connector = start_connector().await;
+    for origin in ["https://app.test", "https://shop.example.org"] {
+        let response = client(&connector)
+            .get(url(&connector, "/info"))
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("https");
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        assert_eq!(headers["access-control-allow-origin"], origin);
+        assert_eq!(headers["access-control-allow-credentials"], "true");
+        assert_eq!(headers["vary"], "Origin");
+    }
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unlisted_and_tricky_origins_get_403_without_cors_headers() {
+    let connector = start_connector().await;
+    for origin in [
+        "https://evil.test",
+        "null",
+        "https://app.test.evil.test",
+        "https://evil-app.test",
+        "https://APP.test",
+        "https://app.test.",
+        "https://user@app.test",
+        "https://app.test:8443",
+        "http://app.test",
+        "https://example.org",
+    ] {
+        let response = client(&connector)
+            .get(url(&connector, "/info"))
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("https");
+        assert_eq!(response.status(), 403, "{origin}");
+        assert!(response.headers().get("access-control-allow-origin").is_none(), "{origin}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["code"], "104030");
+    }
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn private_network_preflight_is_answered_for_listed_origins_only() {
+    let connector = start_connector().await;
+    let preflight = |origin: &'static str| {
+        client(&connector)
+            .request(reqwest::Method::OPTIONS, url(&connector, "/v3/readers"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization, x-csrf-token")
+            .header("access-control-request-private-network", "true")
+            .send()
+    };
+    let allowed = preflight("https://app.test").await.expect("https");
+    assert_eq!(allowed.status(), 204);
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-private-network"], "true");
+    assert_eq!(headers["access-control-allow-origin"], "https://app.test");
+    assert!(
+        headers["access-control-allow-headers"].to_str().expect("ascii").contains("x-csrf-token")
+    );
+    let refused = preflight("https://evil.test").await.expect("https");
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("access-control-allow-private-network").is_none());
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn device_key_is_a_pem_public_key() {
+    let connector = start_connector().await;
+    let body: serde_json::Value = client(&connector)
+        .get(url(&connector, "/device-key"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    let pem = body["data"].as_str().expect("string");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_jwt_on_only_info_and_device_key_are_open() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut verifier = JwtVerifier::new(None);
+    verifier.add_key_pem("ds", "ES256", key.public_key_pem().as_bytes()).expect("key");
+    let connector = start_connector_with(Some(verifier)).await;
+    let http = client(&connector);
+    for open in ["/info", "/device-key"] {
+        assert_eq!(http.get(url(&connector, open)).send().await.expect("https").status(), 200);
+    }
+    let refused = http.get(url(&connector, "/v3/readers")).send().await.expect("https");
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["code"], "104025");
+
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ds".into());
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 300;
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"sub": "label", "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let passed = http
+        .get(url(&connector, "/v3/no-such-route"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(passed.status(), 404, "the token passed the guard");
     connector.running.shutdown().await;
 }

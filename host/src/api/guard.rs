@@ -1,0 +1,110 @@
+//! The request guard every route passes: the CORS allowlist (with Chrome's private-network
+//! preflight), then the JWT check. Unlisted origins get 403 with no CORS headers at all.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::{ApiError, ErrorKind};
+
+/// Request headers a page may send (what t1c-sdk-js sends, plus the usual ones).
+const ALLOWED_HEADERS: &str = "authorization, content-type, accept, accept-language, x-csrf-token, \
+     x-t1c-billing-tag, x-pace-pin, x-pace-can, x-requested-with";
+const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+/// Routes open without a token (the SDK reads them before it has one).
+const OPEN_ROUTES: [&str; 2] = ["/info", "/device-key"];
+
+/// The JWT claims of an authenticated request, for transaction counting.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The label from the token, when JWT is on.
+    pub label: Option<String>,
+    /// `X-T1C-BILLING-TAG`.
+    pub tag: Option<String>,
+}
+
+/// The guard, as an axum middleware.
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let origin = match request.headers().get(header::ORIGIN) {
+        None => None,
+        Some(value) => {
+            let allowed = value.to_str().ok().and_then(|v| state.cors().allowed(v));
+            match allowed {
+                Some(origin) => Some(origin.to_string()),
+                None => {
+                    tracing::info!(origin = ?value, "request from an origin not on the allowlist");
+                    return ApiError::new(ErrorKind::Forbidden, "origin not allowed")
+                        .into_response();
+                }
+            }
+        }
+    };
+    if request.method() == Method::OPTIONS {
+        return match origin {
+            Some(origin) => preflight(&origin, request.headers()),
+            None => {
+                ApiError::new(ErrorKind::BadRequest, "a preflight needs an Origin").into_response()
+            }
+        };
+    }
+    let path = request.uri().path().to_owned();
+    let mut caller = Caller {
+        label: None,
+        tag: request
+            .headers()
+            .get("x-t1c-billing-tag")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(128).collect()),
+    };
+    if let Some(verifier) = state.jwt() {
+        if !OPEN_ROUTES.contains(&path.as_str()) {
+            let authorization =
+                request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match verifier.verify_header(authorization) {
+                Ok(claims) => caller.label = claims.label().map(str::to_owned),
+                Err(reason) => {
+                    tracing::info!(%path, "unauthorized: {reason}");
+                    let mut response =
+                        ApiError::new(ErrorKind::Unauthorized, "Unauthorized to do this action")
+                            .into_response();
+                    if let Some(origin) = &origin {
+                        add_cors(response.headers_mut(), origin);
+                    }
+                    return response;
+                }
+            }
+        }
+    }
+    request.extensions_mut().insert(caller);
+    let mut response = next.run(request).await;
+    if let Some(origin) = &origin {
+        add_cors(response.headers_mut(), origin);
+    }
+    response
+}
+
+fn preflight(origin: &str, request: &HeaderMap) -> Response {
+    let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    add_cors(headers, origin);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    let private_network = request
+        .get("access-control-request-private-network")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    if private_network {
+        headers.insert("access-control-allow-private-network", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn add_cors(headers: &mut HeaderMap, origin: &str) {
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
