@@ -13,11 +13,14 @@ use tracing_subscriber::EnvFilter;
 
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{self, Config};
+use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
+use t1c_sdk::simulator::VirtualReader;
+use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona};
 
 #[derive(Parser)]
 #[command(name = "t1c", version, about = "T1C smart-card connector")]
@@ -39,6 +42,9 @@ enum Command {
         /// Module directory (overrides the configuration).
         #[arg(long)]
         modules: Option<PathBuf>,
+        /// Add a reader with a simulated Belgian eID (PIN 1234).
+        #[arg(long)]
+        simulate: bool,
     },
     /// Load every module (*.wasm) in a directory and list what loaded and what did not.
     Modules {
@@ -107,7 +113,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Serve { port, modules } => {
+        Command::Serve { port, modules, simulate } => {
+            config.readers.simulate |= simulate;
             if let Some(port) = port {
                 config.server.port = port;
             }
@@ -149,7 +156,7 @@ fn load_modules(config: &Config, dir: &std::path::Path) -> anyhow::Result<(Regis
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (registry, _) = load_modules(&config, &config.modules_dir())?;
-    let modules: Vec<String> = registry.modules().map(|m| m.name().to_owned()).collect();
+    let readers = readers(&config)?;
     let source = match (&config.tls.certificate, &config.tls.key) {
         (Some(certificate), Some(key)) => {
             CertificateSource::Files { certificate: certificate.clone(), key: key.clone() }
@@ -189,8 +196,14 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let device_key = DeviceKey::load_or_create(&config.data_dir().join("device-key.pem"))?;
-    let state =
-        AppState::new(ApiConfig { port: config.server.port, cors, jwt, device_key, modules });
+    let state = AppState::new(ApiConfig {
+        port: config.server.port,
+        cors,
+        jwt,
+        device_key,
+        modules: Arc::new(registry),
+        readers,
+    });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(api::router(state), &settings, resolver.clone()).await?;
@@ -202,6 +215,28 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The PC/SC readers, plus a simulated Belgian eID reader when configured.
+fn readers(config: &Config) -> anyhow::Result<Arc<dyn ReaderBackend>> {
+    let mut backends: Vec<Arc<dyn ReaderBackend>> = Vec::new();
+    if config.readers.simulate {
+        let persona = Persona::default_citizen();
+        let card = BelpicCard::new(&persona, AppletVersion::V1_7)
+            .map_err(|e| anyhow::anyhow!("cannot build the simulated eID: {e}"))?;
+        let reader = VirtualReader::new(SIMULATED_READER);
+        reader.insert(Box::new(card));
+        tracing::info!(reader = SIMULATED_READER, "simulated Belgian eID inserted (PIN 1234)");
+        backends.push(Arc::new(SimulatorBackend::new(vec![reader])));
+    }
+    match PcscBackend::start(PcscConfig::default()) {
+        Ok(pcsc) => backends.push(Arc::new(pcsc)),
+        Err(err) => tracing::warn!("PC/SC readers unavailable: {err}"),
+    }
+    Ok(Arc::new(Readers::new(backends)))
+}
+
+/// Name of the simulated reader `[readers] simulate = true` adds.
+const SIMULATED_READER: &str = "T1C Simulated Reader";
 
 /// Reloads the certificate when its files change; open connections keep the old one.
 async fn watch_certificate(source: CertificateSource, resolver: Arc<CertificateResolver>) {

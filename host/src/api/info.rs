@@ -14,6 +14,7 @@ pub const API_VERSION: &str = "3.8.8";
 pub(super) async fn info(State(state): State<AppState>) -> Reply {
     let source = &state.inner;
     let cors: Vec<String> = source.cors.patterns().collect();
+    let modules: Vec<&str> = source.modules.modules().map(|m| m.name()).collect();
     Reply::unsigned(json!({
             "t1CInfoOS": {
                 "architecture": std::env::consts::ARCH,
@@ -46,7 +47,7 @@ pub(super) async fn info(State(state): State<AppState>) -> Reply {
                 "status": "ACTIVATED",
                 "environment": "PROD",
                 "uid": "",
-                "modules": source.modules,
+                "modules": modules,
                 "cors": cors,
                 "version": API_VERSION,
                 "logLevel": "info",

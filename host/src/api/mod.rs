@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod guard;
 mod info;
+mod readers;
 pub mod server;
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use serde_json::json;
 pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
 
+use crate::readers::ReaderBackend;
+use crate::runtime::Registry;
 use crate::security::cors::CorsPolicy;
 use crate::security::device_key::DeviceKey;
 use crate::security::jwt::JwtVerifier;
@@ -35,8 +38,10 @@ pub struct ApiConfig {
     pub jwt: Option<JwtVerifier>,
     /// The installation's key.
     pub device_key: DeviceKey,
-    /// Names of the installed modules.
-    pub modules: Vec<String>,
+    /// The installed modules.
+    pub modules: Arc<Registry>,
+    /// The card readers.
+    pub readers: Arc<dyn ReaderBackend>,
 }
 
 /// What every request handler can reach. Cheap to clone.
@@ -62,6 +67,14 @@ impl AppState {
     fn device_key(&self) -> &DeviceKey {
         &self.inner.device_key
     }
+
+    fn modules(&self) -> &Registry {
+        &self.inner.modules
+    }
+
+    fn readers(&self) -> &dyn ReaderBackend {
+        self.inner.readers.as_ref()
+    }
 }
 
 /// The router with every route behind the guard.
@@ -69,6 +82,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/info", get(info::info))
         .route("/device-key", get(device_key))
+        .route("/v3/readers", get(readers::list))
+        .route("/v3/readers/{id}", get(readers::one))
+        .route("/atrs", get(readers::atrs))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)

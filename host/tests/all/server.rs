@@ -7,15 +7,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use t1c_host::api::{self, ApiConfig, AppState, server};
+use t1c_host::readers::SimulatorBackend;
+use t1c_host::runtime::Registry;
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
+use t1c_sdk::simulator::VirtualReader;
+use t1c_sdk::simulator::t0::{CardLogic, T0};
+
+use crate::fixtures::{self, MemoryCard};
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
 
 struct Connector {
     running: server::RunningServer,
     address: SocketAddr,
     resolver: Arc<CertificateResolver>,
+    device_key: Arc<DeviceKey>,
     ca_pem: String,
     _dir: tempfile::TempDir,
 }
@@ -45,12 +52,45 @@ async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
         cors: CorsPolicy::new(&["https://app.test", "https://*.example.org"]).expect("cors"),
         jwt,
         device_key: DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"),
-        modules: vec!["hello".into()],
+        modules: Arc::new(modules()),
+        readers: Arc::new(SimulatorBackend::new(vec![simulated_reader()])),
     });
     let running =
         server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
     let address = running.https_addresses()[0];
-    Connector { running, address, resolver, ca_pem, _dir: dir }
+    // The same key file, loaded again, to check response signatures.
+    let device_key =
+        Arc::new(DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"));
+    Connector { running, address, resolver, device_key, ca_pem, _dir: dir }
+}
+
+/// The hello module, which claims any 4-byte ATR starting 3B.
+fn modules() -> Registry {
+    let mut registry = Registry::new();
+    let runtime = fixtures::runtime();
+    registry
+        .insert(runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads"))
+        .expect("inserted");
+    registry
+}
+
+/// A card answering nothing but its ATR.
+struct AtrOnly;
+
+impl CardLogic for AtrOnly {
+    fn atr(&self) -> Vec<u8> {
+        MemoryCard::ATR.to_vec()
+    }
+    fn reset(&mut self) {}
+    fn execute(&mut self, _: &t1c_sdk::apdu::Command) -> (Vec<u8>, t1c_sdk::StatusWord) {
+        (Vec::new(), t1c_sdk::StatusWord::INS_NOT_SUPPORTED)
+    }
+}
+
+fn simulated_reader() -> VirtualReader {
+    let reader = VirtualReader::new("Test Reader 00");
+    reader.insert(Box::new(T0::new(AtrOnly)));
+    reader
 }
 
 fn client(connector: &Connector) -> reqwest::Client {
@@ -282,5 +322,60 @@ async fn with_jwt_on_only_info_and_device_key_are_open() {
         .await
         .expect("https");
     assert_eq!(passed.status(), 404, "the token passed the guard");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn readers_list_the_card_and_the_modules_that_claim_it() {
+    let connector = start_connector().await;
+    let body: serde_json::Value = client(&connector)
+        .get(url(&connector, "/v3/readers?excluded=hello"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    let reader = &body["data"][0];
+    assert_eq!(reader["name"], "Test Reader 00");
+    assert_eq!(reader["id"].as_str().map(str::len), Some(16));
+    assert_eq!(reader["pinpad"], false);
+    assert_eq!(reader["card"]["atr"], "3B981340");
+    assert_eq!(reader["card"]["modules"], serde_json::json!(["hello"]));
+    assert_eq!(reader["card"]["module"], serde_json::json!(["hello"]));
+    let data = body["data"].to_string();
+    assert!(
+        connector.device_key.verify(data.as_bytes(), body["signature"].as_str().expect("signed"))
+    );
+
+    let id = reader["id"].as_str().expect("id");
+    let one: serde_json::Value = client(&connector)
+        .get(url(&connector, &format!("/v3/readers/{id}")))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one["data"]["name"], "Test Reader 00");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn reader_filters_and_bad_ids() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    let get = |path: &str| http.get(url(&connector, path)).send();
+    let without_card: serde_json::Value =
+        get("/v3/readers?cardInserted=false").await.expect("https").json().await.expect("json");
+    assert_eq!(without_card["data"], serde_json::json!([]));
+    let excluded: serde_json::Value =
+        get("/v3/readers?excluded=test%20reader").await.expect("https").json().await.expect("json");
+    assert_eq!(excluded["data"], serde_json::json!([]));
+    assert_eq!(get("/v3/readers?cardInserted=maybe").await.expect("https").status(), 400);
+    assert_eq!(get("/v3/readers/NOT-AN-ID").await.expect("https").status(), 400);
+    assert_eq!(get("/v3/readers/0123456789abcdef").await.expect("https").status(), 404);
+    let atrs: serde_json::Value = get("/atrs").await.expect("https").json().await.expect("json");
+    assert_eq!(atrs["data"][0]["module"], "hello");
     connector.running.shutdown().await;
 }

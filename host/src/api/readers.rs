@@ -1,0 +1,106 @@
+//! `GET /v3/readers`, `GET /v3/readers/{id}` and `GET /atrs`: the readers, their cards and the
+//! modules that claim each card, in the T1C v3 `CardReader` shape.
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ErrorKind};
+use super::{AppState, Reply};
+use crate::readers::{ReaderId, ReaderInfo};
+
+/// Query of `GET /v3/readers`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ReadersQuery {
+    /// `true`: only readers with a card; `false`: only readers without.
+    #[serde(rename = "cardInserted")]
+    card_inserted: Option<String>,
+    /// Comma-separated reader names (or parts of names) to leave out, case-insensitive.
+    /// t1c-sdk-js always sends one (`hello` as a placeholder).
+    excluded: Option<String>,
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ReadersQuery>,
+) -> Result<Reply, ApiError> {
+    let card_inserted = match query.card_inserted.as_deref() {
+        None | Some("") => None,
+        Some(value) if value.eq_ignore_ascii_case("true") => Some(true),
+        Some(value) if value.eq_ignore_ascii_case("false") => Some(false),
+        Some(_) => {
+            return Err(ApiError::new(ErrorKind::BadRequest, "cardInserted must be true or false"));
+        }
+    };
+    let excluded: Vec<String> = query
+        .excluded
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let readers: Vec<Value> = state
+        .readers()
+        .readers()
+        .into_iter()
+        .filter(|r| card_inserted.is_none_or(|wanted| r.card.is_some() == wanted))
+        .filter(|r| {
+            let name = r.name.to_lowercase();
+            !excluded.iter().any(|e| name.contains(e.as_str()))
+        })
+        .map(|r| reader_json(&state, &r))
+        .collect();
+    Ok(Reply::signed(Value::Array(readers), state.device_key()))
+}
+
+pub(super) async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    let id: ReaderId = id.parse().map_err(|_| {
+        ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
+    })?;
+    let reader = state
+        .readers()
+        .readers()
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no reader with this id"))?;
+    Ok(Reply::signed(reader_json(&state, &reader), state.device_key()))
+}
+
+pub(super) async fn atrs(State(state): State<AppState>) -> Reply {
+    let mut atrs = Vec::new();
+    for module in state.modules().modules() {
+        for pattern in &module.manifest().atrs {
+            atrs.push(json!({
+                "atr": hex::encode_upper(&pattern.value),
+                "mask": hex::encode_upper(&pattern.mask),
+                "module": module.name(),
+                "moduleDescription": module.manifest().description,
+            }));
+        }
+    }
+    Reply::signed(Value::Array(atrs), state.device_key())
+}
+
+/// One `CardReader`: `{id, name, pinpad, card?: {atr, description, modules, module}}`. Both
+/// `modules` (what t1c-sdk-js reads) and `module` (what the T1C documentation shows) are sent.
+fn reader_json(state: &AppState, reader: &ReaderInfo) -> Value {
+    let mut value =
+        json!({ "id": reader.id.to_string(), "name": reader.name, "pinpad": reader.pinpad });
+    if let Some(card) = &reader.card {
+        let modules = state.modules().modules_for_atr(&card.atr);
+        let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+        let descriptions: Vec<&str> =
+            modules.iter().map(|m| m.manifest().description.as_str()).collect();
+        value["card"] = json!({
+            "atr": hex::encode_upper(&card.atr),
+            "description": descriptions,
+            "modules": names,
+            "module": names,
+        });
+    }
+    value
+}
