@@ -157,13 +157,6 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -175,12 +168,31 @@ async fn accept_loop(
             _ = stop.changed() => return,
         };
         let tls = tls.clone();
-        let router = router.clone();
+        // Over the limit, the connection still gets an answer: 503 in the envelope, then close.
+        let (router, permit) = match connections.clone().try_acquire_owned() {
+            Ok(permit) => (router.clone(), Some(permit)),
+            Err(_) => {
+                tracing::warn!(%peer, "connection limit reached");
+                (busy_router(), None)
+            }
+        };
         tokio::spawn(async move {
             let _permit = permit;
             serve_connection(stream, peer, tls, router, max_header_bytes).await;
         });
     }
+}
+
+/// Answers every request with 503 and closes the connection.
+fn busy_router() -> Router {
+    Router::new().fallback(|| async {
+        let mut response =
+            ApiError::new(ErrorKind::Busy, "too many connections; try again").into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        response
+    })
 }
 
 async fn serve_connection(

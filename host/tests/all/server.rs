@@ -31,9 +31,13 @@ async fn start_connector() -> Connector {
     start_connector_with(None).await
 }
 
+async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
+    start_connector_limited(jwt, 64).await
+}
+
 /// A connector allowing `https://app.test` and `https://*.example.org`, with JWT checked
 /// against `jwt` when given.
-async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
+async fn start_connector_limited(jwt: Option<JwtVerifier>, max_connections: usize) -> Connector {
     let dir = tempfile::tempdir().expect("tempdir");
     let tls_dir = dir.path().join("tls");
     let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
@@ -45,7 +49,7 @@ async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
         max_header_bytes: 16 << 10,
         max_body_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
-        max_connections: 64,
+        max_connections,
     };
     let state = AppState::new(ApiConfig {
         port: 51983,
@@ -377,5 +381,19 @@ async fn reader_filters_and_bad_ids() {
     assert_eq!(get("/v3/readers/0123456789abcdef").await.expect("https").status(), 404);
     let atrs: serde_json::Value = get("/atrs").await.expect("https").json().await.expect("json");
     assert_eq!(atrs["data"][0]["module"], "hello");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503_in_the_envelope() {
+    let connector = start_connector_limited(None, 1).await;
+    // The first client keeps its connection open (keep-alive), holding the only slot.
+    let first = client(&connector);
+    assert_eq!(first.get(url(&connector, "/info")).send().await.expect("https").status(), 200);
+    let second = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
+    assert_eq!(second.status(), 503);
+    let body: serde_json::Value = second.json().await.expect("json");
+    assert_eq!(body["code"], "106503");
+    drop(first);
     connector.running.shutdown().await;
 }
