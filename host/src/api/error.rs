@@ -16,6 +16,9 @@ pub struct ApiError {
 }
 
 /// The table of T1C error codes this connector emits: (kind, code, HTTP status).
+///
+/// Codes follow the T1C `XYYZZZ` scheme: origin X (1 general, 2 transaction, 7 reader), type
+/// YY (01 reader, 02 card, 04 security, 06 input, 08 PIN, 11 module, 12 system), detail ZZZ.
 pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::NotFound, "112999", StatusCode::NOT_FOUND),
     (ErrorKind::Unauthorized, "104025", StatusCode::UNAUTHORIZED),
@@ -25,6 +28,25 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::Timeout, "106408", StatusCode::REQUEST_TIMEOUT),
     (ErrorKind::Busy, "106503", StatusCode::SERVICE_UNAVAILABLE),
     (ErrorKind::Internal, "106999", StatusCode::INTERNAL_SERVER_ERROR),
+    (ErrorKind::PinDecryption, "104006", StatusCode::BAD_REQUEST),
+    (ErrorKind::PinWrong, "208001", StatusCode::BAD_REQUEST),
+    (ErrorKind::PinBlocked, "208002", StatusCode::BAD_REQUEST),
+    (ErrorKind::PinCancelled, "208003", StatusCode::BAD_REQUEST),
+    (ErrorKind::CardRemoved, "202001", StatusCode::GONE),
+    (ErrorKind::CardReset, "202002", StatusCode::CONFLICT),
+    (ErrorKind::CardStatus, "202010", StatusCode::UNPROCESSABLE_ENTITY),
+    (ErrorKind::CardTimeout, "201408", StatusCode::GATEWAY_TIMEOUT),
+    (ErrorKind::ReaderTransport, "201010", StatusCode::BAD_GATEWAY),
+    (ErrorKind::UnknownReader, "701404", StatusCode::NOT_FOUND),
+    (ErrorKind::NoCard, "702404", StatusCode::NOT_FOUND),
+    (ErrorKind::ReaderBusy, "701429", StatusCode::TOO_MANY_REQUESTS),
+    (ErrorKind::ReaderServiceUnavailable, "701503", StatusCode::SERVICE_UNAVAILABLE),
+    (ErrorKind::UnknownModule, "111404", StatusCode::NOT_FOUND),
+    (ErrorKind::NotSupported, "211005", StatusCode::NOT_IMPLEMENTED),
+    (ErrorKind::ModuleInput, "206001", StatusCode::BAD_REQUEST),
+    (ErrorKind::ModuleFailed, "211999", StatusCode::INTERNAL_SERVER_ERROR),
+    (ErrorKind::ModuleDeadline, "211408", StatusCode::GATEWAY_TIMEOUT),
+    (ErrorKind::ModuleBusy, "211503", StatusCode::SERVICE_UNAVAILABLE),
 ];
 
 /// Kinds of failure, each with one row in [`ERROR_TABLE`].
@@ -43,10 +65,48 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The request took longer than allowed.
     Timeout,
-    /// Too much work in flight; try again.
+    /// Too many connections; try again.
     Busy,
     /// A connector bug.
     Internal,
+    /// An encrypted PIN does not decrypt with the device key.
+    PinDecryption,
+    /// Wrong PIN (the description says how many tries are left).
+    PinWrong,
+    /// The PIN is blocked.
+    PinBlocked,
+    /// PIN entry was cancelled.
+    PinCancelled,
+    /// The card was removed during the operation.
+    CardRemoved,
+    /// The card was reset by another application.
+    CardReset,
+    /// The card answered an unexpected status word.
+    CardStatus,
+    /// The card or reader did not answer in time.
+    CardTimeout,
+    /// The reader or PC/SC service failed.
+    ReaderTransport,
+    /// No reader with that id.
+    UnknownReader,
+    /// No card in the reader.
+    NoCard,
+    /// Too many operations waiting for the reader.
+    ReaderBusy,
+    /// The PC/SC service is not running.
+    ReaderServiceUnavailable,
+    /// No module with that name.
+    UnknownModule,
+    /// The module or card does not support the operation.
+    NotSupported,
+    /// The module found the request invalid.
+    ModuleInput,
+    /// The module failed or crashed.
+    ModuleFailed,
+    /// The module did not finish in time.
+    ModuleDeadline,
+    /// No module instance is free.
+    ModuleBusy,
 }
 
 impl ApiError {

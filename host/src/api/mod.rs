@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod guard;
 mod info;
+mod modules;
 mod readers;
 pub mod server;
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde_json::json;
 
 pub use envelope::Reply;
@@ -48,12 +49,29 @@ pub struct ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<ApiConfig>,
+    bulk_pins: Arc<modules::BulkPins>,
 }
 
 impl AppState {
     /// State from its parts.
     pub fn new(config: ApiConfig) -> Self {
-        Self { inner: Arc::new(config) }
+        Self { inner: Arc::new(config), bulk_pins: Arc::default() }
+    }
+
+    fn bulk_pins(&self) -> &modules::BulkPins {
+        &self.bulk_pins
+    }
+
+    fn readers_arc(&self) -> Arc<dyn ReaderBackend> {
+        self.inner.readers.clone()
+    }
+
+    /// Counts one successful operation (label from the token, tag from the header).
+    fn count(&self, caller: &guard::Caller, module: &str, use_case: &str) {
+        if use_case.is_empty() {
+            return;
+        }
+        tracing::debug!(module, use_case, label = ?caller.label, tag = ?caller.tag, "transaction");
     }
 
     fn cors(&self) -> &CorsPolicy {
@@ -85,6 +103,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/readers", get(readers::list))
         .route("/v3/readers/{id}", get(readers::one))
         .route("/atrs", get(readers::atrs))
+        .route(
+            "/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}",
+            any(modules::reader_operation),
+        )
+        .route("/v3/modules/{module}/apps/{app}/{operation}", any(modules::module_operation))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)

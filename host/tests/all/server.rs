@@ -78,22 +78,29 @@ fn modules() -> Registry {
     registry
 }
 
-/// A card answering nothing but its ATR.
-struct AtrOnly;
+/// A card with one applet (AID A001) and a PIN (1234) in an ISO 9564 format 2 block.
+struct TestCard;
 
-impl CardLogic for AtrOnly {
+impl CardLogic for TestCard {
     fn atr(&self) -> Vec<u8> {
         MemoryCard::ATR.to_vec()
     }
     fn reset(&mut self) {}
-    fn execute(&mut self, _: &t1c_sdk::apdu::Command) -> (Vec<u8>, t1c_sdk::StatusWord) {
-        (Vec::new(), t1c_sdk::StatusWord::INS_NOT_SUPPORTED)
+    fn execute(&mut self, command: &t1c_sdk::apdu::Command) -> (Vec<u8>, t1c_sdk::StatusWord) {
+        use t1c_sdk::StatusWord as Sw;
+        match (command.ins(), command.data()) {
+            (0xA4, [0xA0, 0x01]) => (Vec::new(), Sw::SUCCESS),
+            (0xA4, _) => (Vec::new(), Sw::FILE_NOT_FOUND),
+            (0x20, [0x24, 0x12, 0x34, ..]) => (Vec::new(), Sw::SUCCESS),
+            (0x20, _) => (Vec::new(), Sw::from_u16(0x63C2)),
+            _ => (Vec::new(), Sw::INS_NOT_SUPPORTED),
+        }
     }
 }
 
 fn simulated_reader() -> VirtualReader {
     let reader = VirtualReader::new("Test Reader 00");
-    reader.insert(Box::new(T0::new(AtrOnly)));
+    reader.insert(Box::new(T0::new(TestCard)));
     reader
 }
 
@@ -395,5 +402,137 @@ async fn connections_over_the_limit_get_503_in_the_envelope() {
     let body: serde_json::Value = second.json().await.expect("json");
     assert_eq!(body["code"], "106503");
     drop(first);
+    connector.running.shutdown().await;
+}
+
+async fn reader_id(connector: &Connector) -> String {
+    let body: serde_json::Value = client(connector)
+        .get(url(connector, "/v3/readers"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    body["data"][0]["id"].as_str().expect("a reader").to_owned()
+}
+
+fn encrypted_pin(connector: &Connector, pin: &str) -> String {
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    let public =
+        rsa::RsaPublicKey::from_public_key_pem(connector.device_key.public_pem()).expect("pem");
+    let ciphertext = public
+        .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
+        .expect("encrypt");
+    base64::engine::general_purpose::STANDARD.encode(ciphertext)
+}
+
+#[tokio::test]
+async fn module_routes_run_the_module_on_the_reader() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    let id = reader_id(&connector).await;
+    let base = format!("/v3/modules/hello/apps/token/readers/{id}");
+
+    let info: serde_json::Value = http
+        .get(url(&connector, &format!("{base}/info")))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["data"], serde_json::json!({"atrLength": 4}));
+    assert!(
+        connector.device_key.verify(
+            info["data"].to_string().as_bytes(),
+            info["signature"].as_str().expect("signed")
+        )
+    );
+
+    let select: serde_json::Value = http
+        .post(url(&connector, &format!("{base}/select")))
+        .json(&serde_json::json!({"aid": "A001"}))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(select["data"], serde_json::json!({"status": "9000"}));
+
+    let version: serde_json::Value = http
+        .get(url(&connector, "/v3/modules/hello/apps/token/version"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(version["data"]["version"], "0.1.0");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn verify_pin_decrypts_the_pin_and_reports_tries_left() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    let id = reader_id(&connector).await;
+    let verify = |pin: String| {
+        http.post(url(&connector, &format!("/v3/modules/hello/apps/token/readers/{id}/verify-pin")))
+            .json(&serde_json::json!({"pin": pin, "base64Encoded": true}))
+            .send()
+    };
+    let right: serde_json::Value =
+        verify(encrypted_pin(&connector, "1234")).await.expect("https").json().await.expect("json");
+    assert_eq!(right["data"], serde_json::json!({"verified": true}));
+
+    let wrong = verify(encrypted_pin(&connector, "9876")).await.expect("https");
+    assert_eq!(wrong.status(), 400);
+    let wrong: serde_json::Value = wrong.json().await.expect("json");
+    assert_eq!(wrong["code"], "208001");
+    assert!(wrong["description"].as_str().expect("text").contains("2 tries left"));
+    assert!(!wrong.to_string().contains("9876"));
+
+    let garbage = verify("bm90IGVuY3J5cHRlZA==".into()).await.expect("https");
+    assert_eq!(garbage.status(), 400);
+    let garbage: serde_json::Value = garbage.json().await.expect("json");
+    assert_eq!(garbage["code"], "104006");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_module_reader_and_operation_are_distinct_errors() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    let id = reader_id(&connector).await;
+    let code = |path: String| {
+        let http = http.clone();
+        let target = url(&connector, &path);
+        async move {
+            let response = http.get(target).send().await.expect("https");
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.expect("json");
+            (status, body["code"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    assert_eq!(
+        code(format!("/v3/modules/nope/apps/token/readers/{id}/info")).await,
+        (404, "111404".into())
+    );
+    assert_eq!(
+        code("/v3/modules/hello/apps/token/readers/0123456789abcdef/info".into()).await,
+        (404, "701404".into())
+    );
+    assert_eq!(
+        code(format!("/v3/modules/hello/apps/token/readers/{id}/nothing")).await,
+        (404, "112999".into())
+    );
+    assert_eq!(
+        code(format!("/v3/modules/hello/apps/token/readers/{id}/select")).await,
+        (404, "112999".into()),
+        "select is POST only"
+    );
     connector.running.shutdown().await;
 }

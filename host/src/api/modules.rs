@@ -1,0 +1,407 @@
+//! `/v3/modules/{module}/apps/{app}/...`: the module routes, served for every module through
+//! the contract's `token` and `extension` interfaces. The host holds no card knowledge here:
+//! it decodes the request (PIN, algorithm, digest), opens the reader session, calls the module
+//! in its sandbox, and encodes the answer.
+//!
+//! Token operations (the same for every token module): `info`, `verify-pin`, `sign`,
+//! `sign_raw`, `authenticate`, `supported-algorithms`, and `reset-bulk-pin` on the module.
+//! Everything else is an extension operation the module declares in its manifest (for beid:
+//! `biometric`, `address`, `picture`, `cert-list`, ...), called with the JSON body and the
+//! query parameters merged into one object.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use t1c_sdk::{DeviceKind, HashAlgorithm, HttpMethod, SignRequest};
+
+use super::error::{ApiError, ErrorKind};
+use super::guard::Caller;
+use super::{AppState, Reply};
+use crate::readers::{ReaderError, ReaderId};
+use crate::runtime::{CallError, Device};
+
+/// How long an operation waits for its turn on a busy reader.
+const READER_WAIT: Duration = Duration::from_secs(30);
+/// How long a bulk-signing PIN is kept after its last use.
+const BULK_PIN_TTL: Duration = Duration::from_secs(300);
+
+/// PINs kept for bulk signing, per (module, reader, origin), in zeroised memory.
+#[derive(Default)]
+pub struct BulkPins {
+    pins: Mutex<HashMap<(String, ReaderId, String), (Zeroizing<String>, Instant)>>,
+}
+
+impl BulkPins {
+    fn take(&self, key: &(String, ReaderId, String)) -> Option<Zeroizing<String>> {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.retain(|_, (_, at)| at.elapsed() < BULK_PIN_TTL);
+        pins.get_mut(key).map(|(pin, at)| {
+            *at = Instant::now();
+            pin.clone()
+        })
+    }
+
+    fn keep(&self, key: (String, ReaderId, String), pin: Zeroizing<String>) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.insert(key, (pin, Instant::now()));
+    }
+
+    /// Forgets every PIN of `module` for `origin` (and all of them when the card left a reader).
+    fn reset(&self, module: &str, origin: &str) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.retain(|(m, _, o), _| !(m == module && o == origin));
+    }
+
+    fn forget_reader(&self, reader: &ReaderId) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.retain(|(_, r, _), _| r != reader);
+    }
+}
+
+/// The body of PIN-bearing requests, as t1c-sdk-js sends it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PinBody {
+    pin: Option<String>,
+    #[serde(default)]
+    base64_encoded: bool,
+    algorithm: Option<String>,
+    data: Option<String>,
+    id: Option<String>,
+}
+
+impl Drop for PinBody {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(pin) = self.pin.as_mut() {
+            pin.zeroize();
+        }
+    }
+}
+
+/// `.../apps/{app}/readers/{reader}/{operation}`
+pub(super) async fn reader_operation(
+    State(state): State<AppState>,
+    Path((module, app, reader, operation)): Path<(String, String, String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Extension(caller): Extension<Caller>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let loaded = state.modules().get(&module).ok_or_else(|| {
+        ApiError::new(ErrorKind::UnknownModule, format!("no module named `{module}`"))
+    })?;
+    let reader: ReaderId = reader.parse().map_err(|_| {
+        ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
+    })?;
+    let origin = origin(&headers);
+    let token_op = app == "token" && loaded.manifest().token;
+    let (data, use_case) = match (token_op, method.clone(), operation.as_str()) {
+        (true, Method::GET, "info") => {
+            let info = call(&state, &reader, move |card| loaded.token_info(card)).await?;
+            let details =
+                serde_json::from_str::<Value>(&info.details).ok().filter(Value::is_object);
+            let data = details.unwrap_or_else(|| {
+                json!({ "serialNumber": info.serial_number, "label": info.label, "version": info.version })
+            });
+            (data, "identity read".to_owned())
+        }
+        (true, Method::GET, "supported-algorithms") => {
+            let algorithms =
+                call(&state, &reader, move |card| loaded.supported_algorithms(card)).await?;
+            let names: Vec<&str> = algorithms.into_iter().map(algorithm_name).collect();
+            (json!({ "ref": names }), String::new())
+        }
+        (true, Method::POST, "verify-pin") => {
+            let body = pin_body(&body)?;
+            let pin = decrypt_pin(&state, &body)?;
+            call(&state, &reader, move |card| loaded.verify_pin(card, pin)).await?;
+            (json!({ "verified": true }), "PIN verification".to_owned())
+        }
+        (true, Method::POST, op @ ("sign" | "sign_raw" | "authenticate")) => {
+            let body = pin_body(&body)?;
+            let request = sign_request(&body, op == "sign_raw")?;
+            let bulk = op != "authenticate" && query.get("bulk").is_some_and(|v| v == "true");
+            let key = (module.clone(), reader.clone(), origin.clone());
+            let mut pin = decrypt_pin(&state, &body)?;
+            if bulk {
+                match &pin {
+                    Some(pin) => state.bulk_pins().keep(key, pin.clone()),
+                    None => pin = state.bulk_pins().take(&key),
+                }
+            }
+            let authenticate = op == "authenticate";
+            let signature = call(&state, &reader, move |card| {
+                if authenticate {
+                    loaded.authenticate(card, &request, pin)
+                } else {
+                    loaded.sign(card, &request, pin)
+                }
+            })
+            .await?;
+            let use_case = if authenticate { "authentication" } else { "digital signature" };
+            (json!({ "data": STANDARD.encode(signature) }), use_case.to_owned())
+        }
+        _ => {
+            let declared = loaded
+                .manifest()
+                .operations
+                .iter()
+                .find(|o| {
+                    o.name == operation
+                        && o.device == DeviceKind::Card
+                        && method_matches(o.method, &method)
+                })
+                .cloned()
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "Functionality not found"))?;
+            let request = extension_request(&body, &query)?;
+            let operation = declared.name.clone();
+            let answer =
+                call(&state, &reader, move |card| loaded.invoke(Some(card), &operation, &request))
+                    .await?;
+            let data = serde_json::from_str(&answer).map_err(|_| {
+                ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON")
+            })?;
+            (data, declared.use_case)
+        }
+    };
+    state.count(&caller, &module, &use_case);
+    Ok(Reply::signed(data, state.device_key()))
+}
+
+/// `.../apps/{app}/{operation}`: module-wide operations (`reset-bulk-pin`, extension
+/// operations without a device).
+pub(super) async fn module_operation(
+    State(state): State<AppState>,
+    Path((module, app, operation)): Path<(String, String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    Extension(caller): Extension<Caller>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let loaded = state.modules().get(&module).ok_or_else(|| {
+        ApiError::new(ErrorKind::UnknownModule, format!("no module named `{module}`"))
+    })?;
+    if app == "token"
+        && operation == "reset-bulk-pin"
+        && matches!(method, Method::GET | Method::POST)
+    {
+        state.bulk_pins().reset(&module, &origin(&headers));
+        return Ok(Reply::signed(json!(true), state.device_key()));
+    }
+    let declared = loaded
+        .manifest()
+        .operations
+        .iter()
+        .find(|o| {
+            o.name == operation && o.device == DeviceKind::None && method_matches(o.method, &method)
+        })
+        .cloned()
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "Functionality not found"))?;
+    let request = extension_request(&body, &query)?;
+    let answer = tokio::task::spawn_blocking(move || {
+        loaded.invoke(None, &declared.name, &request).map(|a| (a, declared.use_case))
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))?
+    .map_err(call_error)?;
+    let data = serde_json::from_str(&answer.0)
+        .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))?;
+    state.count(&caller, &module, &answer.1);
+    Ok(Reply::signed(data, state.device_key()))
+}
+
+/// Opens the reader session and runs `f` on a blocking thread (module calls and PC/SC are
+/// synchronous).
+async fn call<R: Send + 'static>(
+    state: &AppState,
+    reader: &ReaderId,
+    f: impl FnOnce(Device) -> Result<R, CallError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let readers = state.readers_arc();
+    let id = reader.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let card = readers.connect(&id, READER_WAIT).map_err(Failure::Reader)?;
+        f(Device::Card(card)).map_err(Failure::Call)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))?;
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(Failure::Reader(err)) => {
+            if matches!(err, ReaderError::NoCard(_) | ReaderError::CardRemoved) {
+                state.bulk_pins().forget_reader(reader);
+            }
+            Err(reader_error(err))
+        }
+        Err(Failure::Call(err)) => {
+            if matches!(err.module_error(), Some(t1c_sdk::Error::CardRemoved)) {
+                state.bulk_pins().forget_reader(reader);
+            }
+            Err(call_error(err))
+        }
+    }
+}
+
+enum Failure {
+    Reader(ReaderError),
+    Call(CallError),
+}
+
+fn pin_body(body: &Bytes) -> Result<PinBody, ApiError> {
+    if body.is_empty() {
+        return Ok(PinBody::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::new(ErrorKind::BadRequest, "the body must be a JSON object"))
+}
+
+/// The PIN of a request: decrypted with the device key when `base64Encoded`, as given
+/// otherwise, `None` when absent (the reader's pinpad then asks for it).
+fn decrypt_pin(state: &AppState, body: &PinBody) -> Result<Option<Zeroizing<String>>, ApiError> {
+    let Some(pin) = body.pin.as_deref().filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    if body.base64_encoded {
+        return state.device_key().decrypt_pin(pin).map(Some).map_err(|_| {
+            ApiError::new(
+                ErrorKind::PinDecryption,
+                "the PIN could not be decrypted with the device key",
+            )
+        });
+    }
+    if pin.len() > 64 || !pin.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "the PIN must be 1 to 64 printable characters",
+        ));
+    }
+    Ok(Some(Zeroizing::new(pin.to_owned())))
+}
+
+fn sign_request(body: &PinBody, raw: bool) -> Result<SignRequest, ApiError> {
+    let bad = |m: &str| ApiError::new(ErrorKind::BadRequest, m.to_owned());
+    let algorithm = match body.algorithm.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("sha1") => HashAlgorithm::Sha1,
+        Some("sha256") => HashAlgorithm::Sha256,
+        Some("sha384") => HashAlgorithm::Sha384,
+        Some("sha512") => HashAlgorithm::Sha512,
+        _ => return Err(bad("algorithm must be one of sha1, sha256, sha384, sha512")),
+    };
+    let data = STANDARD
+        .decode(body.data.as_deref().unwrap_or_default())
+        .map_err(|_| bad("data must be base64"))?;
+    if !raw && data.len() != algorithm.digest_len() {
+        return Err(bad("data must be a digest of the algorithm's length"));
+    }
+    if data.is_empty() {
+        return Err(bad("data is empty"));
+    }
+    Ok(SignRequest { algorithm, data, raw, key_id: body.id.clone() })
+}
+
+/// The JSON object given to an extension operation: the body (an object, or `{}`), with the
+/// query parameters added as strings where the body has no such key.
+fn extension_request(body: &Bytes, query: &BTreeMap<String, String>) -> Result<String, ApiError> {
+    let mut object = if body.is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => object,
+            _ => {
+                return Err(ApiError::new(ErrorKind::BadRequest, "the body must be a JSON object"));
+            }
+        }
+    };
+    for (key, value) in query {
+        object.entry(key.clone()).or_insert_with(|| Value::String(value.clone()));
+    }
+    Ok(Value::Object(object).to_string())
+}
+
+fn method_matches(declared: HttpMethod, method: &Method) -> bool {
+    match declared {
+        HttpMethod::Get => method == Method::GET,
+        HttpMethod::Post => method == Method::POST,
+        HttpMethod::Put => method == Method::PUT,
+        HttpMethod::Patch => method == Method::PATCH,
+        HttpMethod::Delete => method == Method::DELETE,
+        _ => false,
+    }
+}
+
+fn algorithm_name(algorithm: HashAlgorithm) -> &'static str {
+    match algorithm {
+        HashAlgorithm::Sha1 => "sha1",
+        HashAlgorithm::Sha256 => "sha256",
+        HashAlgorithm::Sha384 => "sha384",
+        _ => "sha512",
+    }
+}
+
+fn origin(headers: &HeaderMap) -> String {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+}
+
+/// Maps a reader failure to its API error.
+pub(super) fn reader_error(err: ReaderError) -> ApiError {
+    let kind = match &err {
+        ReaderError::UnknownReader(_) => ErrorKind::UnknownReader,
+        ReaderError::NoCard(_) => ErrorKind::NoCard,
+        ReaderError::CardRemoved => ErrorKind::CardRemoved,
+        ReaderError::CardReset => ErrorKind::CardReset,
+        ReaderError::QueueFull { .. }
+        | ReaderError::QueueTimeout { .. }
+        | ReaderError::SharingViolation => ErrorKind::ReaderBusy,
+        ReaderError::ServiceUnavailable(_) | ReaderError::ReaderUnavailable => {
+            ErrorKind::ReaderServiceUnavailable
+        }
+        ReaderError::Timeout => ErrorKind::CardTimeout,
+        _ => ErrorKind::ReaderTransport,
+    };
+    ApiError::new(kind, err.to_string())
+}
+
+/// Maps a module call failure to its API error. Descriptions come from typed errors that never
+/// hold a PIN.
+pub(super) fn call_error(err: CallError) -> ApiError {
+    use t1c_sdk::Error as E;
+    let (kind, description) = match &err {
+        CallError::Module { error, .. } => {
+            let kind = match error {
+                E::CardRemoved => ErrorKind::CardRemoved,
+                E::CardReset => ErrorKind::CardReset,
+                E::Timeout => ErrorKind::CardTimeout,
+                E::Transport(_) => ErrorKind::ReaderTransport,
+                E::PinWrong(_) => ErrorKind::PinWrong,
+                E::PinBlocked => ErrorKind::PinBlocked,
+                E::PinCancelled => ErrorKind::PinCancelled,
+                E::NotSupported(_) => ErrorKind::NotSupported,
+                E::StatusWord(_) => ErrorKind::CardStatus,
+                E::InvalidInput(_) => ErrorKind::ModuleInput,
+                _ => ErrorKind::ModuleFailed,
+            };
+            (kind, error.to_string())
+        }
+        CallError::DeadlineExceeded { .. } => (ErrorKind::ModuleDeadline, err.to_string()),
+        CallError::Busy { .. } => (ErrorKind::ModuleBusy, err.to_string()),
+        _ => {
+            tracing::warn!("module call failed: {err}");
+            (ErrorKind::ModuleFailed, "the module failed; see the connector's log".to_owned())
+        }
+    };
+    ApiError::new(kind, description)
+}
