@@ -14,7 +14,7 @@ const ALLOWED_HEADERS: &str = "authorization, content-type, accept, accept-langu
      x-t1c-billing-tag, x-pace-pin, x-pace-can, x-requested-with";
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Routes open without a token (the SDK reads them before it has one).
-const OPEN_ROUTES: [&str; 2] = ["/info", "/device-key"];
+const OPEN_ROUTES: [&str; 3] = ["/info", "/device-key", "/openapi.json"];
 
 /// The JWT claims of an authenticated request, for transaction counting.
 #[derive(Debug, Clone, Default)]

@@ -11,6 +11,9 @@ use super::{AppState, Reply};
 /// The T1C API level this connector implements, as `t1c-sdk-js` compares it.
 pub const API_VERSION: &str = "3.8.8";
 
+/// `GET /info`: what the connector is.
+#[utoipa::path(get, path = "/info", tag = "core",
+    responses((status = 200, description = "`{success, data: InfoResponse}`", body = serde_json::Value)))]
 pub(super) async fn info(State(state): State<AppState>) -> Reply {
     let source = &state.inner;
     let cors: Vec<String> = source.cors.patterns().collect();
@@ -55,4 +58,11 @@ pub(super) async fn info(State(state): State<AppState>) -> Reply {
                 "optionalConsent": true,
             },
     }))
+}
+
+/// `GET /device-key`: the device key's public half (PEM), to encrypt PINs to.
+#[utoipa::path(get, path = "/device-key", tag = "core",
+    responses((status = 200, description = "`{success, data: <PEM public key>}`", body = serde_json::Value)))]
+pub(super) async fn device_key(State(state): State<AppState>) -> Reply {
+    Reply::unsigned(json!(state.device_key().public_pem()))
 }

@@ -9,16 +9,15 @@ pub mod error;
 pub mod guard;
 mod info;
 mod modules;
+pub mod openapi;
 mod readers;
 pub mod server;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::middleware;
 use axum::routing::{any, get};
-use serde_json::json;
 
 pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
@@ -99,7 +98,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/info", get(info::info))
-        .route("/device-key", get(device_key))
+        .route("/device-key", get(info::device_key))
+        .route("/openapi.json", get(openapi::openapi))
         .route("/v3/readers", get(readers::list))
         .route("/v3/readers/{id}", get(readers::one))
         .route("/atrs", get(readers::atrs))
@@ -111,10 +111,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
-}
-
-async fn device_key(State(state): State<AppState>) -> Reply {
-    Reply::unsigned(json!(state.device_key().public_pem()))
 }
 
 async fn not_found() -> ApiError {

@@ -91,6 +91,15 @@ impl Drop for PinBody {
 }
 
 /// `.../apps/{app}/readers/{reader}/{operation}`
+#[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}", tag = "modules",
+    params(("module" = String, Path), ("app" = String, Path), ("reader" = String, Path), ("operation" = String, Path), ("bulk" = Option<bool>, Query)),
+    request_body(content = Option<serde_json::Value>, description = "POST: `{pin?, base64Encoded?, algorithm?, data?, id?}` or the operation's JSON"),
+    responses(
+        (status = 200, description = "`{success, data, signature}`", body = serde_json::Value),
+        (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
+        (status = 500, body = super::openapi::ErrorBody), (status = 501, body = super::openapi::ErrorBody),
+    ),
+    security((), ("jwt" = [])))]
 pub(super) async fn reader_operation(
     State(state): State<AppState>,
     Path((module, app, reader, operation)): Path<(String, String, String, String)>,
@@ -183,6 +192,11 @@ pub(super) async fn reader_operation(
 
 /// `.../apps/{app}/{operation}`: module-wide operations (`reset-bulk-pin`, extension
 /// operations without a device).
+#[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/{operation}", tag = "modules",
+    params(("module" = String, Path), ("app" = String, Path), ("operation" = String, Path)),
+    request_body(content = Option<serde_json::Value>),
+    responses((status = 200, body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    security((), ("jwt" = [])))]
 pub(super) async fn module_operation(
     State(state): State<AppState>,
     Path((module, app, operation)): Path<(String, String, String)>,

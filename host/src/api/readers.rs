@@ -20,6 +20,11 @@ pub(super) struct ReadersQuery {
     excluded: Option<String>,
 }
 
+/// `GET /v3/readers`
+#[utoipa::path(get, path = "/v3/readers", tag = "core",
+    params(("cardInserted" = Option<bool>, Query), ("excluded" = Option<String>, Query)),
+    responses((status = 200, description = "`{success, data: [CardReader], signature}`", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody)),
+    security((), ("jwt" = [])))]
 pub(super) async fn list(
     State(state): State<AppState>,
     Query(query): Query<ReadersQuery>,
@@ -54,6 +59,11 @@ pub(super) async fn list(
     Ok(Reply::signed(Value::Array(readers), state.device_key()))
 }
 
+/// `GET /v3/readers/{id}`
+#[utoipa::path(get, path = "/v3/readers/{id}", tag = "core",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "`{success, data: CardReader, signature}`", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    security((), ("jwt" = [])))]
 pub(super) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -70,6 +80,10 @@ pub(super) async fn one(
     Ok(Reply::signed(reader_json(&state, &reader), state.device_key()))
 }
 
+/// `GET /atrs`
+#[utoipa::path(get, path = "/atrs", tag = "core",
+    responses((status = 200, description = "`{success, data: [AtrEntry], signature}`", body = serde_json::Value)),
+    security((), ("jwt" = [])))]
 pub(super) async fn atrs(State(state): State<AppState>) -> Reply {
     let mut atrs = Vec::new();
     for module in state.modules().modules() {

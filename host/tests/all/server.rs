@@ -536,3 +536,25 @@ async fn unknown_module_reader_and_operation_are_distinct_errors() {
     );
     connector.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn openapi_document_describes_the_routes() {
+    let connector = start_connector().await;
+    let doc: serde_json::Value = client(&connector)
+        .get(url(&connector, "/openapi.json"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    for path in ["/info", "/device-key", "/v3/readers", "/v3/readers/{id}", "/atrs"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert!(
+        doc["paths"]["/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}"]["post"]
+            .is_object()
+    );
+    connector.running.shutdown().await;
+}
