@@ -5,7 +5,7 @@
 //!   exports the contract, and has a valid manifest) and copies it to `target/modules/`.
 //! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
-//!   test) and the doc tests.
+//!   test), the doc tests, and schemathesis against a running connector's OpenAPI document.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,8 +52,60 @@ fn test(root: &Path) -> Result<()> {
     // through the environment, which is per process.
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
+    api_fuzz(root)?;
     println!("all checks passed");
     Ok(())
+}
+
+/// Runs the schema-driven fuzzer (schemathesis) against a running connector: every response
+/// must match the OpenAPI document the connector serves, and none may be a 5xx.
+fn api_fuzz(root: &Path) -> Result<()> {
+    run(cargo().args(["build", "-p", "t1c-host", "--bin", "t1c"]))?;
+    let data = tempdir_in(root)?;
+    let port = free_port()?;
+    let mut connector = Command::new(root.join("target/debug/t1c"))
+        .args(["serve", "--simulate", "--port", &port.to_string(), "--modules", "target/modules"])
+        .env("T1C_DATA_DIR", &data)
+        .env("T1C_LOG", "warn")
+        .spawn()
+        .context("cannot start the connector")?;
+    let outcome = (|| {
+        let ca = data.join("tls/ca.pem");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !ca.exists() {
+            if std::time::Instant::now() > deadline {
+                bail!("the connector did not start listening on port {port}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let url = format!("https://localhost:{port}/openapi.json");
+        run(Command::new("schemathesis").args([
+            "run",
+            &url,
+            "--tls-verify",
+            &ca.display().to_string(),
+            "--checks",
+            "all",
+            "--max-examples",
+            "50",
+            "--seed",
+            "1",
+        ]))
+    })();
+    let _ = connector.kill();
+    let _ = connector.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    outcome
+}
+
+fn tempdir_in(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/tmp").join(format!("api-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Builds, checks and copies every module; returns the copied files.

@@ -25,6 +25,7 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::Forbidden, "104030", StatusCode::FORBIDDEN),
     (ErrorKind::BadRequest, "106997", StatusCode::BAD_REQUEST),
     (ErrorKind::PayloadTooLarge, "106413", StatusCode::PAYLOAD_TOO_LARGE),
+    (ErrorKind::MethodNotAllowed, "106405", StatusCode::METHOD_NOT_ALLOWED),
     (ErrorKind::Timeout, "106408", StatusCode::REQUEST_TIMEOUT),
     (ErrorKind::Busy, "106503", StatusCode::SERVICE_UNAVAILABLE),
     (ErrorKind::Internal, "106999", StatusCode::INTERNAL_SERVER_ERROR),
@@ -63,6 +64,8 @@ pub enum ErrorKind {
     BadRequest,
     /// The body is over the route's limit.
     PayloadTooLarge,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
     /// The request took longer than allowed.
     Timeout,
     /// Too many connections; try again.

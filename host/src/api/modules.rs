@@ -92,7 +92,7 @@ impl Drop for PinBody {
 
 /// `.../apps/{app}/readers/{reader}/{operation}`
 #[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}", tag = "modules",
-    params(("module" = String, Path), ("app" = String, Path), ("reader" = String, Path), ("operation" = String, Path), ("bulk" = Option<bool>, Query)),
+    params(("module" = String, Path, pattern = "^[a-z0-9_-]{1,64}$"), ("app" = String, Path), ("reader" = String, Path, pattern = "^[0-9a-f]{16}$"), ("operation" = String, Path), ("bulk" = Option<bool>, Query)),
     request_body(content = Option<serde_json::Value>, description = "POST: `{pin?, base64Encoded?, algorithm?, data?, id?}` or the operation's JSON"),
     responses(
         (status = 200, description = "`{success, data, signature}`", body = serde_json::Value),
@@ -193,7 +193,7 @@ pub(super) async fn reader_operation(
 /// `.../apps/{app}/{operation}`: module-wide operations (`reset-bulk-pin`, extension
 /// operations without a device).
 #[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/{operation}", tag = "modules",
-    params(("module" = String, Path), ("app" = String, Path), ("operation" = String, Path)),
+    params(("module" = String, Path, pattern = "^[a-z0-9_-]{1,64}$"), ("app" = String, Path), ("operation" = String, Path)),
     request_body(content = Option<serde_json::Value>),
     responses((status = 200, body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
     security((), ("jwt" = [])))]

@@ -30,7 +30,7 @@ pub(super) async fn list(
     Query(query): Query<ReadersQuery>,
 ) -> Result<Reply, ApiError> {
     let card_inserted = match query.card_inserted.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(value) if value.eq_ignore_ascii_case("true") => Some(true),
         Some(value) if value.eq_ignore_ascii_case("false") => Some(false),
         Some(_) => {
@@ -61,7 +61,7 @@ pub(super) async fn list(
 
 /// `GET /v3/readers/{id}`
 #[utoipa::path(get, path = "/v3/readers/{id}", tag = "core",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{16}$")),
     responses((status = 200, description = "`{success, data: CardReader, signature}`", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn one(

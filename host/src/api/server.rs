@@ -134,18 +134,37 @@ fn with_limits(router: Router, settings: &ServerSettings) -> Router {
                 .into_response(),
             }
         }))
-        .layer(middleware::from_fn(payload_too_large))
+        .layer(middleware::from_fn(envelope_errors))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
 }
 
-/// axum answers an over-limit body with a bare 413; give it the envelope.
-async fn payload_too_large(request: Request, next: Next) -> Response {
+/// axum's own rejections (a malformed query, an over-limit body, a wrong method) are plain
+/// text; give every error the JSON envelope.
+async fn envelope_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(ErrorKind::PayloadTooLarge, "the request body is over the limit")
-            .into_response();
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
     }
-    response
+    let kind = match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        axum::http::StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        status if status.is_client_error() => ErrorKind::BadRequest,
+        _ => ErrorKind::Internal,
+    };
+    let description = match kind {
+        ErrorKind::PayloadTooLarge => "the request body is over the limit",
+        ErrorKind::MethodNotAllowed => "method not allowed on this route",
+        ErrorKind::NotFound => "Functionality not found",
+        ErrorKind::BadRequest => "malformed request (query, path or body)",
+        _ => "internal error",
+    };
+    ApiError::new(kind, description).into_response()
 }
 
 async fn accept_loop(
