@@ -3,5 +3,6 @@
 mod cache;
 mod fixtures;
 mod loading;
+mod pin_hygiene;
 mod sandbox;
 mod server;

@@ -18,8 +18,8 @@ use t1c_sdk::simulator::t0::{CardLogic, T0};
 use crate::fixtures::{self, MemoryCard};
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
 
-struct Connector {
-    running: server::RunningServer,
+pub struct Connector {
+    pub running: server::RunningServer,
     address: SocketAddr,
     resolver: Arc<CertificateResolver>,
     device_key: Arc<DeviceKey>,
@@ -27,7 +27,7 @@ struct Connector {
     _dir: tempfile::TempDir,
 }
 
-async fn start_connector() -> Connector {
+pub async fn start_connector() -> Connector {
     start_connector_with(None).await
 }
 
@@ -78,8 +78,12 @@ fn modules() -> Registry {
     registry
 }
 
-/// A card with one applet (AID A001) and a PIN (1234) in an ISO 9564 format 2 block.
-struct TestCard;
+/// The PIN of [`TestCard`]: long and unusual, so a scan of the logs for it cannot match by
+/// chance.
+pub const TEST_PIN: &str = "73916482";
+
+/// A card with one applet (AID A001) and a PIN ([`TEST_PIN`]) in an ISO 9564 format 2 block.
+pub struct TestCard;
 
 impl CardLogic for TestCard {
     fn atr(&self) -> Vec<u8> {
@@ -91,7 +95,7 @@ impl CardLogic for TestCard {
         match (command.ins(), command.data()) {
             (0xA4, [0xA0, 0x01]) => (Vec::new(), Sw::SUCCESS),
             (0xA4, _) => (Vec::new(), Sw::FILE_NOT_FOUND),
-            (0x20, [0x24, 0x12, 0x34, ..]) => (Vec::new(), Sw::SUCCESS),
+            (0x20, [0x28, 0x73, 0x91, 0x64, 0x82, ..]) => (Vec::new(), Sw::SUCCESS),
             (0x20, _) => (Vec::new(), Sw::from_u16(0x63C2)),
             _ => (Vec::new(), Sw::INS_NOT_SUPPORTED),
         }
@@ -104,7 +108,7 @@ fn simulated_reader() -> VirtualReader {
     reader
 }
 
-fn client(connector: &Connector) -> reqwest::Client {
+pub fn client(connector: &Connector) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(
             reqwest::Certificate::from_pem(connector.ca_pem.as_bytes()).expect("ca"),
@@ -115,7 +119,7 @@ fn client(connector: &Connector) -> reqwest::Client {
         .expect("client")
 }
 
-fn url(connector: &Connector, path: &str) -> String {
+pub fn url(connector: &Connector, path: &str) -> String {
     format!("https://localhost:{}{path}", connector.address.port())
 }
 
@@ -405,7 +409,7 @@ async fn connections_over_the_limit_get_503_in_the_envelope() {
     connector.running.shutdown().await;
 }
 
-async fn reader_id(connector: &Connector) -> String {
+pub async fn reader_id(connector: &Connector) -> String {
     let body: serde_json::Value = client(connector)
         .get(url(connector, "/v3/readers"))
         .send()
@@ -417,7 +421,7 @@ async fn reader_id(connector: &Connector) -> String {
     body["data"][0]["id"].as_str().expect("a reader").to_owned()
 }
 
-fn encrypted_pin(connector: &Connector, pin: &str) -> String {
+pub fn encrypted_pin(connector: &Connector, pin: &str) -> String {
     use base64::Engine;
     use rsa::pkcs8::DecodePublicKey;
     let public =
@@ -484,8 +488,12 @@ async fn verify_pin_decrypts_the_pin_and_reports_tries_left() {
             .json(&serde_json::json!({"pin": pin, "base64Encoded": true}))
             .send()
     };
-    let right: serde_json::Value =
-        verify(encrypted_pin(&connector, "1234")).await.expect("https").json().await.expect("json");
+    let right: serde_json::Value = verify(encrypted_pin(&connector, TEST_PIN))
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(right["data"], serde_json::json!({"verified": true}));
 
     let wrong = verify(encrypted_pin(&connector, "9876")).await.expect("https");
