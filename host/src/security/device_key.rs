@@ -44,10 +44,15 @@ pub enum DeviceKeyError {
     PinDecryption,
 }
 
+/// Signatures kept for data signed before: t1c-sdk-js polls `/v3/readers`, whose answer rarely
+/// changes, and an RSA-2048 signature costs about a millisecond.
+const SIGNATURE_CACHE: usize = 256;
+
 /// The installation's RSA key.
 pub struct DeviceKey {
     private: RsaPrivateKey,
     public_pem: String,
+    signatures: std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>,
 }
 
 impl std::fmt::Debug for DeviceKey {
@@ -92,7 +97,7 @@ impl DeviceKey {
         let public_pem = RsaPublicKey::from(&private)
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| DeviceKeyError::Create(e.to_string()))?;
-        Ok(Self { private, public_pem })
+        Ok(Self { private, public_pem, signatures: Default::default() })
     }
 
     /// The public key, PEM (SPKI), as `GET /device-key` serves it.
@@ -126,9 +131,24 @@ impl DeviceKey {
     }
 
     /// Signs `data` (the compact JSON of a response's `data`) with RSA-SHA256, base64.
+    /// PKCS#1 v1.5 signatures are deterministic, so a signature made before for the same bytes
+    /// is reused.
     pub fn sign(&self, data: &[u8]) -> String {
+        use sha2::Digest;
+        let digest: [u8; 32] = Sha256::digest(data).into();
+        let cache = self.signatures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(signature) = cache.get(&digest) {
+            return signature.clone();
+        }
+        drop(cache);
         let key = SigningKey::<Sha256>::new(self.private.clone());
-        STANDARD.encode(key.sign(data).to_bytes())
+        let signature = STANDARD.encode(key.sign(data).to_bytes());
+        let mut cache = self.signatures.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= SIGNATURE_CACHE {
+            cache.clear();
+        }
+        cache.insert(digest, signature.clone());
+        signature
     }
 
     /// Verifies a signature made by [`DeviceKey::sign`] (for tests and diagnostics).
