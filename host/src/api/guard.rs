@@ -58,22 +58,22 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect()),
     };
-    if let Some(verifier) = state.jwt() {
-        if !OPEN_ROUTES.contains(&path.as_str()) {
-            let authorization =
-                request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            match verifier.verify_header(authorization) {
-                Ok(claims) => caller.label = claims.label().map(str::to_owned),
-                Err(reason) => {
-                    tracing::info!(%path, "unauthorized: {reason}");
-                    let mut response =
-                        ApiError::new(ErrorKind::Unauthorized, "Unauthorized to do this action")
-                            .into_response();
-                    if let Some(origin) = &origin {
-                        add_cors(response.headers_mut(), origin);
-                    }
-                    return response;
+    if let Some(verifier) = state.jwt()
+        && !OPEN_ROUTES.contains(&path.as_str())
+    {
+        let authorization =
+            request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match verifier.verify_header(authorization) {
+            Ok(claims) => caller.label = claims.label().map(str::to_owned),
+            Err(reason) => {
+                tracing::info!(%path, "unauthorized: {reason}");
+                let mut response =
+                    ApiError::new(ErrorKind::Unauthorized, "Unauthorized to do this action")
+                        .into_response();
+                if let Some(origin) = &origin {
+                    add_cors(response.headers_mut(), origin);
                 }
+                return response;
             }
         }
     }

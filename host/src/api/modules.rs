@@ -36,14 +36,17 @@ const READER_WAIT: Duration = Duration::from_secs(30);
 /// How long a bulk-signing PIN is kept after its last use.
 const BULK_PIN_TTL: Duration = Duration::from_secs(300);
 
-/// PINs kept for bulk signing, per (module, reader, origin), in zeroised memory.
+/// Who a bulk PIN belongs to: (module, reader, origin).
+type BulkKey = (String, ReaderId, String);
+
+/// PINs kept for bulk signing, per [`BulkKey`], in zeroised memory, with their last use.
 #[derive(Default)]
 pub struct BulkPins {
-    pins: Mutex<HashMap<(String, ReaderId, String), (Zeroizing<String>, Instant)>>,
+    pins: Mutex<HashMap<BulkKey, (Zeroizing<String>, Instant)>>,
 }
 
 impl BulkPins {
-    fn take(&self, key: &(String, ReaderId, String)) -> Option<Zeroizing<String>> {
+    fn take(&self, key: &BulkKey) -> Option<Zeroizing<String>> {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
         pins.retain(|_, (_, at)| at.elapsed() < BULK_PIN_TTL);
         pins.get_mut(key).map(|(pin, at)| {
@@ -52,7 +55,7 @@ impl BulkPins {
         })
     }
 
-    fn keep(&self, key: (String, ReaderId, String), pin: Zeroizing<String>) {
+    fn keep(&self, key: BulkKey, pin: Zeroizing<String>) {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
         pins.insert(key, (pin, Instant::now()));
     }

@@ -300,13 +300,13 @@ impl Config {
         if self.server.listen.is_empty() {
             return invalid("server.listen is empty".into());
         }
-        if !self.server.allow_non_loopback {
-            if let Some(address) = self.server.listen.iter().find(|a| !a.is_loopback()) {
-                return invalid(format!(
-                    "server.listen contains {address}, which is not a loopback address; set \
-                     server.allow_non_loopback = true to allow it"
-                ));
-            }
+        if !self.server.allow_non_loopback
+            && let Some(address) = self.server.listen.iter().find(|a| !a.is_loopback())
+        {
+            return invalid(format!(
+                "server.listen contains {address}, which is not a loopback address; set \
+                 server.allow_non_loopback = true to allow it"
+            ));
         }
         if self.server.http_port != 0 && self.server.http_port == self.server.port {
             return invalid("server.http_port must differ from server.port".into());

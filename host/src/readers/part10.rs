@@ -125,7 +125,8 @@ pub(crate) fn pin_verify_structure(request: &PinVerifyRequest) -> Result<Vec<u8>
 
 /// Expresses a bit offset as a 4-bit position: in bytes when whole, else in bits.
 fn position_field(bits: u16) -> Option<(bool, u8)> {
-    let (in_bytes, position) = if bits % 8 == 0 { (true, bits / 8) } else { (false, bits) };
+    let (in_bytes, position) =
+        if bits.is_multiple_of(8) { (true, bits / 8) } else { (false, bits) };
     u8::try_from(position).ok().filter(|position| *position <= 0x0F).map(|p| (in_bytes, p))
 }
 
