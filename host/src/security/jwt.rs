@@ -70,6 +70,9 @@ pub struct Claims {
     /// Issuer.
     #[serde(default)]
     pub iss: Option<String>,
+    /// Expiry (seconds since the epoch); required.
+    #[serde(default)]
+    pub exp: Option<i64>,
 }
 
 impl Claims {
@@ -84,10 +87,15 @@ struct VerificationKey {
     key: DecodingKey,
 }
 
+/// Tokens verified before, by SHA-256 of the token: a page sends the same token with every
+/// request, and a signature check costs far more than the rest of a request.
+const VERIFIED_CACHE: usize = 1024;
+
 /// Verifies bearer tokens against the configured keys.
 pub struct JwtVerifier {
     keys: HashMap<String, VerificationKey>,
     issuer: Option<String>,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -101,7 +109,7 @@ impl std::fmt::Debug for JwtVerifier {
 impl JwtVerifier {
     /// A verifier with no keys (every token is refused).
     pub fn new(issuer: Option<String>) -> Self {
-        Self { keys: HashMap::new(), issuer }
+        Self { keys: HashMap::new(), issuer, verified: Default::default() }
     }
 
     /// Adds a key from PEM text.
@@ -126,6 +134,7 @@ impl JwtVerifier {
         };
         let key = key.map_err(|e| bad(e.to_string()))?;
         self.keys.insert(kid.to_owned(), VerificationKey { algorithm, key });
+        self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(())
     }
 
@@ -164,6 +173,30 @@ impl JwtVerifier {
     /// # Errors
     /// [`JwtError`] saying why.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+        {
+            let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(claims) = verified.get(&digest) {
+                // Same bytes, same signature: only time can have made it invalid since.
+                if claims.exp.is_some_and(|exp| exp + leeway >= now) {
+                    return Ok(claims.clone());
+                }
+                verified.remove(&digest);
+            }
+        }
+        let claims = self.verify_signature(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         let kid = header.kid.ok_or(JwtError::Malformed)?;
         let key = self.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
@@ -316,6 +349,18 @@ mod tests {
         assert!(matches!(keys.verifier.verify(&forged), Err(JwtError::Rejected(_))));
         let unknown_kid = token(Algorithm::ES256, "nope", &ec, &claims(300));
         assert_eq!(keys.verifier.verify(&unknown_kid), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_but_a_forged_twin_is_not() {
+        let keys = keys();
+        let ec = EncodingKey::from_ec_pem(keys.ec.serialize_pem().as_bytes()).expect("key");
+        let jwt = token(Algorithm::ES256, "ec", &ec, &claims(300));
+        let first = keys.verifier.verify(&jwt).expect("valid");
+        assert_eq!(keys.verifier.verify(&jwt).expect("cached"), first);
+        let (head, _) = jwt.rsplit_once('.').expect("three parts");
+        let forged = format!("{head}.{}", base64_url(&[0u8; 64]));
+        assert!(keys.verifier.verify(&forged).is_err());
     }
 
     #[test]

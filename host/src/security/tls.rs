@@ -105,7 +105,9 @@ pub fn load(source: &CertificateSource) -> Result<CertifiedKey, TlsError> {
         CertificateSource::Files { certificate, key } => load_files(certificate, key),
         CertificateSource::LocalCa { dir, dns_names } => {
             let local = LocalCa::open_or_create(dir)?;
-            local.issue_leaf(dns_names)?;
+            if !local.leaf_is_current(dns_names) {
+                local.issue_leaf(dns_names)?;
+            }
             load_files(&dir.join(LEAF_CERT), &dir.join(LEAF_KEY))
         }
     }
@@ -124,6 +126,10 @@ const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
 const LEAF_CERT: &str = "leaf.pem";
 const LEAF_KEY: &str = "leaf.key";
+/// The names and expiry of the current leaf, to reuse it across starts.
+const LEAF_META: &str = "leaf.meta";
+/// A leaf closer than this to its expiry is replaced at start.
+const LEAF_RENEW_BEFORE_DAYS: i64 = 30;
 
 /// The per-installation CA.
 pub struct LocalCa {
@@ -173,6 +179,20 @@ impl LocalCa {
         self.dir.join(CA_CERT)
     }
 
+    /// Whether the leaf on disk was issued for exactly these names and is not about to expire.
+    pub fn leaf_is_current(&self, dns_names: &[String]) -> bool {
+        let Ok(meta) = std::fs::read_to_string(self.dir.join(LEAF_META)) else { return false };
+        let mut lines = meta.lines();
+        let not_after = lines.next().and_then(|l| l.parse::<i64>().ok());
+        let names: Vec<&str> = lines.collect();
+        let renew_at = time::OffsetDateTime::now_utc()
+            + time::Duration::days(LEAF_RENEW_BEFORE_DAYS);
+        not_after.is_some_and(|t| t > renew_at.unix_timestamp())
+            && names == dns_names.iter().map(String::as_str).collect::<Vec<_>>()
+            && self.dir.join(LEAF_CERT).is_file()
+            && self.dir.join(LEAF_KEY).is_file()
+    }
+
     /// Issues (and writes) a leaf for `localhost`, `127.0.0.1`, `::1` and `dns_names`, valid
     /// for 397 days. The chain written is leaf then CA.
     ///
@@ -195,6 +215,12 @@ impl LocalCa {
         let cert = params.signed_by(&key, &issuer)?;
         write_private(&self.dir.join(LEAF_KEY), &key.serialize_pem())?;
         write_public(&self.dir.join(LEAF_CERT), &format!("{}{}", cert.pem(), self.cert_pem))?;
+        let mut meta = params.not_after.unix_timestamp().to_string();
+        for name in dns_names {
+            meta.push('\n');
+            meta.push_str(name);
+        }
+        write_public(&self.dir.join(LEAF_META), &meta)?;
         Ok(())
     }
 }
@@ -301,6 +327,20 @@ mod tests {
         };
         let key = load(&source).expect("loads");
         assert_eq!(key.cert.len(), 2);
+    }
+
+    #[test]
+    fn leaf_is_reused_until_the_names_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = |names: &[&str]| CertificateSource::LocalCa {
+            dir: dir.path().to_owned(),
+            dns_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let first = load(&source(&["a.test"])).expect("first");
+        let again = load(&source(&["a.test"])).expect("again");
+        assert_eq!(first.cert[0], again.cert[0], "same leaf across starts");
+        let renamed = load(&source(&["b.test"])).expect("renamed");
+        assert_ne!(first.cert[0], renamed.cert[0], "new names, new leaf");
     }
 
     #[test]

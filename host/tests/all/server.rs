@@ -198,6 +198,7 @@ async fn certificate_swap_under_load_fails_no_request() {
     let dir = connector._dir.path().join("tls");
     let before = connector.resolver.chain()[0].clone();
     for _ in 0..5 {
+        LocalCa::open_or_create(&dir).expect("ca").issue_leaf(&[]).expect("new leaf");
         let source = CertificateSource::LocalCa { dir: dir.clone(), dns_names: vec![] };
         connector.resolver.swap(tls::load(&source).expect("new leaf"));
         let target = served.load(Ordering::Relaxed) + 20;
