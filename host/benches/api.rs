@@ -43,7 +43,8 @@ fn main() {
     .expect("token");
 
     let data = dir.path().join("data");
-    let fresh = cold_start(&data, &public, false).0;
+    let (fresh, mut first, _) = cold_start(&data, &public, false);
+    stop(&mut first);
     let (warm, mut connector, port) = cold_start(&data, &public, false);
     std::thread::sleep(Duration::from_secs(2));
     let rss = rss_kib(connector.id());

@@ -7,6 +7,7 @@
 //! Concerns, one folder each:
 //! - [`api`]: the HTTPS server, routes, the `{success, data}` envelope and the error table.
 //! - [`config`]: the TOML configuration, environment overrides and defaults.
+//! - [`counters`]: durable transaction counters per label, tag, module, use case and day.
 //! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
 //! - [`readers`]: PC/SC and simulated card readers, reader ids, exclusive card sessions.
 //! - [`runtime`]: the wasmtime engine, compiled-component cache, capability granter, module
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod config;
+pub mod counters;
 pub mod readers;
 pub mod runtime;
 pub mod security;

@@ -1,0 +1,2 @@
+//! Transaction counters benchmark (being written).
+fn main() {}
