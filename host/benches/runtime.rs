@@ -29,7 +29,9 @@ fn main() {
     for _ in 0..200 {
         black_box(module.invoke(None, "version", "").expect("call"));
     }
-    let wasm_calls = sample(5000, || {
+    let samples =
+        std::env::var("T1C_BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(5000);
+    let wasm_calls = sample(samples, || {
         black_box(module.invoke(None, "version", "").expect("call"));
     });
 
@@ -51,6 +53,10 @@ fn main() {
         percentile(&native_calls, 99)
     );
     println!("    ratio a/b               {:.0}x", ratio(a, b));
+
+    if std::env::var_os("T1C_BENCH_CALLS_ONLY").is_some() {
+        return; // for profiling (a) alone
+    }
 
     // (c) cold start: five modules from the cache vs compiled
     let modules: Vec<Vec<u8>> = (0..5u8).map(|i| with_custom_section(&wasm, i)).collect();

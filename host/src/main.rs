@@ -19,6 +19,7 @@ use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
+use t1c_host::security::trust;
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona};
 
@@ -51,6 +52,16 @@ enum Command {
         /// Directory of module components (default: the configured one).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Make browsers trust the connector: add its local CA to an NSS database (Chromium's
+    /// ~/.pki/nssdb by default) with certutil, or remove it.
+    Trust {
+        /// Remove the CA instead (not an error when it is absent).
+        #[arg(long)]
+        remove: bool,
+        /// NSS database directory (default: ~/.pki/nssdb; a Firefox profile directory works too).
+        #[arg(long, value_name = "DIR")]
+        nssdb: Option<PathBuf>,
     },
     /// Configuration commands.
     Config {
@@ -112,6 +123,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Trust { remove, nssdb } => {
+            let db = nssdb.map_or_else(trust::NssDb::user, |dir| Ok(trust::NssDb::at(dir)))?;
+            if remove {
+                println!("{}", trust::distrust_local_ca(&db)?);
+            } else if let Some(certificate) = &config.tls.certificate {
+                anyhow::bail!(
+                    "the connector serves the configured certificate {} (tls.certificate), not \
+                     its local CA; trust that certificate's issuer instead",
+                    certificate.display()
+                );
+            } else {
+                println!("{}", trust::trust_local_ca(&config.data_dir().join("tls"), &db)?);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { port, modules, simulate } => {
             config.readers.simulate |= simulate;

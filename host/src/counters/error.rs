@@ -2,7 +2,7 @@
 //! or an API error tells an administrator which file to look at.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::ErrorCode;
@@ -74,7 +74,7 @@ pub enum CountersError {
 
 impl CountersError {
     /// The database file the error is about.
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         match self {
             CountersError::Open { path, .. }
             | CountersError::Corrupt { path, .. }
@@ -85,19 +85,12 @@ impl CountersError {
     }
 
     /// `err`, raised while opening `path`: corrupt if SQLite says so, otherwise an open error.
-    pub(super) fn opening(path: &std::path::Path, err: rusqlite::Error) -> Self {
-        Self::corrupt_or(path, err, |path, err| CountersError::Open {
-            path,
-            source: Arc::new(err),
-        })
+    pub(super) fn opening(path: &Path, err: rusqlite::Error) -> Self {
+        Self::corrupt_or(path, err, |path, err| CountersError::Open { path, source: Arc::new(err) })
     }
 
     /// `err`, raised by `operation` on the open database at `path`.
-    pub(super) fn storage(
-        path: &std::path::Path,
-        operation: &'static str,
-        err: rusqlite::Error,
-    ) -> Self {
+    pub(super) fn storage(path: &Path, operation: &'static str, err: rusqlite::Error) -> Self {
         Self::corrupt_or(path, err, |path, err| CountersError::Storage {
             path,
             operation,
@@ -106,23 +99,19 @@ impl CountersError {
     }
 
     /// A row that SQLite returned fine but that this store could never have written.
-    pub(super) fn bad_row(path: &std::path::Path, detail: String) -> Self {
-        CountersError::Corrupt {
-            path: path.to_owned(),
-            detail,
-        }
+    pub(super) fn bad_row(path: &Path, detail: String) -> Self {
+        CountersError::Corrupt { path: path.to_owned(), detail }
     }
 
     fn corrupt_or(
-        path: &std::path::Path,
+        path: &Path,
         err: rusqlite::Error,
         otherwise: impl FnOnce(PathBuf, rusqlite::Error) -> Self,
     ) -> Self {
         match err.sqlite_error_code() {
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => CountersError::Corrupt {
-                path: path.to_owned(),
-                detail: err.to_string(),
-            },
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                CountersError::Corrupt { path: path.to_owned(), detail: err.to_string() }
+            }
             _ => otherwise(path.to_owned(), err),
         }
     }

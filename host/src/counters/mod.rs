@@ -68,10 +68,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 pub use self::error::CountersError;
+use self::store::Store;
 pub use self::transaction::{
     CounterRow, Day, MAX_FIELD_CHARS, ParseFieldError, Transaction, UseCase,
 };
-use self::store::Store;
 use self::writer::{Command, Control};
 
 /// The persistent transaction counters. Cheap to share (`Send + Sync`; wrap it in an [`Arc`]).
@@ -108,18 +108,13 @@ impl Counters {
         if let Some(folder) = path.parent()
             && !folder.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(folder).map_err(|err| CountersError::Open {
-                path: path.clone(),
-                source: Arc::new(err),
-            })?;
+            std::fs::create_dir_all(folder)
+                .map_err(|err| CountersError::Open { path: path.clone(), source: Arc::new(err) })?;
         }
         let writing = Store::open_writer(&path)?;
         let reader = Store::open_reader(&path)?;
-        let (commands, writer) =
-            writer::spawn(writing, options.max_batch).map_err(|err| CountersError::Open {
-                path: path.clone(),
-                source: Arc::new(err),
-            })?;
+        let (commands, writer) = writer::spawn(writing, options.max_batch)
+            .map_err(|err| CountersError::Open { path: path.clone(), source: Arc::new(err) })?;
         info!(path = %path.display(), "transaction counters opened");
         Ok(Self {
             path,
@@ -145,10 +140,7 @@ impl Counters {
     /// which case the increment was not counted; [`CountersError::WriterStopped`] if the writer
     /// thread is gone.
     pub fn record(&self, transaction: Transaction) -> Result<(), CountersError> {
-        self.ask(|done| Command::Record {
-            key: transaction.into(),
-            done,
-        })
+        self.ask(|done| Command::Record { key: transaction.into(), done })
     }
 
     /// Every transaction counted and not yet acknowledged by the DS, one row per (label, tag,
@@ -197,15 +189,9 @@ impl Counters {
         &self,
         command: impl FnOnce(SyncSender<Result<T, CountersError>>) -> Command,
     ) -> Result<T, CountersError> {
-        let stopped = || CountersError::WriterStopped {
-            path: self.path.clone(),
-        };
+        let stopped = || CountersError::WriterStopped { path: self.path.clone() };
         let (done, reply) = sync_channel(1);
-        self.commands
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(command(done))
-            .map_err(|_| stopped())?;
+        self.commands.as_ref().ok_or_else(stopped)?.send(command(done)).map_err(|_| stopped())?;
         reply.recv().map_err(|_| stopped())?
     }
 }
@@ -245,9 +231,7 @@ impl Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            max_batch: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
-        }
+        Self { max_batch: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN) }
     }
 }
 
@@ -337,9 +321,7 @@ mod tests {
         let (_dir, counters) = counters();
         let long = "x".repeat(MAX_FIELD_CHARS * 4);
         counters.record(transaction(None, Some(&long), "2024-05-01")).unwrap();
-        counters
-            .record(transaction(None, Some(&long[..MAX_FIELD_CHARS]), "2024-05-01"))
-            .unwrap();
+        counters.record(transaction(None, Some(&long[..MAX_FIELD_CHARS]), "2024-05-01")).unwrap();
         let rows = counters.snapshot().unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].tag.as_deref().map(str::len), Some(MAX_FIELD_CHARS));

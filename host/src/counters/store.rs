@@ -70,20 +70,15 @@ impl Store {
         let conn = Connection::open(path).map_err(opening)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
         // The first statement that reads the file: a non-database fails here, as NotADatabase.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(opening)?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(opening)?;
         if !mode.eq_ignore_ascii_case("wal") {
             warn!(path = %path.display(), mode, "counters database is not in WAL mode");
         }
         // FULL: every commit is fsynced before `record` returns, so a counted transaction
         // survives power loss too, not only a killed process (see the module docs).
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(opening)?;
-        let store = Self {
-            conn,
-            path: path.to_owned(),
-        };
+        conn.pragma_update(None, "synchronous", "FULL").map_err(opening)?;
+        let store = Self { conn, path: path.to_owned() };
         store.check_integrity()?;
         store.migrate()?;
         Ok(store)
@@ -97,21 +92,15 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(opening)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(opening)?;
-        Ok(Self {
-            conn,
-            path: path.to_owned(),
-        })
+        conn.pragma_update(None, "query_only", true).map_err(opening)?;
+        Ok(Self { conn, path: path.to_owned() })
     }
 
     /// Adds `counts` to the live counters in one transaction, one fsync.
     pub(super) fn add(&mut self, counts: &HashMap<Key, u64>) -> Result<(), CountersError> {
         let failed = |err| CountersError::storage(&self.path, "commit increments", err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
         {
             let mut upsert = tx.prepare_cached(UPSERT).map_err(failed)?;
             for (key, &count) in counts {
@@ -150,13 +139,10 @@ impl Store {
     pub(super) fn drain_until(&mut self, last_day: Day) -> Result<Option<Drain>, CountersError> {
         let path = self.path.clone();
         let failed = |err| CountersError::storage(&path, "drain counters", err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
-        let pending: Option<i64> = tx
-            .query_row("SELECT MIN(id) FROM drains", [], |row| row.get(0))
-            .map_err(failed)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        let pending: Option<i64> =
+            tx.query_row("SELECT MIN(id) FROM drains", [], |row| row.get(0)).map_err(failed)?;
         let id = match pending {
             Some(id) => id,
             None => {
@@ -198,10 +184,7 @@ impl Store {
         tx.commit().map_err(failed)?;
         let id = u64::try_from(id)
             .map_err(|_| CountersError::bad_row(&self.path, format!("drain id {id}")))?;
-        Ok(Some(Drain {
-            id: DrainId(id),
-            rows,
-        }))
+        Ok(Some(Drain { id: DrainId(id), rows }))
     }
 
     /// Forgets drain `id` and its rows, if it is still there.
@@ -209,15 +192,10 @@ impl Store {
         let path = self.path.clone();
         let failed = |err| CountersError::storage(&path, "acknowledge a drain", err);
         let id = i64::try_from(id.0).unwrap_or(i64::MAX);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
-        tx.execute("DELETE FROM drained WHERE drain_id = ?1", [id])
-            .map_err(failed)?;
-        let known = tx
-            .execute("DELETE FROM drains WHERE id = ?1", [id])
-            .map_err(failed)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        tx.execute("DELETE FROM drained WHERE drain_id = ?1", [id]).map_err(failed)?;
+        let known = tx.execute("DELETE FROM drains WHERE id = ?1", [id]).map_err(failed)?;
         tx.commit().map_err(failed)?;
         Ok(known > 0)
     }
@@ -225,30 +203,19 @@ impl Store {
     /// Runs SQLite's quick integrity check, so a damaged file is reported at open, with its
     /// name, instead of failing some later increment.
     fn check_integrity(&self) -> Result<(), CountersError> {
-        let problems: Vec<String> = (|| {
-            let mut check = self.conn.prepare("PRAGMA quick_check")?;
-            let found = check
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(found)
-        })()
-        .map_err(|err| CountersError::opening(&self.path, err))?;
+        let problems =
+            quick_check(&self.conn).map_err(|err| CountersError::opening(&self.path, err))?;
         if problems.iter().all(|line| line == "ok") {
             return Ok(());
         }
-        Err(CountersError::Corrupt {
-            path: self.path.clone(),
-            detail: problems.join("; "),
-        })
+        Err(CountersError::Corrupt { path: self.path.clone(), detail: problems.join("; ") })
     }
 
     /// Creates the schema in a new file, accepts the current one, refuses a newer one.
     fn migrate(&self) -> Result<(), CountersError> {
         let opening = |err| CountersError::opening(&self.path, err);
-        let found: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(opening)?;
+        let found: i64 =
+            self.conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(opening)?;
         match found {
             SCHEMA_VERSION => Ok(()),
             0 => self
@@ -273,6 +240,13 @@ impl Store {
     ) -> Result<Vec<CounterRow>, CountersError> {
         rows_of(&self.conn, &self.path, sql, params, operation)
     }
+}
+
+/// The lines of `PRAGMA quick_check`: a single `ok`, or one line per problem found.
+fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut check = conn.prepare("PRAGMA quick_check")?;
+    let lines = check.query_map([], |row| row.get::<_, String>(0))?;
+    lines.collect()
 }
 
 /// Runs `sql`, whose columns are (label, tag, module, use case, day, counter), and parses each
@@ -312,13 +286,7 @@ fn rows_of(
                 .ok_or_else(|| bad(format!("day number {day} out of range")))?;
             let counter =
                 u64::try_from(counter).map_err(|_| bad(format!("negative counter {counter}")))?;
-            let key = Key {
-                label,
-                tag,
-                module,
-                use_case,
-                day,
-            };
+            let key = Key { label, tag, module, use_case, day };
             Ok(key.into_row(counter))
         })
         .collect()

@@ -38,13 +38,7 @@ impl Transaction {
     /// A transaction of `use_case` served by `module` today (UTC), with no label or tag; set the
     /// public fields for those.
     pub fn today(module: impl Into<String>, use_case: UseCase) -> Self {
-        Self {
-            label: None,
-            tag: None,
-            module: module.into(),
-            use_case,
-            day: Day::today(),
-        }
+        Self { label: None, tag: None, module: module.into(), use_case, day: Day::today() }
     }
 }
 
@@ -180,13 +174,7 @@ impl From<Date> for Day {
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let date = self.0;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}",
-            date.year(),
-            u8::from(date.month()),
-            date.day()
-        )
+        write!(f, "{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
     }
 }
 
@@ -209,9 +197,7 @@ impl FromStr for Day {
         let month: u8 = s[5..7].parse().map_err(|_| invalid())?;
         let day: u8 = s[8..10].parse().map_err(|_| invalid())?;
         let month = Month::try_from(month).map_err(|_| invalid())?;
-        Date::from_calendar_date(year, month, day)
-            .map(Self)
-            .map_err(|_| invalid())
+        Date::from_calendar_date(year, month, day).map(Self).map_err(|_| invalid())
     }
 }
 
@@ -250,7 +236,7 @@ pub struct CounterRow {
     pub tag: Option<String>,
 }
 
-/// A label, tag, use case or day that does not parse.
+/// A use case or day that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{value:?} is not a valid {field}")]
 pub struct ParseFieldError {
@@ -260,10 +246,7 @@ pub struct ParseFieldError {
 
 impl ParseFieldError {
     fn new(field: &'static str, value: &str) -> Self {
-        Self {
-            field,
-            value: value.chars().take(MAX_FIELD_CHARS).collect(),
-        }
+        Self { field, value: value.chars().take(MAX_FIELD_CHARS).collect() }
     }
 }
 
@@ -391,14 +374,8 @@ mod tests {
 
     #[test]
     fn days_are_utc_whatever_the_offset() {
-        assert_eq!(
-            Day::of(at((2024, 3, 1), (1, 0, 0, 0), 2)).to_string(),
-            "2024-02-29"
-        );
-        assert_eq!(
-            Day::of(at((2024, 2, 29), (23, 30, 0, 0), -5)).to_string(),
-            "2024-03-01"
-        );
+        assert_eq!(Day::of(at((2024, 3, 1), (1, 0, 0, 0), 2)).to_string(), "2024-02-29");
+        assert_eq!(Day::of(at((2024, 2, 29), (23, 30, 0, 0), -5)).to_string(), "2024-03-01");
     }
 
     #[test]

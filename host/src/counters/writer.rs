@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
@@ -23,10 +23,7 @@ use super::{Drain, DrainId};
 /// A request to the writer thread, with the channel its result goes back on.
 pub(super) enum Command {
     /// Count one transaction.
-    Record {
-        key: Key,
-        done: SyncSender<Result<(), CountersError>>,
-    },
+    Record { key: Key, done: SyncSender<Result<(), CountersError>> },
     /// Drain or acknowledge: run on their own, after the batch they arrived with.
     Control(Control),
 }
@@ -34,15 +31,9 @@ pub(super) enum Command {
 /// The commands that are not increments.
 pub(super) enum Control {
     /// Hand out the rows up to `last_day` (or the pending drain).
-    Drain {
-        last_day: Day,
-        done: SyncSender<Result<Option<Drain>, CountersError>>,
-    },
+    Drain { last_day: Day, done: SyncSender<Result<Option<Drain>, CountersError>> },
     /// Forget a drain the DS has received.
-    Acknowledge {
-        id: DrainId,
-        done: SyncSender<Result<bool, CountersError>>,
-    },
+    Acknowledge { id: DrainId, done: SyncSender<Result<bool, CountersError>> },
 }
 
 /// Starts the writer thread over `store`. It runs until every [`Sender`] is dropped, after
@@ -72,10 +63,8 @@ fn run(mut store: Store, queue: Receiver<Command>, max_batch: usize) {
             if increments.len() >= max_batch {
                 break;
             }
-            next = match queue.try_recv() {
-                Ok(command) => Some(command),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-            };
+            // Empty or disconnected alike: commit what we have.
+            next = queue.try_recv().ok();
         }
         if !increments.is_empty() {
             commit(&mut store, increments);

@@ -1,5 +1,5 @@
-//! Who may talk to the connector and how it proves itself: the TLS identity. (CORS, JWT and
-//! the device key live here too as they arrive.)
+//! Who may talk to the connector and how it proves itself: the TLS identity and getting
+//! browsers to trust it, the CORS allowlist, JWT checks and the device key.
 //!
 //! This concern decides and proves; it does not route requests or know about modules.
 
@@ -7,3 +7,4 @@ pub mod cors;
 pub mod device_key;
 pub mod jwt;
 pub mod tls;
+pub mod trust;

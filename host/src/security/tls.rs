@@ -185,8 +185,8 @@ impl LocalCa {
         let mut lines = meta.lines();
         let not_after = lines.next().and_then(|l| l.parse::<i64>().ok());
         let names: Vec<&str> = lines.collect();
-        let renew_at = time::OffsetDateTime::now_utc()
-            + time::Duration::days(LEAF_RENEW_BEFORE_DAYS);
+        let renew_at =
+            time::OffsetDateTime::now_utc() + time::Duration::days(LEAF_RENEW_BEFORE_DAYS);
         not_after.is_some_and(|t| t > renew_at.unix_timestamp())
             && names == dns_names.iter().map(String::as_str).collect::<Vec<_>>()
             && self.dir.join(LEAF_CERT).is_file()
