@@ -161,3 +161,13 @@ fn a_full_instance_pool_gives_busy_not_a_hang() {
     assert!(matches!(spinner.join().expect("thread"), Err(CallError::DeadlineExceeded { .. })));
     assert_eq!(module.invoke(None, "ok", "").expect("slot free again"), r#"{"ok":true}"#);
 }
+
+#[test]
+fn nothing_a_call_leaves_in_memory_reaches_the_next_call() {
+    let module = hostile();
+    for _ in 0..20 {
+        module.invoke(None, "remember", "").expect("remember");
+        let seen = module.invoke(None, "recall", "").expect("recall");
+        assert_eq!(seen, r#"{"heap":false,"static":false}"#);
+    }
+}

@@ -31,8 +31,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order of the `cert-list` response.
-    pub const ALL: [Self; 5] =
-        [Self::Authentication, Self::Intermediate, Self::NonRepudiation, Self::Root, Self::Encryption];
+    pub const ALL: [Self; 5] = [
+        Self::Authentication,
+        Self::Intermediate,
+        Self::NonRepudiation,
+        Self::Root,
+        Self::Encryption,
+    ];
 
     /// The file holding the certificate.
     pub fn file(self) -> File {
@@ -97,7 +102,7 @@ impl Role {
 /// The errors of [`CardSession::file`].
 pub fn read(session: &mut CardSession<'_>, role: Role) -> Result<Option<Vec<u8>>> {
     let file = session.file(role.file())?;
-    Ok(if file.first().is_none_or(|b| *b == 0) { None } else { Some(file.to_vec()) })
+    Ok(if file.first().is_none_or(|b| *b == 0) { None } else { Some(file) })
 }
 
 /// `{"certificates": [...]}`: the response of one certificate operation and one entry of

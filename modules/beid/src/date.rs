@@ -82,7 +82,9 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }
@@ -116,9 +118,16 @@ mod tests {
 
     #[test]
     fn blanks_and_nonsense_have_no_iso_date() {
-        for text in
-            ["   JAN 1950", "01      1950", "        1950", "", "31 FEB 2001", "29 FEB 1900", "01 XYZ 1950", "1985"]
-        {
+        for text in [
+            "   JAN 1950",
+            "01      1950",
+            "        1950",
+            "",
+            "31 FEB 2001",
+            "29 FEB 1900",
+            "01 XYZ 1950",
+            "1985",
+        ] {
             assert_eq!(to_iso(text), None, "{text}");
         }
     }

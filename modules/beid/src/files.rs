@@ -124,13 +124,14 @@ impl<'a> CardSession<'a> {
     /// # Errors
     /// [`Error::NotSupported`] when the card has no Belpic applet; the card's status word as
     /// an error when it refuses the SELECT or a READ BINARY; transport errors.
-    pub fn file(&mut self, file: File) -> Result<&[u8]> {
-        if !self.cache.contains_key(&file) {
-            self.select(file)?;
-            let content = read(&mut *self.card, file.extent())?;
-            self.cache.insert(file, content);
+    pub fn file(&mut self, file: File) -> Result<Vec<u8>> {
+        if let Some(content) = self.cache.get(&file) {
+            return Ok(content.clone());
         }
-        Ok(self.cache.get(&file).map(Vec::as_slice).unwrap_or_default())
+        self.select(file)?;
+        let content = read(&mut *self.card, file.extent())?;
+        self.cache.insert(file, content.clone());
+        Ok(content)
     }
 
     /// Runs `command` on the Belpic applet: when the card answers as if another application
@@ -263,7 +264,8 @@ pub fn der_length(bytes: &[u8]) -> Option<usize> {
         short @ 0x00..=0x7F => Some(2 + usize::from(short)),
         long @ 0x81..=0x83 => {
             let count = usize::from(long & 0x7F);
-            let length = rest.get(..count)?.iter().fold(0usize, |acc, b| acc << 8 | usize::from(*b));
+            let length =
+                rest.get(..count)?.iter().fold(0usize, |acc, b| acc << 8 | usize::from(*b));
             Some(2 + count + length)
         }
         _ => None,

@@ -50,7 +50,8 @@ pub fn select<T: Copy>(request: &str, known: &[(&str, T)]) -> Result<Vec<T>> {
             selected.push(*item);
         }
     }
-    if let Some(unknown) = names.iter().find(|wanted| !known.iter().any(|(name, _)| name == *wanted))
+    if let Some(unknown) =
+        names.iter().find(|wanted| !known.iter().any(|(name, _)| name == *wanted))
     {
         let valid: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
         return Err(Error::invalid_input(format!(

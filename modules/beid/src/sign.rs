@@ -53,8 +53,13 @@ pub fn sign(
         SigningKey::Authentication => 0x82,
         SigningKey::NonRepudiation => 0x83,
     };
-    let mse = Command::new(0x00, 0x22, 0x41, 0xB6)
-        .with_data([0x04, 0x80, algorithm, 0x84, key_reference])?;
+    let mse = Command::new(0x00, 0x22, 0x41, 0xB6).with_data([
+        0x04,
+        0x80,
+        algorithm,
+        0x84,
+        key_reference,
+    ])?;
     session.on_applet(|card| {
         let status = iso7816::transceive(card, &mse)?.status();
         Ok(if status.is_success() {
@@ -99,9 +104,10 @@ fn digest(request: &SignRequest) -> Result<Vec<u8>> {
 /// The DER DigestInfo header of `algorithm` (PKCS#1 v2.2 §9.2 note 1).
 fn digest_info_prefix(algorithm: HashAlgorithm) -> &'static [u8] {
     match algorithm {
-        HashAlgorithm::Sha1 => {
-            &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04, 0x14]
-        }
+        HashAlgorithm::Sha1 => &[
+            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04,
+            0x14,
+        ],
         HashAlgorithm::Sha384 => &[
             0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
             0x02, 0x05, 0x00, 0x04, 0x30,
@@ -189,7 +195,10 @@ mod tests {
 
     #[test]
     fn zero_halves_encode_as_zero() {
-        assert_eq!(ecdsa_der(&[0; 4]).expect("der"), [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]);
+        assert_eq!(
+            ecdsa_der(&[0; 4]).expect("der"),
+            [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]
+        );
         assert!(ecdsa_der(&[1, 2, 3]).is_err());
     }
 

@@ -46,14 +46,13 @@ struct Details {
 /// [`CardSession::file`].
 pub fn read(session: &mut CardSession<'_>) -> Result<TokenInfo> {
     let card_data = CardData::read(session)?;
-    let raw = session.file(File::TokenInfo)?.to_vec();
+    let raw = session.file(File::TokenInfo)?;
     let malformed = |what: &str| Error::internal(format!("malformed EF(TokenInfo): {what}"));
     let sequence = ber::parse(&raw)
         .next()
         .ok_or_else(|| malformed("empty"))?
         .map_err(|err| malformed(&err.to_string()))?;
-    let (mut version, mut serial, mut label, mut flags, mut perso) =
-        (None, None, None, None, None);
+    let (mut version, mut serial, mut label, mut flags, mut perso) = (None, None, None, None, None);
     for element in sequence.children() {
         let element = element.map_err(|err| malformed(&err.to_string()))?;
         match element.tag().to_u32() {
@@ -70,9 +69,8 @@ pub fn read(session: &mut CardSession<'_>) -> Result<TokenInfo> {
     let label = String::from_utf8_lossy(label.unwrap_or_default()).into_owned();
     // BIT STRING: unused-bit count, then bit 0 (readonly) as the most significant bit.
     let flag_byte = flags.and_then(|f| f.get(1)).copied().unwrap_or_default();
-    let perso_byte = |index: usize| {
-        perso.and_then(|p| p.get(index)).map_or_else(String::new, |b| b.to_string())
-    };
+    let perso_byte =
+        |index: usize| perso.and_then(|p| p.get(index)).map_or_else(String::new, |b| b.to_string());
     let details = Details {
         raw_data: BASE64.encode(&raw),
         version: version.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)).to_string(),

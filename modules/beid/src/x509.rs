@@ -205,7 +205,9 @@ fn escape(text: &str) -> String {
     let last = text.chars().count().saturating_sub(1);
     for (index, c) in text.chars().enumerate() {
         let edge_space = c == ' ' && (index == 0 || index == last);
-        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') || edge_space || (index == 0 && c == '#')
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || edge_space
+            || (index == 0 && c == '#')
         {
             out.push('\\');
         }

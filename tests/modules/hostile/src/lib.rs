@@ -9,6 +9,9 @@
 //! - `read-file`: reads `/etc/passwd`, or the path given as the request, through WASI.
 //! - `read-env`: reads the `HOME` and `PATH` environment variables and the arguments.
 //! - `connect`: opens a TCP connection to the address given as the request.
+//! - `remember` / `recall`: the first fills memory (a static and the heap) with a marker, the
+//!   second looks for that marker in uninitialised heap memory and the static; a later call
+//!   must never see what an earlier one left.
 
 use std::io::Read;
 
@@ -18,7 +21,12 @@ use t1c_sdk::{
 
 struct Hostile;
 
-const OPERATIONS: [&str; 7] = ["ok", "spin", "hoard", "panic", "read-file", "read-env", "connect"];
+const OPERATIONS: [&str; 9] =
+    ["ok", "spin", "hoard", "panic", "read-file", "read-env", "connect", "remember", "recall"];
+
+const MARKER: u8 = 0xA5;
+const BLOCK: usize = 64 << 10;
+static SECRET: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 impl Module for Hostile {
     fn manifest() -> Manifest {
@@ -67,6 +75,29 @@ impl Extension for Hostile {
             "connect" => std::net::TcpStream::connect(request)
                 .map(|_| "{\"stolen\":\"connected\"}".to_owned())
                 .map_err(|e| Error::internal(format!("connect failed: {e}"))),
+            "remember" => {
+                SECRET.store(MARKER, std::sync::atomic::Ordering::Relaxed);
+                let block = vec![MARKER; BLOCK];
+                std::mem::forget(block);
+                Ok("{}".to_owned())
+            }
+            "recall" => {
+                let layout = std::alloc::Layout::from_size_align(BLOCK, 8)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                // SAFETY: the layout has a non-zero size; the block is read as bytes (any
+                // value is valid for u8) and freed with the same layout.
+                let leaked_heap = unsafe {
+                    let block = std::alloc::alloc(layout);
+                    if block.is_null() {
+                        return Err(Error::internal("allocation failed"));
+                    }
+                    let seen = std::slice::from_raw_parts(block, BLOCK).contains(&MARKER);
+                    std::alloc::dealloc(block, layout);
+                    seen
+                };
+                let leaked_static = SECRET.load(std::sync::atomic::Ordering::Relaxed) == MARKER;
+                Ok(format!("{{\"heap\":{leaked_heap},\"static\":{leaked_static}}}"))
+            }
             other => Err(Error::NotSupported(format!("operation `{other}`"))),
         }
     }
