@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{self, Config};
+use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
@@ -229,6 +230,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         device_key,
         modules: Arc::new(registry),
         readers,
+        counters: Arc::new(Counters::open(config.data_dir().join("counters.sqlite"))?),
     });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

@@ -119,9 +119,7 @@ describe('connector without JWT', () => {
     await page.close();
   });
 
-  test('initialize learns the connector version from /info', {
-    todo: 't1c-sdk-js 3.6.1 reads t1CInfoAPI at the top level of the /info body, not inside data',
-  }, async () => {
+  test('initialize learns the connector version from /info', async () => {
     const page = await h.openPage(browser, pages.origin + '/');
 
     const result = await h.sdkReaders(page, { port: connector.port });

@@ -22,7 +22,11 @@ const { chromium } = require('playwright-core');
 const ROOT = path.resolve(__dirname, '..', '..');
 const SDK = require.resolve('t1c-sdk-js/dist/T1CSdk.js');
 const CHROMIUM = process.env.T1C_CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+// No background traffic: this machine's network is closed, and a test talks to loopback only.
+const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
+];
 /// How long the connector may take to answer /info after it is started.
 const START_DEADLINE_MS = 60_000;
 

@@ -5,7 +5,8 @@
 //!   exports the contract, and has a valid manifest) and copies it to `target/modules/`.
 //! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
-//!   test), the doc tests, and schemathesis against a running connector's OpenAPI document.
+//!   test), the doc tests, schemathesis against a running connector's OpenAPI document, and
+//!   the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +54,9 @@ fn test(root: &Path) -> Result<()> {
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     api_fuzz(root)?;
+    // The published t1c-sdk-js in headless Chromium against the running connector.
+    run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
+    run(Command::new("node").args(["--test", "tests/browser/"]))?;
     println!("all checks passed");
     Ok(())
 }

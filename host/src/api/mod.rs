@@ -22,6 +22,7 @@ use axum::routing::{any, get};
 pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
 
+use crate::counters::{Counters, Transaction, UseCase};
 use crate::readers::ReaderBackend;
 use crate::runtime::Registry;
 use crate::security::cors::CorsPolicy;
@@ -42,6 +43,8 @@ pub struct ApiConfig {
     pub modules: Arc<Registry>,
     /// The card readers.
     pub readers: Arc<dyn ReaderBackend>,
+    /// Where successful operations are counted.
+    pub counters: Arc<Counters>,
 }
 
 /// What every request handler can reach. Cheap to clone.
@@ -65,12 +68,32 @@ impl AppState {
         self.inner.readers.clone()
     }
 
-    /// Counts one successful operation (label from the token, tag from the header).
-    fn count(&self, caller: &guard::Caller, module: &str, use_case: &str) {
-        if use_case.is_empty() {
-            return;
-        }
-        tracing::debug!(module, use_case, label = ?caller.label, tag = ?caller.tag, "transaction");
+    /// Counts one successful operation (label from the token, tag from the header), durably,
+    /// before the answer goes out. Operations whose use case is not a counted one are skipped.
+    async fn count(
+        &self,
+        caller: &guard::Caller,
+        module: &str,
+        use_case: &str,
+    ) -> Result<(), ApiError> {
+        let Ok(use_case) = use_case.parse::<UseCase>() else {
+            return Ok(());
+        };
+        let mut transaction = Transaction::today(module, use_case);
+        transaction.label = caller.label.clone();
+        transaction.tag = caller.tag.clone();
+        let counters = self.inner.counters.clone();
+        tokio::task::spawn_blocking(move || counters.record(transaction))
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "counting was cancelled"))?
+            .map_err(|err| {
+                tracing::error!("cannot count a transaction: {err}");
+                ApiError::new(ErrorKind::Internal, "the transaction could not be counted")
+            })
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     fn cors(&self) -> &CorsPolicy {
@@ -103,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/readers", get(readers::list))
         .route("/v3/readers/{id}", get(readers::one))
         .route("/atrs", get(readers::atrs))
+        .route("/ds/transactions", get(info::transactions))
         .route(
             "/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}",
             any(modules::reader_operation),

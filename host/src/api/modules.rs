@@ -140,7 +140,7 @@ pub(super) async fn reader_operation(
             let body = pin_body(&body)?;
             let pin = decrypt_pin(&state, &body)?;
             call(&state, &reader, move |card| loaded.verify_pin(card, pin)).await?;
-            (json!({ "verified": true }), "PIN verification".to_owned())
+            (json!({ "verified": true }), "pin verification".to_owned())
         }
         (true, Method::POST, op @ ("sign" | "sign_raw" | "authenticate")) => {
             let body = pin_body(&body)?;
@@ -189,7 +189,7 @@ pub(super) async fn reader_operation(
             (data, declared.use_case)
         }
     };
-    state.count(&caller, &module, &use_case);
+    state.count(&caller, &module, &use_case).await?;
     Ok(Reply::signed(data, state.device_key()))
 }
 
@@ -237,7 +237,7 @@ pub(super) async fn module_operation(
     .map_err(call_error)?;
     let data = serde_json::from_str(&answer.0)
         .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))?;
-    state.count(&caller, &module, &answer.1);
+    state.count(&caller, &module, &answer.1).await?;
     Ok(Reply::signed(data, state.device_key()))
 }
 

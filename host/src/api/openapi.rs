@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::readers::one,
         super::readers::atrs,
         super::info::device_key,
+        super::info::transactions,
         super::modules::reader_operation,
         super::modules::module_operation,
     ),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use t1c_host::api::{self, ApiConfig, AppState, server};
+use t1c_host::counters::Counters;
 use t1c_host::readers::SimulatorBackend;
 use t1c_host::runtime::Registry;
 use t1c_host::security::cors::CorsPolicy;
@@ -58,6 +59,7 @@ async fn start_connector_limited(jwt: Option<JwtVerifier>, max_connections: usiz
         device_key: DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"),
         modules: Arc::new(modules()),
         readers: Arc::new(SimulatorBackend::new(vec![simulated_reader()])),
+        counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
     });
     let running =
         server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
@@ -565,5 +567,43 @@ async fn openapi_document_describes_the_routes() {
         doc["paths"]["/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}"]["post"]
             .is_object()
     );
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn successful_operations_are_counted_with_label_and_tag() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    let id = reader_id(&connector).await;
+    for _ in 0..3 {
+        let response = http
+            .post(url(&connector, &format!("/v3/modules/hello/apps/token/readers/{id}/verify-pin")))
+            .header("x-t1c-billing-tag", "shop-42")
+            .json(&serde_json::json!({"pin": encrypted_pin(&connector, TEST_PIN), "base64Encoded": true}))
+            .send()
+            .await
+            .expect("https");
+        assert_eq!(response.status(), 200);
+    }
+    // A failed operation is not counted.
+    http.post(url(&connector, &format!("/v3/modules/hello/apps/token/readers/{id}/verify-pin")))
+        .json(&serde_json::json!({"pin": encrypted_pin(&connector, "58204719"), "base64Encoded": true}))
+        .send()
+        .await
+        .expect("https");
+    let body: serde_json::Value = http
+        .get(url(&connector, "/ds/transactions"))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    let rows = body["data"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["counter"], 3);
+    assert_eq!(rows[0]["module"], "hello");
+    assert_eq!(rows[0]["useCase"], "pin verification");
+    assert_eq!(rows[0]["tag"], "shop-42");
     connector.running.shutdown().await;
 }
