@@ -72,6 +72,10 @@ fn main() {
 }
 
 /// Starts `t1c serve` and returns the time to its first answered `/info`.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned; every caller stops and waits on it"
+)]
 fn cold_start(data: &Path, jwt_key: &Path, jwt: bool) -> (Duration, Child, u16) {
     let port = free_port();
     let config = data.with_extension(format!("{port}.toml"));

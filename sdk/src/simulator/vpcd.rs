@@ -27,6 +27,9 @@ use crate::status::StatusWord;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the bridge stays disconnected after a card change; pcscd polls vpcd about every
+/// 400 ms.
+const ABSENCE: Duration = Duration::from_millis(1000);
 /// Pause between connection attempts while vpcd is not listening.
 const RETRY_INTERVAL: Duration = Duration::from_millis(50);
 /// How often the bridge looks at the slot and the stop flag while idle or waiting for vpcd.
@@ -156,7 +159,14 @@ impl Worker {
             self.shared.connected.store(false, Ordering::SeqCst);
             match end {
                 End::Stopped => return,
-                End::CardChanged => {}
+                // vpcd only notices a card change through its presence poll: stay away for
+                // longer than one poll so pcscd sees the removal (and then reads the new ATR),
+                // also when a card is swapped for another.
+                End::CardChanged => {
+                    if self.shared.wait(ABSENCE) {
+                        return;
+                    }
+                }
                 End::Lost => {
                     if self.shared.wait(RETRY_INTERVAL) {
                         return;
