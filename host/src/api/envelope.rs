@@ -2,34 +2,56 @@
 //! is the device key's RSA-SHA256 over the compact JSON of `data`, exactly the bytes
 //! `JSON.stringify(data)` gives in the browser (keys in the order sent, no floats).
 
-use axum::Json;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::security::device_key::DeviceKey;
 
-/// A successful answer.
-#[derive(Debug, Clone, PartialEq)]
+/// A successful answer, rendered once: the compact JSON of `data` is both what is signed and
+/// what is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    body: Value,
+    body: String,
 }
 
 impl Reply {
     /// `data`, signed with the device key.
     pub fn signed(data: Value, key: &DeviceKey) -> Self {
         let compact = data.to_string();
+        // Base64 needs no JSON escaping.
         let signature = key.sign(compact.as_bytes());
-        Self { body: json!({ "success": true, "data": data, "signature": signature }) }
+        Self { body: format!(r#"{{"data":{compact},"signature":"{signature}","success":true}}"#) }
     }
 
-    /// `data` without a signature (`/info`, `/device-key`: read before the key is known).
+    /// `data` without a signature (`/device-key`: read before the key is known).
     pub fn unsigned(data: Value) -> Self {
-        Self { body: json!({ "success": true, "data": data }) }
+        Self { body: format!(r#"{{"data":{data},"success":true}}"#) }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        Json(self.body).into_response()
+        let mut response = self.body.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_reply_is_valid_json_whose_signature_covers_the_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = DeviceKey::load_or_create(&dir.path().join("k.pem")).expect("key");
+        let reply = Reply::signed(serde_json::json!({"b": [1, "x\"y"], "a": null}), &key);
+        let body: Value = serde_json::from_str(&reply.body).expect("valid JSON");
+        assert_eq!(body["success"], true);
+        let data = body["data"].to_string();
+        assert!(key.verify(data.as_bytes(), body["signature"].as_str().expect("signature")));
     }
 }

@@ -60,6 +60,11 @@ impl Default for Integrity {
 pub struct RrnKey(Option<PublicKey>);
 
 impl RrnKey {
+    /// A key read from elsewhere than a certificate.
+    pub fn new(key: PublicKey) -> Self {
+        Self(Some(key))
+    }
+
     /// The key of the RRN certificate `der`; a missing or unreadable certificate makes every
     /// signature check [`Check::Invalid`].
     pub fn from_certificate(der: Option<&[u8]>) -> Self {
@@ -154,6 +159,28 @@ mod tests {
     #[test]
     fn no_certificate_means_invalid() {
         assert_eq!(RrnKey::from_certificate(None).check_identity(b"id", &[0; 256]), Check::Invalid);
+    }
+
+    /// Applet 1.1 and early 1.7 cards: RSA PKCS#1 v1.5 over SHA-1.
+    #[test]
+    fn sha1_rrn_signatures_of_old_cards_verify() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_chacha::rand_core::SeedableRng as _;
+        use rsa::RsaPrivateKey;
+        use rsa::traits::PublicKeyParts as _;
+
+        let key = RsaPrivateKey::new(&mut ChaCha20Rng::seed_from_u64(3), 1024).expect("key");
+        let rrn = RrnKey::new(PublicKey::Rsa {
+            modulus: key.n().to_bytes_be(),
+            exponent: key.e().to_bytes_be(),
+        });
+        let identity = b"\x01\x0c592000001266";
+        let signature =
+            key.sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(identity)).expect("signature");
+        assert_eq!(signature.len(), 128);
+        assert_eq!(rrn.check_identity(identity, &signature), Check::Valid);
+        assert_eq!(rrn.check_identity(b"\x01\x0c592000001267", &signature), Check::Invalid);
+        assert_eq!(rrn.check_identity(identity, &signature[..100]), Check::Invalid);
     }
 
     #[test]

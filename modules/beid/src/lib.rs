@@ -22,6 +22,8 @@
 //! READ BINARY in chunks of 256 bytes sized by what the file holds (certificate padding is
 //! never read), nothing read twice.
 
+#![warn(missing_docs)]
+
 pub mod address;
 pub mod card_data;
 pub mod certificates;

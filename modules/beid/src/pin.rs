@@ -28,6 +28,9 @@ pub fn verify_request() -> PinVerifyRequest {
 
 /// Verifies the PIN (`None`: on the reader's pinpad).
 ///
+/// Like every command here it is sent again after selecting the applet when the card answers
+/// as another application would; with a pinpad that rare case asks for the PIN twice.
+///
 /// # Errors
 /// [`t1c_sdk::Error::PinWrong`] with the tries left, [`t1c_sdk::Error::PinBlocked`],
 /// [`t1c_sdk::Error::PinCancelled`], [`t1c_sdk::Error::NotSupported`] without a PIN on a

@@ -708,3 +708,28 @@ fn unknown_operations_are_not_supported() {
     assert!(matches!(card.invoke("rn", ""), Err(Error::NotSupported(_))));
     assert_eq!(card.count(), 0);
 }
+
+#[test]
+fn command_counts_per_operation() {
+    for version in VERSIONS {
+        let mut counts = Vec::new();
+        for operation in [
+            "biometric",
+            "address",
+            "picture",
+            "all-data",
+            "version",
+            "cert-list",
+            "root-cert",
+            "authentication-cert",
+        ] {
+            let mut card = probe(belpic(&Persona::default_citizen(), version));
+            card.invoke(operation, "").expect(operation);
+            counts.push(format!("{operation} {}", card.count()));
+        }
+        let mut card = probe(belpic(&Persona::default_citizen(), version));
+        Beid::info(card.device()).expect("info");
+        counts.push(format!("info {}", card.count()));
+        println!("APDUs per operation on applet {version:?}: {}", counts.join(", "));
+    }
+}
