@@ -39,6 +39,14 @@ async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
 /// A connector allowing `https://app.test` and `https://*.example.org`, with JWT checked
 /// against `jwt` when given.
 async fn start_connector_limited(jwt: Option<JwtVerifier>, max_connections: usize) -> Connector {
+    start_connector_full(jwt, max_connections, false).await
+}
+
+async fn start_connector_full(
+    jwt: Option<JwtVerifier>,
+    max_connections: usize,
+    plain_http: bool,
+) -> Connector {
     let dir = tempfile::tempdir().expect("tempdir");
     let tls_dir = dir.path().join("tls");
     let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
@@ -46,7 +54,7 @@ async fn start_connector_limited(jwt: Option<JwtVerifier>, max_connections: usiz
     let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
     let settings = server::ServerSettings {
         https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        http: None,
+        http: plain_http.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         max_header_bytes: 16 << 10,
         max_body_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
@@ -605,5 +613,48 @@ async fn successful_operations_are_counted_with_label_and_tag() {
     assert_eq!(rows[0]["module"], "hello");
     assert_eq!(rows[0]["useCase"], "pin verification");
     assert_eq!(rows[0]["tag"], "shop-42");
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn http2_is_negotiated_over_tls() {
+    let connector = start_connector().await;
+    let response = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    connector.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_listens_only_when_enabled() {
+    let off = start_connector().await;
+    assert!(off.running.http_address().is_none());
+    off.running.shutdown().await;
+    let on = start_connector_full(None, 64, true).await;
+    let address = on.running.http_address().expect("plain listener");
+    assert!(address.ip().is_loopback());
+    let body: serde_json::Value = reqwest::get(format!("http://{address}/info"))
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["success"], true);
+    on.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_body_gets_413_in_the_envelope() {
+    let connector = start_connector().await;
+    let id = reader_id(&connector).await;
+    let response = client(&connector)
+        .post(url(&connector, &format!("/v3/modules/hello/apps/token/readers/{id}/select")))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "106413");
     connector.running.shutdown().await;
 }
