@@ -235,7 +235,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(api::router(state), &settings, resolver.clone()).await?;
-        tokio::spawn(watch_certificate(source, resolver));
+        tokio::spawn(tls::watch(source, resolver, Duration::from_secs(2)));
         tokio::signal::ctrl_c().await?;
         tracing::info!("stopping");
         running.shutdown().await;
@@ -265,36 +265,3 @@ fn readers(config: &Config) -> anyhow::Result<Arc<dyn ReaderBackend>> {
 
 /// Name of the simulated reader `[readers] simulate = true` adds.
 const SIMULATED_READER: &str = "T1C Simulated Reader";
-
-/// Reloads the certificate when its files change; open connections keep the old one.
-async fn watch_certificate(source: CertificateSource, resolver: Arc<CertificateResolver>) {
-    let mut last = tls::source_modified(&source);
-    let mut ticker = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        ticker.tick().await;
-        let modified = tls::source_modified(&source);
-        if modified == last {
-            continue;
-        }
-        last = modified;
-        let reload = match &source {
-            CertificateSource::Files { .. } => tls::load(&source),
-            CertificateSource::LocalCa { dir, .. } => {
-                let leaf = CertificateSource::Files {
-                    certificate: dir.join("leaf.pem"),
-                    key: dir.join("leaf.key"),
-                };
-                tls::load(&leaf)
-            }
-        };
-        match reload {
-            Ok(key) => {
-                resolver.swap(key);
-                tracing::info!("certificate reloaded");
-            }
-            Err(err) => tracing::warn!(
-                "certificate changed but cannot be loaded, keeping the old one: {err}"
-            ),
-        }
-    }
-}

@@ -122,6 +122,45 @@ pub fn source_modified(source: &CertificateSource) -> Option<SystemTime> {
     paths.iter().filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max()
 }
 
+/// Reloads the certificate whenever the files behind `source` change (checked every
+/// `interval`) and swaps it into `resolver`; open connections keep the certificate they
+/// started with. A file that cannot be loaded is logged and the old certificate stays.
+pub async fn watch(
+    source: CertificateSource,
+    resolver: Arc<CertificateResolver>,
+    interval: std::time::Duration,
+) {
+    let mut last = source_modified(&source);
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let modified = source_modified(&source);
+        if modified == last {
+            continue;
+        }
+        last = modified;
+        // For a local CA, reload the leaf as written; do not issue a new one here.
+        let files = match &source {
+            CertificateSource::Files { .. } => source.clone(),
+            CertificateSource::LocalCa { dir, .. } => CertificateSource::Files {
+                certificate: dir.join(LEAF_CERT),
+                key: dir.join(LEAF_KEY),
+            },
+        };
+        match load(&files) {
+            Ok(key) => {
+                resolver.swap(key);
+                tracing::info!("certificate reloaded");
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "certificate changed but cannot be loaded, keeping the old one: {err}"
+                )
+            }
+        }
+    }
+}
+
 const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
 const LEAF_CERT: &str = "leaf.pem";

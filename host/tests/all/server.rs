@@ -658,3 +658,25 @@ async fn oversized_body_gets_413_in_the_envelope() {
     assert_eq!(body["code"], "106413");
     connector.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_replaced_certificate_file_is_picked_up_without_restart() {
+    let connector = start_connector().await;
+    let dir = connector._dir.path().join("tls");
+    let source = CertificateSource::LocalCa { dir: dir.clone(), dns_names: vec![] };
+    let watcher =
+        tokio::spawn(tls::watch(source, connector.resolver.clone(), Duration::from_millis(20)));
+    let before = connector.resolver.chain()[0].clone();
+    // Make sure the new files get a different modification time than the old ones.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    LocalCa::open_or_create(&dir).expect("ca").issue_leaf(&["renewed.test".into()]).expect("leaf");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while connector.resolver.chain()[0] == before {
+        assert!(std::time::Instant::now() < deadline, "the new certificate was not picked up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
+    assert_eq!(response.status(), 200);
+    watcher.abort();
+    connector.running.shutdown().await;
+}
