@@ -6,3 +6,4 @@ mod loading;
 mod pin_hygiene;
 mod sandbox;
 mod server;
+mod sigkill;
