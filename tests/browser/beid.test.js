@@ -7,6 +7,7 @@
 
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const { after, before, describe, test } = require('node:test');
 
 const h = require('./harness');
@@ -125,6 +126,8 @@ describe('beid through t1c-sdk-js 3.6.1', () => {
   const posted = [];
   let biometric;
   let certs;
+  /** The connector's device key, which the SDK encrypts PINs to. */
+  let deviceKey;
 
   /** In the page: `await __beid.<method>(...)`, built by `build`; `{ok}` or `{error}`. */
   function call(build, arg) {
@@ -166,11 +169,19 @@ describe('beid through t1c-sdk-js 3.6.1', () => {
       const readers = await client.core().readers();
       const reader = readers.data.find((r) => r.card?.modules?.includes('beid'));
       window.__beid = reader && client.beid(reader.id);
-      return { readers, readerId: reader?.id, devicePublicKey: T1CSdk.Pinutil.getPubKey() };
+      return { readers, readerId: reader?.id };
     }, { port: connector.port });
     assert.ok(init.readerId, `a reader with a beid card: ${JSON.stringify(init.readers)}`);
-    assert.ok(init.devicePublicKey, 'initialize fetched the device key that PINs are encrypted with');
     readerId = init.readerId;
+    // 3.6.1's initialize resolves before its own GET /device-key has answered (it fires
+    // `getDevicePublicKey()` without awaiting it); until the key is in `Pinutil`, PINs would go
+    // out in plain text (agent >= 3.5.0). An application has to wait for it as well.
+    await page.waitForFunction(() => !!T1CSdk.Pinutil.getPubKey(), null, { timeout: 10_000 });
+    const served = await h.get(`${connector.url}/device-key`, { ca: fs.readFileSync(connector.ca) });
+    const pem = JSON.parse(served.body).data;
+    assert.equal(await page.evaluate(() => T1CSdk.Pinutil.getPubKey()), pem,
+      'the SDK encrypts PINs to the connector\'s device key');
+    deviceKey = crypto.createPublicKey(pem);
   });
 
   after(() => h.stopAll());
@@ -290,8 +301,11 @@ describe('beid through t1c-sdk-js 3.6.1', () => {
     assert.equal(sent[0].op, 'verify-pin');
     assert.equal(sent[0].body.base64Encoded, true);
     assert.notEqual(sent[0].body.pin, PERSONA.pin);
-    // JSEncrypt: RSA PKCS#1 v1.5 under the device key, base64; one modulus long.
-    assert.ok(Buffer.from(sent[0].body.pin, 'base64').length >= 128, sent[0].body.pin);
+    // JSEncrypt: RSA PKCS#1 v1.5 under the device key, base64, one modulus long (JSEncrypt
+    // drops leading zero bytes, so allow a little less).
+    const modulusBytes = deviceKey.asymmetricKeyDetails.modulusLength / 8;
+    const cipher = Buffer.from(sent[0].body.pin, 'base64');
+    assert.ok(cipher.length <= modulusBytes && cipher.length >= modulusBytes - 2, `${cipher.length} of ${modulusBytes}`);
   });
 
   test('a wrong PIN fails with the tries left; the right PIN then verifies again', async () => {
