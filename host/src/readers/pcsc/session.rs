@@ -92,6 +92,16 @@ impl Card for PcscCard {
         let response = self.held.card().transmit(apdu, &mut self.receive).map_err(|error| {
             CardError::from(ReaderError::from_pcsc("transmit", &self.reader, error))
         })?;
+        if response.len() < 2 {
+            // No status word. With the card still listed, this is what a card pulled out under
+            // the transaction looks like before the service notices (vpcd, several readers);
+            // an absent card is reported as such too.
+            return Err(match self.held.card().status2_owned() {
+                Err(error) => ReaderError::from_pcsc("status", &self.reader, error).into(),
+                Ok(_) if response.is_empty() => CardError::CardRemoved,
+                Ok(_) => CardError::Transport("the reader returned 1 byte, no status word".into()),
+            });
+        }
         Ok(response.to_vec())
     }
 
