@@ -39,25 +39,34 @@ const BULK_PIN_TTL: Duration = Duration::from_secs(300);
 /// Who a bulk PIN belongs to: (module, reader, origin).
 type BulkKey = (String, ReaderId, String);
 
-/// PINs kept for bulk signing, per [`BulkKey`], in zeroised memory, with their last use.
+/// A kept PIN, the ATR of the card it was given for, and its last use.
+type BulkEntry = (Zeroizing<String>, Vec<u8>, Instant);
+
+/// PINs kept for bulk signing, per [`BulkKey`], in zeroised memory. A PIN is dropped after
+/// [`BULK_PIN_TTL`] without use, on `reset-bulk-pin`, and as soon as its reader is seen without
+/// a card or with another card.
 #[derive(Default)]
 pub struct BulkPins {
-    pins: Mutex<HashMap<BulkKey, (Zeroizing<String>, Instant)>>,
+    pins: Mutex<HashMap<BulkKey, BulkEntry>>,
 }
 
 impl BulkPins {
-    fn take(&self, key: &BulkKey) -> Option<Zeroizing<String>> {
+    /// The PIN kept for `key`, if the card now in the reader (`atr`) is the one it was given
+    /// for.
+    fn take(&self, key: &BulkKey, atr: Option<&[u8]>) -> Option<Zeroizing<String>> {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        pins.retain(|_, (_, at)| at.elapsed() < BULK_PIN_TTL);
-        pins.get_mut(key).map(|(pin, at)| {
+        pins.retain(|(_, reader, _), (_, kept_atr, at)| {
+            at.elapsed() < BULK_PIN_TTL && (reader != &key.1 || atr == Some(kept_atr.as_slice()))
+        });
+        pins.get_mut(key).map(|(pin, _, at)| {
             *at = Instant::now();
             pin.clone()
         })
     }
 
-    fn keep(&self, key: BulkKey, pin: Zeroizing<String>) {
+    fn keep(&self, key: BulkKey, pin: Zeroizing<String>, atr: Vec<u8>) {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        pins.insert(key, (pin, Instant::now()));
+        pins.insert(key, (pin, atr, Instant::now()));
     }
 
     /// Forgets every PIN of `module` for `origin` (and all of them when the card left a reader).
@@ -149,9 +158,16 @@ pub(super) async fn reader_operation(
             let key = (module.clone(), reader.clone(), origin.clone());
             let mut pin = decrypt_pin(&state, &body)?;
             if bulk {
-                match &pin {
-                    Some(pin) => state.bulk_pins().keep(key, pin.clone()),
-                    None => pin = state.bulk_pins().take(&key),
+                let atr = state
+                    .readers()
+                    .readers()
+                    .into_iter()
+                    .find(|r| r.id == reader)
+                    .and_then(|r| r.card.map(|c| c.atr));
+                match (&pin, atr) {
+                    (Some(pin), Some(atr)) => state.bulk_pins().keep(key, pin.clone(), atr),
+                    (Some(_), None) => {}
+                    (None, atr) => pin = state.bulk_pins().take(&key, atr.as_deref()),
                 }
             }
             let authenticate = op == "authenticate";
@@ -421,4 +437,38 @@ pub(super) fn call_error(err: CallError) -> ApiError {
         }
     };
     ApiError::new(kind, description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(reader: &str) -> BulkKey {
+        ("beid".into(), reader.parse().expect("id"), "https://app.test".into())
+    }
+
+    #[test]
+    fn bulk_pin_is_given_back_for_the_same_card_only() {
+        let pins = BulkPins::default();
+        let reader = key("0123456789abcdef");
+        pins.keep(reader.clone(), Zeroizing::new("1234".into()), vec![0x3B, 0x98]);
+        assert_eq!(
+            pins.take(&reader, Some(&[0x3B, 0x98])).as_deref().map(String::as_str),
+            Some("1234")
+        );
+        // Another card in the reader: the PIN is dropped, not tried on it.
+        assert!(pins.take(&reader, Some(&[0x3B, 0x99])).is_none());
+        assert!(pins.take(&reader, Some(&[0x3B, 0x98])).is_none(), "dropped for good");
+    }
+
+    #[test]
+    fn bulk_pin_is_dropped_when_the_card_leaves_or_on_reset() {
+        let pins = BulkPins::default();
+        let reader = key("0123456789abcdef");
+        pins.keep(reader.clone(), Zeroizing::new("1234".into()), vec![0x3B]);
+        assert!(pins.take(&reader, None).is_none());
+        pins.keep(reader.clone(), Zeroizing::new("1234".into()), vec![0x3B]);
+        pins.reset("beid", "https://app.test");
+        assert!(pins.take(&reader, Some(&[0x3B])).is_none());
+    }
 }
