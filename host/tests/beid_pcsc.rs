@@ -238,15 +238,25 @@ impl Connector {
     }
 }
 
-/// The use case a successful operation is counted under in `/ds/transactions`, if any: the
-/// `beid` manifest gives certificate reads the use case `certificate read`, which is not one of
-/// the billed categories (`t1c_host::counters::UseCase`), so they are not counted.
+/// The use case a successful operation is counted under in `/ds/transactions`, if any:
+/// certificate reads count as identity reads; `version` and `supported-algorithms` are not
+/// transactions.
 fn counted_use_case(operation: &str) -> Option<&'static str> {
     match operation {
         "verify-pin" => Some("pin verification"),
         "sign" => Some("digital signature"),
         "authenticate" => Some("authentication"),
-        "biometric" | "address" | "picture" | "all-data" | "info" => Some("identity read"),
+        "biometric"
+        | "address"
+        | "picture"
+        | "all-data"
+        | "info"
+        | "cert-list"
+        | "root-cert"
+        | "intermediate-certs"
+        | "authentication-cert"
+        | "nonrepudiation-cert"
+        | "encryption-cert" => Some("identity read"),
         _ => None,
     }
 }
