@@ -121,9 +121,7 @@ pub(super) async fn reader_operation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let loaded = state.modules().get(&module).ok_or_else(|| {
-        ApiError::new(ErrorKind::UnknownModule, format!("no module named `{module}`"))
-    })?;
+    let loaded = module_named(&state, &module)?;
     let reader: ReaderId = reader.parse().map_err(|_| {
         ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
     })?;
@@ -199,9 +197,7 @@ pub(super) async fn reader_operation(
             let answer =
                 call(&state, &reader, move |card| loaded.invoke(Some(card), &operation, &request))
                     .await?;
-            let data = serde_json::from_str(&answer).map_err(|_| {
-                ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON")
-            })?;
+            let data = answer_json(&answer)?;
             (data, declared.use_case)
         }
     };
@@ -225,9 +221,7 @@ pub(super) async fn module_operation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let loaded = state.modules().get(&module).ok_or_else(|| {
-        ApiError::new(ErrorKind::UnknownModule, format!("no module named `{module}`"))
-    })?;
+    let loaded = module_named(&state, &module)?;
     if app == "token"
         && operation == "reset-bulk-pin"
         && matches!(method, Method::GET | Method::POST)
@@ -251,10 +245,26 @@ pub(super) async fn module_operation(
     .await
     .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))?
     .map_err(call_error)?;
-    let data = serde_json::from_str(&answer.0)
-        .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))?;
+    let data = answer_json(&answer.0)?;
     state.count(&caller, &module, &answer.1).await?;
     Ok(Reply::signed(data, state.device_key()))
+}
+
+/// The loaded module called `name`.
+fn module_named(
+    state: &AppState,
+    name: &str,
+) -> Result<std::sync::Arc<crate::runtime::LoadedModule>, ApiError> {
+    state
+        .modules()
+        .get(name)
+        .ok_or_else(|| ApiError::new(ErrorKind::UnknownModule, format!("no module named `{name}`")))
+}
+
+/// An extension operation's answer, which the contract says is JSON.
+fn answer_json(answer: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(answer)
+        .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))
 }
 
 /// Opens the reader session and runs `f` on a blocking thread (module calls and PC/SC are
