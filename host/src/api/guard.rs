@@ -1,9 +1,9 @@
 //! The request guard every route passes: the CORS allowlist (with Chrome's private-network
 //! preflight), then the JWT check. Unlisted origins get 403 with no CORS headers at all.
 
-use axum::extract::{Request, State};
+use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -25,8 +25,8 @@ pub struct Caller {
     pub tag: Option<String>,
 }
 
-/// The guard, as an axum middleware.
-pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// Runs `request` through the guard and, when it passes, through `router`.
+pub(super) async fn guarded(state: &AppState, router: Router, mut request: Request) -> Response {
     let origin = match request.headers().get(header::ORIGIN) {
         None => None,
         Some(value) => {
@@ -78,7 +78,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
     request.extensions_mut().insert(caller);
-    let mut response = next.run(request).await;
+    let mut response = match tower::ServiceExt::oneshot(router, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
     if let Some(origin) = &origin {
         add_cors(response.headers_mut(), origin);
     }

@@ -16,7 +16,6 @@ pub mod server;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware;
 use axum::routing::{any, get};
 
 pub use envelope::Reply;
@@ -117,8 +116,31 @@ impl AppState {
     }
 }
 
-/// The router with every route behind the guard.
-pub fn router(state: AppState) -> Router {
+/// The API: every route behind the guard. Served by [`server::start`].
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+    state: AppState,
+}
+
+impl Api {
+    /// Applies `layer`-style changes to the routes (the server adds its body limit).
+    pub(crate) fn map_router(self, f: impl FnOnce(Router) -> Router) -> Self {
+        Self { router: f(self.router), state: self.state }
+    }
+
+    /// Answers one request: the guard (CORS, JWT), then the route.
+    pub(crate) async fn handle(self, request: axum::extract::Request) -> axum::response::Response {
+        guard::guarded(&self.state, self.router, request).await
+    }
+}
+
+/// The API with every route behind the guard.
+pub fn router(state: AppState) -> Api {
+    Api { router: routes(state.clone()), state }
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/info", get(info::info))
         .route("/device-key", get(info::device_key))
@@ -133,7 +155,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v3/modules/{module}/apps/{app}/{operation}", any(modules::module_operation))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
 }
 

@@ -6,18 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::Api;
 use super::error::{ApiError, ErrorKind};
 use crate::security::tls::CertificateResolver;
 
@@ -72,11 +71,12 @@ impl RunningServer {
 /// # Errors
 /// A listener cannot be bound (port in use, address not available).
 pub async fn start(
-    router: Router,
+    api: Api,
     settings: &ServerSettings,
     certificates: Arc<CertificateResolver>,
 ) -> std::io::Result<RunningServer> {
-    let router = with_limits(router, settings);
+    let max_body = settings.max_body_bytes;
+    let router = api.map_router(|routes| routes.layer(DefaultBodyLimit::max(max_body)));
     let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -98,6 +98,7 @@ pub async fn start(
             listener,
             Some(acceptor.clone()),
             router.clone(),
+            settings.request_timeout,
             settings.max_header_bytes,
             connections.clone(),
             stop.subscribe(),
@@ -112,6 +113,7 @@ pub async fn start(
             listener,
             None,
             router.clone(),
+            settings.request_timeout,
             settings.max_header_bytes,
             connections.clone(),
             stop.subscribe(),
@@ -122,26 +124,26 @@ pub async fn start(
 
 /// Adds the body limit, the request timeout and the error envelope to every route, in one
 /// middleware layer (each layer costs a boxed future per request).
-fn with_limits(router: Router, settings: &ServerSettings) -> Router {
-    let timeout = settings.request_timeout;
-    router
-        .layer(middleware::from_fn(move |request: Request, next: Next| async move {
-            match tokio::time::timeout(timeout, envelope_errors(request, next)).await {
-                Ok(response) => response,
-                Err(_) => ApiError::new(
-                    ErrorKind::Timeout,
-                    format!("the request took longer than {} s", timeout.as_secs()),
-                )
-                .into_response(),
-            }
-        }))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+/// Runs one request through the router with the request timeout and the error envelope. This
+/// wraps the whole router once, at the connection, instead of every route: a per-route
+/// middleware layer costs an allocation and a boxed future per request.
+async fn limited(api: Option<Api>, request: Request, timeout: Duration) -> Response {
+    let Some(api) = api else {
+        return busy();
+    };
+    match tokio::time::timeout(timeout, api.handle(request)).await {
+        Ok(response) => with_envelope(response),
+        Err(_) => ApiError::new(
+            ErrorKind::Timeout,
+            format!("the request took longer than {} s", timeout.as_secs()),
+        )
+        .into_response(),
+    }
 }
 
 /// axum's own rejections (a malformed query, an over-limit body, a wrong method) are plain
 /// text; give every error the JSON envelope.
-async fn envelope_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn with_envelope(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -170,7 +172,8 @@ async fn envelope_errors(request: Request, next: Next) -> Response {
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    router: Router,
+    router: Api,
+    request_timeout: Duration,
     max_header_bytes: usize,
     connections: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
@@ -189,40 +192,45 @@ async fn accept_loop(
         let tls = tls.clone();
         // Over the limit, the connection still gets an answer: 503 in the envelope, then close.
         let (router, permit) = match connections.clone().try_acquire_owned() {
-            Ok(permit) => (router.clone(), Some(permit)),
+            Ok(permit) => (Some(router.clone()), Some(permit)),
             Err(_) => {
                 tracing::warn!(%peer, "connection limit reached");
-                (busy_router(), None)
+                (None, None)
             }
         };
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(stream, peer, tls, router, max_header_bytes).await;
+            serve_connection(stream, peer, tls, router, request_timeout, max_header_bytes).await;
         });
     }
 }
 
-/// Answers every request with 503 and closes the connection.
-fn busy_router() -> Router {
-    Router::new().fallback(|| async {
-        let mut response =
-            ApiError::new(ErrorKind::Busy, "too many connections; try again").into_response();
-        response
-            .headers_mut()
-            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-        response
-    })
+/// The answer on a connection over the limit: 503, then close.
+fn busy() -> Response {
+    let mut response =
+        ApiError::new(ErrorKind::Busy, "too many connections; try again").into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
 }
 
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
-    router: Router,
+    router: Option<Api>,
+    request_timeout: Duration,
     max_header_bytes: usize,
 ) {
     let _ = stream.set_nodelay(true);
-    let service = TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let router = router.clone();
+        async move {
+            let request = request.map(axum::body::Body::new);
+            Ok::<_, std::convert::Infallible>(limited(router, request, request_timeout).await)
+        }
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().max_buf_size(max_header_bytes.max(8192)).keep_alive(true);
     builder.http2().max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
