@@ -166,7 +166,14 @@ fn with_envelope(response: Response) -> Response {
         ErrorKind::BadRequest => "malformed request (query, path or body)",
         _ => "internal error",
     };
-    ApiError::new(kind, description).into_response()
+    let mut enveloped = ApiError::new(kind, description).into_response();
+    // Keep what the original answer said about the route (`Allow` on a 405, CORS headers).
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            enveloped.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    enveloped
 }
 
 async fn accept_loop(
