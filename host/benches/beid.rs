@@ -81,9 +81,8 @@ fn main() {
     let card = BelpicCard::from_pki(&Persona::default_citizen(), &pki).expect("card");
 
     let pcscd = PrivatePcscd::start(1).expect("private pcscd (pcscd, vsmartcard-vpcd)");
-    // SAFETY: no other thread runs yet (the bridge, tokio and the PC/SC monitor start below),
-    // and nothing has called into libpcsclite, which reads the variable once.
-    unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", pcscd.socket_path()) };
+    // Before the bridge, tokio and the PC/SC monitor start any thread.
+    pcscd.use_for_this_process();
     let log = Log::default();
     let reader = VirtualReader::new("belpic bench");
     reader.insert(Box::new(RecordingCard { inner: card, log: log.clone() }));

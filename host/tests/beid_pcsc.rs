@@ -89,7 +89,7 @@ impl Rig {
         // Built before any thread starts: cargo runs as a child process.
         let component = beid_component();
         let pcscd = PrivatePcscd::start(cards.len()).expect("private pcscd starts");
-        use_private_pcscd(&pcscd);
+        pcscd.use_for_this_process();
         let mut slots = Vec::new();
         let mut bridges = Vec::new();
         for (i, card) in cards.into_iter().enumerate() {
@@ -293,24 +293,6 @@ fn beid_component() -> PathBuf {
             root.join("target/wasm32-wasip2/wasm-release/t1c_module_beid.wasm")
         })
         .clone()
-}
-
-/// Points this process's PC/SC client library at `pcscd`. libpcsclite reads the variable once,
-/// so a process can only ever use one daemon.
-fn use_private_pcscd(pcscd: &PrivatePcscd) {
-    static SOCKET: OnceLock<PathBuf> = OnceLock::new();
-    let socket = pcscd.socket_path();
-    let chosen = SOCKET.get_or_init(|| {
-        // SAFETY: under nextest every test runs in a process of its own, and this runs before
-        // the test starts any thread (bridges, tokio, the PC/SC monitor start after it) or
-        // calls into libpcsclite, so no other thread reads or writes the environment.
-        unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", &socket) };
-        socket.clone()
-    });
-    assert_eq!(
-        chosen, &socket,
-        "one private pcscd per process: run these tests with cargo nextest"
-    );
 }
 
 /// The connector over HTTPS on an ephemeral loopback port, its readers the PC/SC backend and

@@ -5,8 +5,8 @@
 //! with `cargo nextest` (one process per test).
 #![cfg(target_os = "linux")]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -277,7 +277,7 @@ struct Rig {
 impl Rig {
     fn start(count: usize) -> Self {
         let pcscd = PrivatePcscd::start(count).expect("private pcscd starts");
-        use_private_pcscd(&pcscd);
+        pcscd.use_for_this_process();
         let mut readers = Vec::new();
         let mut bridges = Vec::new();
         for i in 0..count {
@@ -345,22 +345,4 @@ impl Rig {
 
 fn card_atr(readers: &[ReaderInfo], id: &ReaderId) -> Option<Vec<u8>> {
     readers.iter().find(|reader| &reader.id == id)?.card.as_ref().map(|card| card.atr.clone())
-}
-
-/// Points this process's PC/SC client library at `pcscd`. libpcsclite reads the variable once,
-/// so a process can only ever use one daemon.
-fn use_private_pcscd(pcscd: &PrivatePcscd) {
-    static SOCKET: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let socket = pcscd.socket_path();
-    let chosen = SOCKET.get_or_init(|| {
-        // SAFETY: under nextest every test runs in a process of its own, and this runs before
-        // the test starts any thread (bridges and the backend start after it) or calls into
-        // libpcsclite, so no other thread reads or writes the environment concurrently.
-        unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", &socket) };
-        socket.clone()
-    });
-    assert_eq!(
-        chosen, &socket,
-        "one private pcscd per process: run these tests with cargo nextest"
-    );
 }

@@ -6,7 +6,6 @@
 #![cfg(all(feature = "simulator", target_os = "linux"))]
 
 use std::ffi::{CStr, CString};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
@@ -59,7 +58,7 @@ struct Rig {
 impl Rig {
     fn start(count: usize) -> Self {
         let pcscd = PrivatePcscd::start(count).expect("private pcscd starts");
-        use_private_pcscd(&pcscd);
+        pcscd.use_for_this_process();
         let mut readers = Vec::new();
         let mut bridges = Vec::new();
         for i in 0..count {
@@ -114,24 +113,6 @@ impl Rig {
         let log = std::fs::read_to_string(self.pcscd.log_path()).unwrap_or_default();
         panic!("{what}; pcscd log:\n{log}");
     }
-}
-
-/// Points this process's PC/SC client library at `pcscd`. libpcsclite reads the variable once,
-/// so a process can only ever use one daemon.
-fn use_private_pcscd(pcscd: &PrivatePcscd) {
-    static SOCKET: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let socket = pcscd.socket_path();
-    let chosen = SOCKET.get_or_init(|| {
-        // SAFETY: under nextest every test runs in a process of its own, and this runs before
-        // the test starts any thread (bridges start after it) or calls into libpcsclite, so no
-        // other thread reads or writes the environment concurrently.
-        unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", &socket) };
-        socket.clone()
-    });
-    assert_eq!(
-        chosen, &socket,
-        "one private pcscd per process: run these tests with cargo nextest"
-    );
 }
 
 fn context() -> Context {
