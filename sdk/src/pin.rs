@@ -123,6 +123,27 @@ pub struct PinVerifyRequest {
     pub timeout_seconds: u8,
 }
 
+impl PinVerifyRequest {
+    /// A VERIFY (`CLA 20 00 reference 08`) with an ISO 9564 format 2 PIN block: `2L`, then the
+    /// digits in BCD, padded with `F` to 8 bytes — what most smart cards (the Belgian eID among
+    /// them) expect. PINs of 4 to 12 digits.
+    pub fn iso9564_format2(cla: u8, reference: u8, timeout_seconds: u8) -> Self {
+        let mut apdu = vec![cla, 0x20, 0x00, reference, 0x08, 0x20];
+        apdu.extend([0xFF; 7]);
+        Self {
+            apdu,
+            block_offset: 0,
+            block_size: 8,
+            pin_bit_offset: 8,
+            encoding: PinEncoding::Bcd,
+            length_field: Some(PinLengthField { bit_position: 4, bit_size: 4 }),
+            min_length: 4,
+            max_length: 12,
+            timeout_seconds,
+        }
+    }
+}
+
 /// Builds the VERIFY APDU of `request` with `digits` written into its PIN block.
 ///
 /// # Errors
@@ -196,19 +217,7 @@ mod tests {
 
     /// The Belgian eID VERIFY: ISO 9564 format 2 block, `2L` then BCD digits, `F` padding.
     fn belpic_request() -> PinVerifyRequest {
-        PinVerifyRequest {
-            apdu: vec![
-                0x00, 0x20, 0x00, 0x01, 0x08, 0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            ],
-            block_offset: 0,
-            block_size: 8,
-            pin_bit_offset: 8,
-            encoding: PinEncoding::Bcd,
-            length_field: Some(PinLengthField { bit_position: 4, bit_size: 4 }),
-            min_length: 4,
-            max_length: 12,
-            timeout_seconds: 30,
-        }
+        PinVerifyRequest::iso9564_format2(0x00, 0x01, 30)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! VERIFY of the cardholder PIN (reference 01, 3 tries; beid-card.md §4): an 8-byte ISO 9564
 //! format 2 block `2L PP PP .. FF`, filled by the host or the reader's pinpad, never seen here.
 
-use t1c_sdk::pin::{PinEncoding, PinLengthField, PinVerifyRequest};
+use t1c_sdk::pin::PinVerifyRequest;
 use t1c_sdk::{Pin, Result, StatusWord};
 
 use crate::files::{CardSession, CommandOutcome};
@@ -11,19 +11,7 @@ const PINPAD_TIMEOUT_SECONDS: u8 = 30;
 
 /// The VERIFY command with an empty format 2 block: `00 20 00 01 08 20 FF FF FF FF FF FF FF`.
 pub fn verify_request() -> PinVerifyRequest {
-    let mut apdu = vec![0x00, 0x20, 0x00, 0x01, 0x08, 0x20];
-    apdu.extend([0xFF; 7]);
-    PinVerifyRequest {
-        apdu,
-        block_offset: 0,
-        block_size: 8,
-        pin_bit_offset: 8,
-        encoding: PinEncoding::Bcd,
-        length_field: Some(PinLengthField { bit_position: 4, bit_size: 4 }),
-        min_length: 4,
-        max_length: 12,
-        timeout_seconds: PINPAD_TIMEOUT_SECONDS,
-    }
+    PinVerifyRequest::iso9564_format2(0x00, 0x01, PINPAD_TIMEOUT_SECONDS)
 }
 
 /// Verifies the PIN (`None`: on the reader's pinpad).

@@ -10,7 +10,7 @@
 //! natively against an in-process card.
 
 use t1c_sdk::apdu::Command;
-use t1c_sdk::pin::{PinEncoding, PinLengthField, PinVerifyRequest};
+use t1c_sdk::pin::PinVerifyRequest;
 use t1c_sdk::{
     AtrPattern, Capability, Device, DeviceKind, Error, Extension, HttpMethod, Manifest, Module,
     Operation, Pin, Result, StatusWord, Token, TokenInfo, iso7816,
@@ -60,19 +60,7 @@ impl Token for Hello {
     fn verify_pin(device: Device<'_>, pin: Option<&Pin<'_>>) -> Result<()> {
         let card = device.card()?;
         // VERIFY, reference 01, with an 8-byte format 2 block: `2L`, BCD digits, `F` padding.
-        let mut apdu = vec![0x00, 0x20, 0x00, 0x01, 0x08, 0x20];
-        apdu.extend([0xFF; 7]);
-        let request = PinVerifyRequest {
-            apdu,
-            block_offset: 0,
-            block_size: 8,
-            pin_bit_offset: 8,
-            encoding: PinEncoding::Bcd,
-            length_field: Some(PinLengthField { bit_position: 4, bit_size: 4 }),
-            min_length: 4,
-            max_length: 12,
-            timeout_seconds: 30,
-        };
+        let request = PinVerifyRequest::iso9564_format2(0x00, 0x01, 30);
         let status = StatusWord::from_u16(card.verify_pin(&request, pin)?);
         if status.is_success() { Ok(()) } else { Err(status.to_error()) }
     }
