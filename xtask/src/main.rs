@@ -33,6 +33,13 @@ enum Task {
     },
     /// Build the modules, then run fmt, clippy and every test.
     Test,
+    /// Fuzz the bundle reader (`sdk/bundle/fuzz`) for a bounded time, seeded with the bundles
+    /// `build-modules` wrote to target/modules.
+    FuzzBundle {
+        /// How long to fuzz, in seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u32,
+    },
 }
 
 fn main() -> Result<()> {
@@ -42,6 +49,7 @@ fn main() -> Result<()> {
     match cli.command {
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
+        Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
     }
 }
 
@@ -54,6 +62,7 @@ fn test(root: &Path) -> Result<()> {
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     api_fuzz(root)?;
+    fuzz_bundle_reader(root, 30)?;
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
     run(Command::new("node").args(["--test", "tests/browser/"]))?;
@@ -100,6 +109,42 @@ fn api_fuzz(root: &Path) -> Result<()> {
     let _ = connector.wait();
     let _ = std::fs::remove_dir_all(&data);
     outcome
+}
+
+/// Runs the bundle reader's fuzz target (`sdk/bundle/fuzz`, cargo-fuzz + libFuzzer) for
+/// `seconds`, seeded with the signed bundles `build-modules` left in target/modules. CI has only
+/// the stable toolchain: cargo-fuzz's default AddressSanitizer needs nightly (`-Zsanitizer`), so
+/// this runs with `--sanitizer none` (the reader is safe Rust: a bug shows as a panic, which
+/// libFuzzer catches), which leaves only stable `-C` flags; `RUSTC_BOOTSTRAP=1` is set so any
+/// nightly-only flag a cargo-fuzz release adds does not break the step. A failing input is left
+/// in target/fuzz/artifacts/bundle_read.
+fn fuzz_bundle_reader(root: &Path, seconds: u32) -> Result<()> {
+    let corpus = root.join("target/fuzz/corpus/bundle_read");
+    let _ = std::fs::remove_dir_all(&corpus);
+    std::fs::create_dir_all(&corpus)?;
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(root.join("target/modules"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "t1cm") {
+            std::fs::copy(&path, corpus.join(path.file_name().context("bundle file name")?))?;
+            seeds += 1;
+        }
+    }
+    if seeds == 0 {
+        bail!("no bundles in target/modules to seed the fuzzer: run `cargo xtask build-modules`");
+    }
+    let artifacts = root.join("target/fuzz/artifacts/bundle_read");
+    std::fs::create_dir_all(&artifacts)?;
+    run(cargo()
+        .current_dir(root.join("sdk/bundle/fuzz"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", root.join("target/fuzz"))
+        .args(["fuzz", "run", "bundle_read", "--sanitizer", "none"])
+        .arg(&corpus)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg("-print_final_stats=1"))
 }
 
 fn tempdir_in(root: &Path) -> Result<PathBuf> {
