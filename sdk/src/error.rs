@@ -23,8 +23,9 @@ pub enum Error {
     /// The reader, driver or PC/SC service failed.
     #[error("transport error: {0}")]
     Transport(String),
-    /// Wrong PIN; this many tries are left.
-    #[error("wrong PIN, {0} tries left")]
+    /// Wrong PIN; this many tries are left ([`Error::PIN_TRIES_UNKNOWN`]: the token does not
+    /// say).
+    #[error("wrong PIN{}", tries_left(*.0))]
     PinWrong(u8),
     /// The PIN is blocked.
     #[error("PIN blocked")]
@@ -47,6 +48,10 @@ pub enum Error {
 }
 
 impl Error {
+    /// The tries count of [`Error::PinWrong`] when the token does not tell (PKCS#11 reports
+    /// only "few left" and "final try").
+    pub const PIN_TRIES_UNKNOWN: u8 = u8::MAX;
+
     /// Shorthand for [`Error::NotSupported`].
     pub fn not_supported(what: impl Into<String>) -> Self {
         Self::NotSupported(what.into())
@@ -61,6 +66,10 @@ impl Error {
     pub fn internal(what: impl Into<String>) -> Self {
         Self::Internal(what.into())
     }
+}
+
+fn tries_left(tries: u8) -> String {
+    if tries == Error::PIN_TRIES_UNKNOWN { String::new() } else { format!(", {tries} tries left") }
 }
 
 impl From<CardError> for Error {

@@ -206,11 +206,11 @@ fn error_to_wit(err: Error) -> wit_types::ModuleError {
 fn with_device<R>(device: wit_token::Device<'_>, f: impl FnOnce(Device<'_>) -> R) -> R {
     match device {
         wit_token::Device::Card(card) => f(Device::Card(&mut HostCard(card))),
-        wit_token::Device::Slot(slot) => f(Device::Slot(slot)),
+        wit_token::Device::Slot(slot) => f(Device::Slot(&crate::pkcs11::host::HostSlot(slot))),
     }
 }
 
-fn hash_to_wit(algorithm: HashAlgorithm) -> wit_types::HashAlgorithm {
+pub(crate) fn hash_to_wit(algorithm: HashAlgorithm) -> wit_types::HashAlgorithm {
     match algorithm {
         HashAlgorithm::Sha1 => wit_types::HashAlgorithm::Sha1,
         HashAlgorithm::Sha256 => wit_types::HashAlgorithm::Sha256,

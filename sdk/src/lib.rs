@@ -12,6 +12,7 @@
 //!   a READ BINARY loop with GET RESPONSE and Le correction.
 //! - [`tlv`]: simple-TLV (BELPIC style) and BER-TLV parsers and encoders.
 //! - [`pin`]: the opaque [`Pin`] and PIN block descriptions; a module never sees PIN digits.
+//! - [`pkcs11`]: the [`pkcs11::Slot`] and [`pkcs11::Session`] of a PKCS#11 token module.
 //! - [`error`]: the [`Error`] every operation returns, one case per T1C error.
 //! - [`log`]: log lines tagged with the module's name by the host.
 //!
@@ -28,6 +29,7 @@ pub mod iso7816;
 pub mod log;
 pub mod module;
 pub mod pin;
+pub mod pkcs11;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod status;

@@ -97,9 +97,8 @@ pub trait Extension {
 pub enum Device<'a> {
     /// A card in a PC/SC reader (or an in-process card in tests).
     Card(&'a mut dyn Card),
-    /// A PKCS#11 slot.
-    #[cfg(feature = "guest")]
-    Slot(&'a crate::guest::bindings::t1c::card::pkcs11::Slot),
+    /// A PKCS#11 slot (the host's, or an in-memory token in tests).
+    Slot(&'a dyn crate::pkcs11::Slot),
 }
 
 impl<'a> Device<'a> {
@@ -110,8 +109,20 @@ impl<'a> Device<'a> {
     pub fn card(self) -> Result<&'a mut dyn Card> {
         match self {
             Device::Card(card) => Ok(card),
-            #[cfg(feature = "guest")]
             Device::Slot(_) => Err(Error::not_supported("this module works with PC/SC cards only")),
+        }
+    }
+
+    /// The PKCS#11 slot, or [`Error::NotSupported`] when the device is not a slot.
+    ///
+    /// # Errors
+    /// [`Error::NotSupported`] for a card.
+    pub fn slot(self) -> Result<&'a dyn crate::pkcs11::Slot> {
+        match self {
+            Device::Slot(slot) => Ok(slot),
+            Device::Card(_) => {
+                Err(Error::not_supported("this module works with PKCS#11 tokens only"))
+            }
         }
     }
 }
