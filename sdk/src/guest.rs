@@ -16,7 +16,7 @@ pub mod bindings {
 }
 
 use bindings::exports::t1c::card::{module as wit_module, token as wit_token};
-use bindings::t1c::card::{reader as wit_reader, types as wit_types};
+use bindings::t1c::card::{pkcs11 as wit_pkcs11, reader as wit_reader, types as wit_types};
 
 use crate::card::{Card, CardError};
 use crate::error::Error;
@@ -36,9 +36,20 @@ use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 /// impl t1c_sdk::Extension for Hello {}
 /// t1c_sdk::export_module!(Hello);
 /// ```
+///
+/// A PKCS#11 token module (one that declares the `pkcs11` capability) adds `pkcs11`:
+/// `t1c_sdk::export_module!(MyToken, pkcs11);`. Without it the module imports no PKCS#11
+/// function (so it needs no `pkcs11` capability) and a slot handed to it answers "not
+/// supported".
 #[macro_export]
 macro_rules! export_module {
     ($module:ident) => {
+        $crate::export_module!(@export $module, $crate::guest::NoSlots);
+    };
+    ($module:ident, pkcs11) => {
+        $crate::export_module!(@export $module, $crate::guest::HostSlots);
+    };
+    (@export $module:ident, $slots:path) => {
         // Only a component has exports; a native build (unit tests) links the logic alone.
         #[cfg(target_family = "wasm")]
         const _: () = {
@@ -57,38 +68,38 @@ macro_rules! export_module {
                 fn info(
                     device: __token::Device<'_>,
                 ) -> Result<__token::TokenInfo, __types::ModuleError> {
-                    $crate::guest::info::<$module>(device)
+                    $crate::guest::info::<$module, $slots>(device)
                 }
                 fn certificates(
                     device: __token::Device<'_>,
                     kinds: Vec<__token::CertificateKind>,
                 ) -> Result<Vec<__token::Certificate>, __types::ModuleError> {
-                    $crate::guest::certificates::<$module>(device, kinds)
+                    $crate::guest::certificates::<$module, $slots>(device, kinds)
                 }
                 fn verify_pin(
                     device: __token::Device<'_>,
                     pin: Option<&__types::Pin>,
                 ) -> Result<(), __types::ModuleError> {
-                    $crate::guest::verify_pin::<$module>(device, pin)
+                    $crate::guest::verify_pin::<$module, $slots>(device, pin)
                 }
                 fn sign(
                     device: __token::Device<'_>,
                     request: __token::SignRequest,
                     pin: Option<&__types::Pin>,
                 ) -> Result<Vec<u8>, __types::ModuleError> {
-                    $crate::guest::sign::<$module>(device, request, pin, false)
+                    $crate::guest::sign::<$module, $slots>(device, request, pin, false)
                 }
                 fn authenticate(
                     device: __token::Device<'_>,
                     request: __token::SignRequest,
                     pin: Option<&__types::Pin>,
                 ) -> Result<Vec<u8>, __types::ModuleError> {
-                    $crate::guest::sign::<$module>(device, request, pin, true)
+                    $crate::guest::sign::<$module, $slots>(device, request, pin, true)
                 }
                 fn supported_algorithms(
                     device: __token::Device<'_>,
                 ) -> Result<Vec<__types::HashAlgorithm>, __types::ModuleError> {
-                    $crate::guest::supported_algorithms::<$module>(device)
+                    $crate::guest::supported_algorithms::<$module, $slots>(device)
                 }
             }
 
@@ -98,7 +109,7 @@ macro_rules! export_module {
                     operation: String,
                     request: String,
                 ) -> Result<String, __types::ModuleError> {
-                    $crate::guest::invoke::<$module>(device, &operation, &request)
+                    $crate::guest::invoke::<$module, $slots>(device, &operation, &request)
                 }
     }
 
@@ -202,11 +213,68 @@ fn error_to_wit(err: Error) -> wit_types::ModuleError {
     }
 }
 
+/// How the exports hand a PKCS#11 slot to the module. Chosen by [`export_module!`]
+/// (crate::export_module): only [`HostSlots`] references the host's PKCS#11 functions, so a
+/// module exported with [`NoSlots`] does not import them.
+#[doc(hidden)]
+pub trait SlotAccess {
+    /// Runs `f` with the SDK view of `slot`.
+    fn with_slot<R>(slot: &wit_pkcs11::Slot, f: impl FnOnce(Device<'_>) -> R) -> R;
+}
+
+/// Slots through the host's `pkcs11` capability (`export_module!(M, pkcs11)`).
+#[doc(hidden)]
+pub struct HostSlots;
+
+impl SlotAccess for HostSlots {
+    fn with_slot<R>(slot: &wit_pkcs11::Slot, f: impl FnOnce(Device<'_>) -> R) -> R {
+        f(Device::Slot(&crate::pkcs11::host::HostSlot(slot)))
+    }
+}
+
+/// No PKCS#11: a slot answers "not supported" (`export_module!(M)`).
+#[doc(hidden)]
+pub struct NoSlots;
+
+impl SlotAccess for NoSlots {
+    fn with_slot<R>(_slot: &wit_pkcs11::Slot, f: impl FnOnce(Device<'_>) -> R) -> R {
+        f(Device::Slot(&UnsupportedSlot))
+    }
+}
+
+/// The slot a module exported without `pkcs11` sees: every call answers not supported.
+struct UnsupportedSlot;
+
+impl crate::pkcs11::Slot for UnsupportedSlot {
+    fn info(&self) -> Result<crate::pkcs11::TokenInfo, crate::pkcs11::TokenError> {
+        Err(no_pkcs11())
+    }
+
+    fn mechanisms(&self) -> Result<Vec<crate::pkcs11::MechanismInfo>, crate::pkcs11::TokenError> {
+        Err(no_pkcs11())
+    }
+
+    fn open_session(
+        &self,
+    ) -> Result<Box<dyn crate::pkcs11::Session + '_>, crate::pkcs11::TokenError> {
+        Err(no_pkcs11())
+    }
+}
+
+fn no_pkcs11() -> crate::pkcs11::TokenError {
+    crate::pkcs11::TokenError::NotSupported(
+        "this module is exported without PKCS#11 support (export_module!(M, pkcs11))".into(),
+    )
+}
+
 /// Runs `f` with the SDK view of a contract device.
-fn with_device<R>(device: wit_token::Device<'_>, f: impl FnOnce(Device<'_>) -> R) -> R {
+fn with_device<S: SlotAccess, R>(
+    device: wit_token::Device<'_>,
+    f: impl FnOnce(Device<'_>) -> R,
+) -> R {
     match device {
         wit_token::Device::Card(card) => f(Device::Card(&mut HostCard(card))),
-        wit_token::Device::Slot(slot) => f(Device::Slot(&crate::pkcs11::host::HostSlot(slot))),
+        wit_token::Device::Slot(slot) => S::with_slot(slot, f),
     }
 }
 
@@ -299,21 +367,21 @@ fn operation_to_wit(operation: Operation) -> wit_module::Operation {
 }
 
 #[doc(hidden)]
-pub fn info<T: Token>(
+pub fn info<T: Token, S: SlotAccess>(
     device: wit_token::Device<'_>,
 ) -> Result<wit_token::TokenInfo, wit_types::ModuleError> {
     let TokenInfo { serial_number, label, version, details } =
-        with_device(device, T::info).map_err(error_to_wit)?;
+        with_device::<S, _>(device, T::info).map_err(error_to_wit)?;
     Ok(wit_token::TokenInfo { serial_number, label, version, details })
 }
 
 #[doc(hidden)]
-pub fn certificates<T: Token>(
+pub fn certificates<T: Token, S: SlotAccess>(
     device: wit_token::Device<'_>,
     kinds: Vec<wit_token::CertificateKind>,
 ) -> Result<Vec<wit_token::Certificate>, wit_types::ModuleError> {
     let kinds: Vec<CertificateKind> = kinds.into_iter().map(kind_from_wit).collect();
-    let certificates = with_device(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
+    let certificates = with_device::<S, _>(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
     Ok(certificates
         .into_iter()
         .map(|Certificate { kind, id, der }| wit_token::Certificate {
@@ -325,16 +393,16 @@ pub fn certificates<T: Token>(
 }
 
 #[doc(hidden)]
-pub fn verify_pin<T: Token>(
+pub fn verify_pin<T: Token, S: SlotAccess>(
     device: wit_token::Device<'_>,
     pin: Option<&wit_types::Pin>,
 ) -> Result<(), wit_types::ModuleError> {
     let pin = pin.map(Pin::from_host);
-    with_device(device, |d| T::verify_pin(d, pin.as_ref())).map_err(error_to_wit)
+    with_device::<S, _>(device, |d| T::verify_pin(d, pin.as_ref())).map_err(error_to_wit)
 }
 
 #[doc(hidden)]
-pub fn sign<T: Token>(
+pub fn sign<T: Token, S: SlotAccess>(
     device: wit_token::Device<'_>,
     request: wit_token::SignRequest,
     pin: Option<&wit_types::Pin>,
@@ -347,7 +415,7 @@ pub fn sign<T: Token>(
         key_id: request.key_id,
     };
     let pin = pin.map(Pin::from_host);
-    with_device(device, |d| {
+    with_device::<S, _>(device, |d| {
         if authenticate {
             T::authenticate(d, &request, pin.as_ref())
         } else {
@@ -358,21 +426,21 @@ pub fn sign<T: Token>(
 }
 
 #[doc(hidden)]
-pub fn supported_algorithms<T: Token>(
+pub fn supported_algorithms<T: Token, S: SlotAccess>(
     device: wit_token::Device<'_>,
 ) -> Result<Vec<wit_types::HashAlgorithm>, wit_types::ModuleError> {
-    let algorithms = with_device(device, T::supported_algorithms).map_err(error_to_wit)?;
+    let algorithms = with_device::<S, _>(device, T::supported_algorithms).map_err(error_to_wit)?;
     Ok(algorithms.into_iter().map(hash_to_wit).collect())
 }
 
 #[doc(hidden)]
-pub fn invoke<E: Extension>(
+pub fn invoke<E: Extension, S: SlotAccess>(
     device: Option<wit_token::Device<'_>>,
     operation: &str,
     request: &str,
 ) -> Result<String, wit_types::ModuleError> {
     let result = match device {
-        Some(device) => with_device(device, |d| E::invoke(Some(d), operation, request)),
+        Some(device) => with_device::<S, _>(device, |d| E::invoke(Some(d), operation, request)),
         None => E::invoke(None, operation, request),
     };
     result.map_err(error_to_wit)
