@@ -9,6 +9,7 @@
 //! - [`config`]: the TOML configuration, environment overrides and defaults.
 //! - [`counters`]: durable transaction counters per label, tag, module, use case and day.
 //! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
+//! - [`pkcs11`]: PKCS#11 libraries in supervised worker processes, token slots, sessions.
 //! - [`readers`]: PC/SC and simulated card readers, reader ids, exclusive card sessions.
 //! - [`runtime`]: the wasmtime engine, compiled-component cache, capability granter, module
 //!   registry and calls into modules.
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod config;
 pub mod counters;
+pub mod pkcs11;
 pub mod readers;
 pub mod runtime;
 pub mod security;

@@ -78,6 +78,14 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // `t1c pkcs11-worker <library>`: a supervised PKCS#11 worker (hidden; started by the host).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == t1c_host::pkcs11::WORKER_SUBCOMMAND) {
+        return match args.next() {
+            Some(library) => t1c_host::pkcs11::worker_main(std::path::Path::new(&library)),
+            None => ExitCode::FAILURE,
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("T1C_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

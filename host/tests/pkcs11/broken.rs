@@ -1,0 +1,1 @@
+//! Libraries that hang, crash or are not PKCS#11 libraries at all.
