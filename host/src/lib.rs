@@ -6,6 +6,8 @@
 //!
 //! Concerns, one folder each:
 //! - [`api`]: the HTTPS server, routes, the `{success, data}` envelope and the error table.
+//! - [`bundles`]: signed module bundles: trust store, install state, install / remove /
+//!   rollback with hot swap.
 //! - [`config`]: the TOML configuration, environment overrides and defaults.
 //! - [`counters`]: durable transaction counters per label, tag, module, use case and day.
 //! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
@@ -16,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bundles;
 pub mod config;
 pub mod counters;
 pub mod pkcs11;

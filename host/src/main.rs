@@ -12,10 +12,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use t1c_host::api::{self, ApiConfig, AppState, server};
+use t1c_host::bundles::{self, InstallOptions, InstallOutcome, Installer, ModuleStatus, Store};
 use t1c_host::config::{self, Config};
 use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
-use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
+use t1c_host::runtime::{ModuleSet, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
@@ -41,18 +42,22 @@ enum Command {
         /// HTTPS port (overrides the configuration).
         #[arg(long)]
         port: Option<u16>,
-        /// Module directory (overrides the configuration).
+        /// Install state directory (overrides modules.dir).
         #[arg(long)]
         modules: Option<PathBuf>,
+        /// Install, pinned, every signed bundle (*.t1cm) of this folder at startup (overrides
+        /// modules.bundles); `cargo xtask build-modules` writes them to target/modules.
+        #[arg(long, value_name = "DIR")]
+        bundles: Option<PathBuf>,
         /// Add a reader with a simulated Belgian eID (PIN 1234).
         #[arg(long)]
         simulate: bool,
     },
-    /// Load every module (*.wasm) in a directory and list what loaded and what did not.
+    /// Install, remove, roll back and list modules (signed bundles). With a connector running,
+    /// through its admin socket (the change is served at once); otherwise in the install state.
     Modules {
-        /// Directory of module components (default: the configured one).
-        #[arg(long)]
-        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ModulesCommand,
     },
     /// Make browsers trust the connector: add its local CA to an NSS database (Chromium's
     /// ~/.pki/nssdb by default) with certutil, or remove it.
@@ -68,6 +73,31 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModulesCommand {
+    /// The installed modules.
+    List,
+    /// Verify a signed bundle and install it; in a running connector it takes over new
+    /// requests at once.
+    Install {
+        /// The bundle file (.t1cm).
+        file: PathBuf,
+        /// Pin this version: allows a downgrade, and keeps other versions out unless pinned.
+        #[arg(long)]
+        pin: bool,
+    },
+    /// Remove a module.
+    Remove {
+        /// The module name.
+        name: String,
+    },
+    /// Serve the module's previous version again.
+    Rollback {
+        /// The module name.
+        name: String,
     },
 }
 
@@ -110,28 +140,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Modules { dir } => {
-            let dir = dir.unwrap_or_else(|| config.modules_dir());
-            let (registry, failed) = load_modules(&config, &dir)?;
-            for module in registry.modules() {
-                let manifest = module.manifest();
-                let capabilities: Vec<String> =
-                    manifest.capabilities.iter().map(ToString::to_string).collect();
-                let operations: Vec<&str> =
-                    manifest.operations.iter().map(|o| o.name.as_str()).collect();
-                println!(
-                    "{} {}  contract {}  capabilities [{}]  atr patterns {}  token {}  operations [{}]\n    {}",
-                    manifest.name,
-                    manifest.version,
-                    manifest.contract,
-                    capabilities.join(", "),
-                    manifest.atrs.len(),
-                    if manifest.token { "yes" } else { "no" },
-                    operations.join(", "),
-                    manifest.description,
-                );
-            }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        Command::Modules { command } => {
+            config.validate()?;
+            modules_command(&config, command)
         }
         Command::Trust { remove, nssdb } => {
             let db = nssdb.map_or_else(trust::NssDb::user, |dir| Ok(trust::NssDb::at(dir)))?;
@@ -148,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { port, modules, simulate } => {
+        Command::Serve { port, modules, bundles, simulate } => {
             config.readers.simulate |= simulate;
             if let Some(port) = port {
                 config.server.port = port;
@@ -156,14 +167,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(modules) = modules {
                 config.modules.dir = Some(modules);
             }
+            if let Some(bundles) = bundles {
+                config.modules.bundles = Some(bundles);
+            }
             config.validate()?;
             serve(config)
         }
     }
 }
 
-/// Loads the modules of `dir`; returns the registry and how many failed (each logged).
-fn load_modules(config: &Config, dir: &std::path::Path) -> anyhow::Result<(Registry, usize)> {
+/// The installer over the configured install state, trust store and granted capabilities.
+fn installer(config: &Config) -> anyhow::Result<Arc<Installer>> {
     let granted: BTreeSet<_> =
         config.modules.granted.iter().filter_map(|c| t1c_sdk::Capability::from_name(c)).collect();
     let runtime = Runtime::new(RuntimeConfig {
@@ -171,26 +185,127 @@ fn load_modules(config: &Config, dir: &std::path::Path) -> anyhow::Result<(Regis
         granted,
         ..RuntimeConfig::default()
     })?;
-    let mut registry = Registry::new();
-    let report = match registry.load_directory(&runtime, dir) {
-        Ok(report) => report,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(dir = %dir.display(), "module directory does not exist; no modules");
-            return Ok((registry, 0));
+    let trust =
+        bundles::trust_store(&config.modules.trusted_keys, config.modules.trust_development_key)?;
+    if config.modules.trust_development_key && !cfg!(debug_assertions) {
+        tracing::warn!(
+            "modules.trust_development_key is on: bundles signed with the public development key are installed"
+        );
+    }
+    let store = Store::open(&config.modules_dir())?;
+    Ok(Arc::new(Installer::new(Arc::new(runtime), trust, Arc::new(ModuleSet::default()), store)))
+}
+
+/// Installs, pinned, every bundle of `dir` (sorted by file name); failures are logged.
+fn install_folder(installer: &Installer, dir: &std::path::Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the bundle folder {}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == t1c_bundle::FILE_EXTENSION))
+        .collect();
+    files.sort();
+    for file in files {
+        let outcome = std::fs::read(&file)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(installer.install(&bytes, InstallOptions { pin: true })?));
+        match outcome {
+            Ok(outcome) if outcome.changed => {
+                tracing::info!(file = %file.display(), module = %outcome.module, version = %outcome.version, "bundle installed")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(file = %file.display(), "bundle not installed: {err:#}"),
         }
-        Err(err) => {
-            return Err(err)
-                .with_context(|| format!("cannot read module directory {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// `t1c modules ...`: through the running connector's admin socket, or on the install state
+/// when no connector runs.
+fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<ExitCode> {
+    use hyper::Method;
+    let (method, path, body) = match &command {
+        ModulesCommand::List => (Method::GET, "/modules".to_owned(), Vec::new()),
+        ModulesCommand::Install { file, pin } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            (Method::POST, format!("/modules?pin={pin}"), bytes)
+        }
+        ModulesCommand::Remove { name } => (Method::DELETE, format!("/modules/{name}"), Vec::new()),
+        ModulesCommand::Rollback { name } => {
+            (Method::POST, format!("/modules/{name}/rollback"), Vec::new())
         }
     };
-    for (path, err) in &report.failed {
-        eprintln!("module not loaded: {}: {err}", path.display());
+    let client = api::admin::AdminClient::new(api::admin::socket_path(&config.data_dir()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let data = match runtime.block_on(client.request(method, &path, body.clone())) {
+        Ok(data) => data,
+        Err(api::admin::AdminClientError::Unreachable { .. }) => {
+            let installer = installer(config)?;
+            installer.load_installed();
+            match &command {
+                ModulesCommand::List => serde_json::to_value(installer.list())?,
+                ModulesCommand::Install { pin, .. } => {
+                    serde_json::to_value(installer.install(&body, InstallOptions { pin: *pin })?)?
+                }
+                ModulesCommand::Remove { name } => {
+                    installer.remove(name)?;
+                    serde_json::Value::Bool(true)
+                }
+                ModulesCommand::Rollback { name } => {
+                    serde_json::to_value(installer.rollback(name)?)?
+                }
+            }
+        }
+        Err(err) => return Err(err.into()),
+    };
+    match command {
+        ModulesCommand::List => {
+            let modules: Vec<ModuleStatus> = serde_json::from_value(data)?;
+            if modules.is_empty() {
+                println!("no modules installed");
+            }
+            for m in modules {
+                println!(
+                    "{} {}{}  signer {}  digest {}{}{}",
+                    m.name,
+                    m.version,
+                    if m.pinned { " (pinned)" } else { "" },
+                    m.signer,
+                    m.digest.get(..16).unwrap_or(&m.digest),
+                    m.previous.map(|p| format!("  previous {p}")).unwrap_or_default(),
+                    if m.served { "" } else { "  NOT SERVED (see the connector log)" },
+                );
+            }
+        }
+        ModulesCommand::Install { .. } | ModulesCommand::Rollback { .. } => {
+            let outcome: InstallOutcome = serde_json::from_value(data)?;
+            if outcome.changed {
+                println!(
+                    "{} {} installed{}, signed by {}{}",
+                    outcome.module,
+                    outcome.version,
+                    outcome.replaced.map(|v| format!(" (was {v})")).unwrap_or_default(),
+                    outcome.signer,
+                    if outcome.pinned { ", pinned" } else { "" },
+                );
+            } else {
+                println!("{} {} is already installed", outcome.module, outcome.version);
+            }
+        }
+        ModulesCommand::Remove { name } => println!("{name} removed"),
     }
-    Ok((registry, report.failed.len()))
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let (registry, _) = load_modules(&config, &config.modules_dir())?;
+    let installer = installer(&config)?;
+    for (module, err) in installer.load_installed() {
+        eprintln!("installed module {module} not served: {err}");
+    }
+    if let Some(dir) = &config.modules.bundles {
+        install_folder(&installer, dir)?;
+    }
     let readers = readers(&config)?;
     let source = match (&config.tls.certificate, &config.tls.key) {
         (Some(certificate), Some(key)) => {
@@ -236,16 +351,20 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         cors,
         jwt,
         device_key,
-        modules: Arc::new(registry),
+        modules: installer.modules().clone(),
         readers,
         counters: Arc::new(Counters::open(config.data_dir().join("counters.sqlite"))?),
     });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(api::router(state), &settings, resolver.clone()).await?;
+        let admin_socket = api::admin::socket_path(&config.data_dir());
+        let admin = api::admin::serve(&admin_socket, installer).await?;
         tokio::spawn(tls::watch(source, resolver, Duration::from_secs(2)));
         tokio::signal::ctrl_c().await?;
         tracing::info!("stopping");
+        admin.abort();
+        let _ = std::fs::remove_file(&admin_socket);
         running.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;

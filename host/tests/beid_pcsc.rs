@@ -323,7 +323,7 @@ async fn start_connector(component: &std::path::Path) -> Connector {
         cors: CorsPolicy::new(&["https://app.test"]).expect("cors"),
         jwt: None,
         device_key: DeviceKey::load_or_create(&key_path).expect("device key"),
-        modules: Arc::new(modules),
+        modules: Arc::new(modules.into()),
         readers: Arc::new(readers),
         counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
     });

@@ -132,7 +132,7 @@ async function startConnector({ allowedOrigins = [], jwtKey, simulate = true } =
     `allowed_origins = ${JSON.stringify(allowedOrigins)}`,
     '',
     '[modules]',
-    `dir = ${toml(modules)}`,
+    `bundles = ${toml(modules)}`,
     '',
     '[readers]',
     `simulate = ${simulate}`,

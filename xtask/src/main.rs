@@ -2,7 +2,10 @@
 //!
 //! - `cargo xtask build-modules`: compiles every crate in `modules/` to a `wasm32-wasip2`
 //!   component, loads each in the connector's runtime (which checks that it is a component,
-//!   exports the contract, and has a valid manifest) and copies it to `target/modules/`.
+//!   exports the contract, and has a valid manifest), copies it to `target/modules/` and packs
+//!   it as a bundle signed with the repository's development key (`xtask/development-key.pem`,
+//!   public: local runs and tests only; the connector trusts it only in debug builds), as
+//!   `target/modules/<name>.t1cm`.
 //! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
 //!   test), the doc tests, schemathesis against a running connector's OpenAPI document, and
@@ -77,7 +80,7 @@ fn api_fuzz(root: &Path) -> Result<()> {
     let data = tempdir_in(root)?;
     let port = free_port()?;
     let mut connector = Command::new(root.join("target/debug/t1c"))
-        .args(["serve", "--simulate", "--port", &port.to_string(), "--modules", "target/modules"])
+        .args(["serve", "--simulate", "--port", &port.to_string(), "--bundles", "target/modules"])
         .env("T1C_DATA_DIR", &data)
         .env("T1C_LOG", "warn")
         .spawn()
@@ -172,6 +175,8 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
 
     std::fs::create_dir_all(out)?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
+    let development_key =
+        t1c_bundle::SigningKey::read_pem_file(&root.join("xtask/development-key.pem"))?;
     let artifacts = root.join("target/wasm32-wasip2/wasm-release");
     let mut written = Vec::new();
     for (package, _) in &crates {
@@ -181,6 +186,10 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         })?;
         let target = out.join(format!("{}.wasm", module.name()));
         std::fs::copy(&wasm, &target)?;
+        let bundle = out.join(format!("{}.{}", module.name(), t1c_bundle::FILE_EXTENSION));
+        let manifest = t1c_host::bundles::manifest_of(&module)?;
+        let packed = t1c_bundle::pack(&manifest, &std::fs::read(&wasm)?)?;
+        std::fs::write(&bundle, t1c_bundle::sign(&packed, &development_key)?)?;
         let size = std::fs::metadata(&target)?.len();
         println!(
             "module {} {} ({} KiB, capabilities {:?}) -> {}",

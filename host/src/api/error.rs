@@ -48,6 +48,9 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::ModuleFailed, "211999", StatusCode::INTERNAL_SERVER_ERROR),
     (ErrorKind::ModuleDeadline, "211408", StatusCode::GATEWAY_TIMEOUT),
     (ErrorKind::ModuleBusy, "211503", StatusCode::SERVICE_UNAVAILABLE),
+    (ErrorKind::BundleRefused, "111400", StatusCode::BAD_REQUEST),
+    (ErrorKind::ModuleVersionConflict, "111409", StatusCode::CONFLICT),
+    (ErrorKind::ModuleStore, "111500", StatusCode::INTERNAL_SERVER_ERROR),
 ];
 
 /// Kinds of failure, each with one row in [`ERROR_TABLE`].
@@ -110,6 +113,14 @@ pub enum ErrorKind {
     ModuleDeadline,
     /// No module instance is free.
     ModuleBusy,
+    /// A module bundle was refused (admin API): signature, signer, format, contract,
+    /// capabilities or component.
+    BundleRefused,
+    /// A module install conflicts with the installed version (downgrade, pinned, version
+    /// reused) (admin API).
+    ModuleVersionConflict,
+    /// The module install state could not be read or written (admin API).
+    ModuleStore,
 }
 
 impl ApiError {

@@ -18,7 +18,8 @@ pub const API_VERSION: &str = "3.8.8";
 pub(super) async fn info(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
     let source = &state.inner;
     let cors: Vec<String> = source.cors.patterns().collect();
-    let modules: Vec<&str> = source.modules.modules().map(|m| m.name()).collect();
+    let registry = source.modules.snapshot();
+    let modules: Vec<&str> = registry.modules().map(|m| m.name()).collect();
     let data = json!({
             "t1CInfoOS": {
                 "architecture": std::env::consts::ARCH,

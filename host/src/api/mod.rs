@@ -4,6 +4,8 @@
 //! This concern turns requests into calls on the other concerns and their results into JSON.
 //! It knows nothing about APDUs or card protocols.
 
+#[cfg(unix)]
+pub mod admin;
 pub mod envelope;
 pub mod error;
 pub mod guard;
@@ -23,7 +25,7 @@ pub use error::{ApiError, ErrorKind};
 
 use crate::counters::{Counters, Transaction, UseCase};
 use crate::readers::ReaderBackend;
-use crate::runtime::Registry;
+use crate::runtime::{ModuleSet, Registry};
 use crate::security::cors::CorsPolicy;
 use crate::security::device_key::DeviceKey;
 use crate::security::jwt::JwtVerifier;
@@ -38,8 +40,8 @@ pub struct ApiConfig {
     pub jwt: Option<JwtVerifier>,
     /// The installation's key.
     pub device_key: DeviceKey,
-    /// The installed modules.
-    pub modules: Arc<Registry>,
+    /// The installed modules; swapped at runtime when a module is installed or removed.
+    pub modules: Arc<ModuleSet>,
     /// The card readers.
     pub readers: Arc<dyn ReaderBackend>,
     /// Where successful operations are counted.
@@ -107,8 +109,9 @@ impl AppState {
         &self.inner.device_key
     }
 
-    fn modules(&self) -> &Registry {
-        &self.inner.modules
+    /// The modules served now: a snapshot that a concurrent install or removal does not change.
+    fn modules(&self) -> Arc<Registry> {
+        self.inner.modules.snapshot()
     }
 
     fn readers(&self) -> &dyn ReaderBackend {

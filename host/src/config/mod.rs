@@ -30,8 +30,11 @@
 //! keys = [{ kid = "ds-1", algorithm = "ES256", public_key = "/path/ds-1.pem" }]
 //!
 //! [modules]
-//! dir = "/path/modules"             # default: <data dir>/modules
+//! dir = "/path/modules"             # the install state; default: <data dir>/modules
 //! granted = ["reader", "pkcs11", "files"]
+//! trusted_keys = ["t1c-ed25519:..."] # publisher keys whose signed bundles may be installed
+//! trust_development_key = false     # default: true in debug builds, false in release builds
+//! bundles = "/path/bundles"         # optional: install (pinned) every *.t1cm here at startup
 //!
 //! [readers]
 //! simulate = false                  # add an in-process reader with a simulated Belgian eID
@@ -157,15 +160,30 @@ pub struct JwtKeyConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModulesConfig {
-    /// Directory of module components; default `<data dir>/modules`.
+    /// The install state (installed bundles); default `<data dir>/modules`.
     pub dir: Option<PathBuf>,
     /// Capabilities modules may be granted.
     pub granted: Vec<String>,
+    /// Publisher public keys (`t1c-ed25519:<base64>`): only bundles signed by one of them are
+    /// installed.
+    pub trusted_keys: Vec<String>,
+    /// Trust the repository's development key (`cargo xtask build-modules` signs with it).
+    /// Defaults to true in debug builds only; its secret half is public.
+    pub trust_development_key: bool,
+    /// A folder of signed bundles installed, pinned, at startup: the folder decides which
+    /// version is served (development and managed deployments).
+    pub bundles: Option<PathBuf>,
 }
 
 impl Default for ModulesConfig {
     fn default() -> Self {
-        Self { dir: None, granted: vec!["reader".into(), "pkcs11".into(), "files".into()] }
+        Self {
+            dir: None,
+            granted: vec!["reader".into(), "pkcs11".into(), "files".into()],
+            trusted_keys: Vec::new(),
+            trust_development_key: cfg!(debug_assertions),
+            bundles: None,
+        }
     }
 }
 
@@ -279,6 +297,11 @@ impl Config {
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
                 }
                 "T1C_MODULES_DIR" => self.modules.dir = Some(PathBuf::from(value)),
+                "T1C_MODULES_BUNDLES" => self.modules.bundles = Some(PathBuf::from(value)),
+                "T1C_MODULES_TRUST_DEVELOPMENT_KEY" => {
+                    self.modules.trust_development_key =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
+                }
                 "T1C_READERS_SIMULATE" => {
                     self.readers.simulate =
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?

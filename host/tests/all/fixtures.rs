@@ -10,7 +10,8 @@ use t1c_sdk::pin::{Pin, PinVerifyRequest, fill_pin_block};
 use t1c_sdk::{Card, CardError};
 
 /// Crates built for the tests: the example module and the purpose-built test modules.
-const TEST_CRATES: [&str; 3] = ["t1c-module-hello", "t1c-test-hostile", "t1c-test-undeclared"];
+const TEST_CRATES: [&str; 4] =
+    ["t1c-module-hello", "t1c-test-hello-next", "t1c-test-hostile", "t1c-test-undeclared"];
 
 /// Path of a test module's component, building all of them on first use.
 pub fn module_path(package: &str) -> PathBuf {
@@ -39,6 +40,21 @@ pub fn module_path(package: &str) -> PathBuf {
 /// The bytes of a test module.
 pub fn module_bytes(package: &str) -> Vec<u8> {
     std::fs::read(module_path(package)).expect("test module built")
+}
+
+/// The repository's development signing key (what `cargo xtask build-modules` signs with and
+/// debug builds of the connector trust).
+pub fn development_key() -> t1c_bundle::SigningKey {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../xtask/development-key.pem");
+    t1c_bundle::SigningKey::read_pem_file(&path).expect("development key")
+}
+
+/// A test module packed as a bundle whose manifest is the component's own, signed by `key`.
+pub fn signed_bundle(package: &str, key: &t1c_bundle::SigningKey) -> Vec<u8> {
+    let wasm = module_bytes(package);
+    let module = runtime().load(&wasm, package).expect("test module loads");
+    let manifest = t1c_host::bundles::manifest_of(&module).expect("manifest");
+    t1c_bundle::sign(&t1c_bundle::pack(&manifest, &wasm).expect("pack"), key).expect("sign")
 }
 
 /// Limits small enough for hostile modules to hit quickly.

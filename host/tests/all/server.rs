@@ -65,7 +65,7 @@ async fn start_connector_full(
         cors: CorsPolicy::new(&["https://app.test", "https://*.example.org"]).expect("cors"),
         jwt,
         device_key: DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"),
-        modules: Arc::new(modules()),
+        modules: Arc::new(modules().into()),
         readers: Arc::new(SimulatorBackend::new(vec![simulated_reader()])),
         counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
     });

@@ -32,7 +32,7 @@ fn start(data: &Path, modules: &Path) -> Connector {
         .expect("addr")
         .port();
     let child = Command::new(env!("CARGO_BIN_EXE_t1c"))
-        .args(["serve", "--simulate", "--port", &port.to_string(), "--modules"])
+        .args(["serve", "--simulate", "--port", &port.to_string(), "--bundles"])
         .arg(modules)
         .env("T1C_DATA_DIR", data)
         .env("T1C_LOG", "warn")
@@ -81,8 +81,8 @@ async fn sigkill_under_load_loses_no_acknowledged_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
     let modules = dir.path().join("modules");
     std::fs::create_dir_all(&modules).expect("modules dir");
-    std::fs::copy(fixtures::module_path("t1c-module-hello"), modules.join("hello.wasm"))
-        .expect("copy");
+    let bundle = fixtures::signed_bundle("t1c-module-hello", &fixtures::development_key());
+    std::fs::write(modules.join("hello.t1cm"), bundle).expect("bundle");
     let data = dir.path().join("data");
 
     let mut connector = start(&data, &modules);

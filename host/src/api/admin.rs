@@ -1,0 +1,283 @@
+//! The admin API: list, install, remove and roll back modules while the connector runs.
+//!
+//! It is served only on a Unix socket, `<data dir>/run/admin.sock`, never on TCP: the `run`
+//! folder is `0700` and the socket `0600`, and every connection's peer credentials are checked
+//! against the connector's own user, so only the local user who runs the connector (or root)
+//! reaches it; a web page cannot. `t1c modules ...` talks to it when a connector is running.
+//!
+//! Routes (answers in the API envelope `{success, data}` / `{success: false, code,
+//! description}`):
+//! - `GET /modules`: the installed modules.
+//! - `POST /modules[?pin=true]`, body = the bundle file: install it (hot swap).
+//! - `DELETE /modules/{name}`: remove a module.
+//! - `POST /modules/{name}/rollback`: serve the previous version again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::net::{UnixListener, UnixStream};
+use tower::ServiceExt;
+
+use super::envelope::Reply;
+use super::error::{ApiError, ErrorKind};
+use crate::bundles::{InstallError, InstallOptions, Installer};
+
+/// Where the admin socket of a connector with data directory `data_dir` is.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("admin.sock")
+}
+
+/// Why the admin socket cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Another process answers on the socket already.
+    #[error("another connector already serves the admin socket {0}")]
+    InUse(PathBuf),
+    /// A file operation failed.
+    #[error("admin socket {path}: {source}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Serves the admin API on the socket at `path` until the returned task is aborted.
+///
+/// # Errors
+/// [`AdminError::InUse`] when a connector answers there already, [`AdminError::Io`] when the
+/// socket cannot be created.
+pub async fn serve(
+    path: &Path,
+    installer: Arc<Installer>,
+) -> Result<tokio::task::JoinHandle<()>, AdminError> {
+    let io = |source| AdminError::Io { path: path.to_owned(), source };
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(io)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(AdminError::InUse(path.to_owned()));
+        }
+        // Left by a connector that did not stop cleanly.
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    set_mode(path, 0o600).map_err(io)?;
+    let router = routes(installer);
+    let socket = path.to_owned();
+    tracing::info!(socket = %socket.display(), "admin API listening");
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!("admin socket accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !same_user(&stream) {
+                tracing::warn!(socket = %socket.display(), "admin connection from another user refused");
+                continue;
+            }
+            let router = router.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                        let router = router.clone();
+                        async move {
+                            let request = request.map(axum::body::Body::new);
+                            router.oneshot(request).await
+                        }
+                    });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(err) = connection.await {
+                    tracing::debug!("admin connection ended: {err}");
+                }
+            });
+        }
+    }))
+}
+
+fn routes(installer: Arc<Installer>) -> Router {
+    let largest_bundle = usize::try_from(t1c_bundle::limits::BUNDLE).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/modules", get(list).post(install))
+        .route("/modules/{name}", axum::routing::delete(remove))
+        .route("/modules/{name}/rollback", post(rollback))
+        .layer(DefaultBodyLimit::max(largest_bundle))
+        .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such admin route") })
+        .with_state(installer)
+}
+
+/// `?pin=true`
+#[derive(Debug, Deserialize)]
+struct InstallQuery {
+    #[serde(default)]
+    pin: bool,
+}
+
+async fn list(State(installer): State<Arc<Installer>>) -> Response {
+    blocking(move || Ok(serde_json::to_value(installer.list()).unwrap_or(Value::Null))).await
+}
+
+async fn install(
+    State(installer): State<Arc<Installer>>,
+    Query(query): Query<InstallQuery>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let outcome = installer.install(&body, InstallOptions { pin: query.pin })?;
+        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
+    })
+    .await
+}
+
+async fn remove(
+    State(installer): State<Arc<Installer>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    blocking(move || installer.remove(&name).map(|()| Value::Bool(true))).await
+}
+
+async fn rollback(
+    State(installer): State<Arc<Installer>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    blocking(move || {
+        let outcome = installer.rollback(&name)?;
+        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
+    })
+    .await
+}
+
+/// Runs an installer operation off the async threads (loading a component compiles it).
+async fn blocking(
+    operation: impl FnOnce() -> Result<Value, InstallError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(operation).await {
+        Ok(Ok(data)) => Reply::unsigned(data).into_response(),
+        Ok(Err(err)) => install_error(&err).into_response(),
+        Err(_) => ApiError::new(ErrorKind::Internal, "the operation was cancelled").into_response(),
+    }
+}
+
+/// The API error for an installer error; the description is the installer's reason.
+fn install_error(err: &InstallError) -> ApiError {
+    let kind = match err {
+        InstallError::Downgrade { .. }
+        | InstallError::Pinned { .. }
+        | InstallError::VersionReused { .. } => ErrorKind::ModuleVersionConflict,
+        InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => ErrorKind::UnknownModule,
+        InstallError::Store(_) => ErrorKind::ModuleStore,
+        _ => ErrorKind::BundleRefused,
+    };
+    ApiError::new(kind, err.to_string())
+}
+
+/// A client of a running connector's admin API.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    socket: PathBuf,
+}
+
+/// Why an admin request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminClientError {
+    /// No connector answers on the socket.
+    #[error("no connector answers on {path}: {source}")]
+    Unreachable {
+        /// The socket.
+        path: PathBuf,
+        /// The connect error.
+        source: std::io::Error,
+    },
+    /// The connector refused the request.
+    #[error("{description} ({code})")]
+    Refused {
+        /// The T1C error code.
+        code: String,
+        /// Why.
+        description: String,
+    },
+    /// The exchange failed or the answer is not the API envelope.
+    #[error("admin API: {0}")]
+    Protocol(String),
+}
+
+impl AdminClient {
+    /// A client for the socket at `socket` (see [`socket_path`]).
+    pub fn new(socket: PathBuf) -> Self {
+        Self { socket }
+    }
+
+    /// Sends one request and returns the answer's `data`.
+    ///
+    /// # Errors
+    /// [`AdminClientError`].
+    pub async fn request(
+        &self,
+        method: hyper::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, AdminClientError> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|source| {
+            AdminClientError::Unreachable { path: self.socket.clone(), source }
+        })?;
+        let protocol = |e: &dyn std::fmt::Display| AdminClientError::Protocol(e.to_string());
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| protocol(&e))?;
+        let driver = tokio::spawn(connection);
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(hyper::header::HOST, "localhost")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| protocol(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| protocol(&e))?;
+        let bytes = response.into_body().collect().await.map_err(|e| protocol(&e))?.to_bytes();
+        driver.abort();
+        let answer: Value = serde_json::from_slice(&bytes).map_err(|e| protocol(&e))?;
+        if answer["success"] == Value::Bool(true) {
+            return Ok(answer["data"].clone());
+        }
+        Err(AdminClientError::Refused {
+            code: answer["code"].as_str().unwrap_or("").to_owned(),
+            description: answer["description"].as_str().unwrap_or("no description").to_owned(),
+        })
+    }
+}
+
+fn same_user(stream: &UnixStream) -> bool {
+    let Ok(credentials) = stream.peer_cred() else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let own = unsafe { libc::geteuid() };
+    credentials.uid() == own || credentials.uid() == 0
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    set_mode(dir, 0o700)
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}

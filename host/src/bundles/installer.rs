@@ -1,0 +1,379 @@
+//! The installer: verifies a bundle, loads its component, records it durably, and swaps it into
+//! the served module set.
+//!
+//! The order is what makes a refusal harmless and a crash safe: every check (bundle, signer,
+//! contract, capabilities, version policy, the component itself) happens before anything is
+//! written; the bundle file is written before the state mentions it; the served set changes
+//! only after the state is on disk. Requests already running keep the module they started with
+//! (they hold its `Arc`); new requests get the new one at once.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use t1c_bundle::{Bundle, TrustStore, VerifiedBundle};
+use t1c_sdk::Capability;
+
+use super::error::InstallError;
+use super::store::{InstallState, ModuleEntry, Store, StoredBundle};
+use crate::runtime::{CONTRACT_VERSION, LoadedModule, ModuleSet, Runtime, contract_compatible};
+
+/// How an install is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstallOptions {
+    /// Pin this exact version: allows a lower or an equal version with another digest, and
+    /// marks the module pinned so that only another pinned install changes it.
+    pub pin: bool,
+}
+
+/// What an install or a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallOutcome {
+    /// The module.
+    pub module: String,
+    /// The version served now.
+    pub version: String,
+    /// The version served before, if any.
+    pub replaced: Option<String>,
+    /// The digest of the bundle served now.
+    pub digest: String,
+    /// The key that signed it.
+    pub signer: String,
+    /// Whether the module is pinned.
+    pub pinned: bool,
+    /// False when the same bundle was already installed (nothing changed but maybe the pin).
+    pub changed: bool,
+}
+
+/// One installed module, for `t1c modules list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleStatus {
+    /// The module.
+    pub name: String,
+    /// The installed version.
+    pub version: String,
+    /// Its bundle digest.
+    pub digest: String,
+    /// The key that signed it.
+    pub signer: String,
+    /// Whether it is pinned.
+    pub pinned: bool,
+    /// The version kept for rollback.
+    pub previous: Option<String>,
+    /// Whether this process serves it (false when it failed to load, see the log).
+    pub served: bool,
+}
+
+/// Installs, removes and rolls back modules; owns the store and updates the served set.
+pub struct Installer {
+    runtime: Arc<Runtime>,
+    trust: TrustStore,
+    modules: Arc<ModuleSet>,
+    store: Mutex<Store>,
+}
+
+impl std::fmt::Debug for Installer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installer").finish_non_exhaustive()
+    }
+}
+
+impl Installer {
+    /// An installer over `store` that serves into `modules` and trusts the keys of `trust`.
+    /// The capabilities modules may have are the runtime's granted ones.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        trust: TrustStore,
+        modules: Arc<ModuleSet>,
+        store: Store,
+    ) -> Self {
+        Self { runtime, trust, modules, store: Mutex::new(store) }
+    }
+
+    /// The set the installer serves into.
+    pub fn modules(&self) -> &Arc<ModuleSet> {
+        &self.modules
+    }
+
+    /// Loads every installed module into the served set (at startup). A module that no longer
+    /// verifies or loads (its signer was removed from the trust store, the host changed...) is
+    /// not served; the failures are returned, by module name, and logged.
+    pub fn load_installed(&self) -> Vec<(String, InstallError)> {
+        let store = self.store();
+        let mut failures = Vec::new();
+        for (name, entry) in &store.state().modules {
+            match self.load_stored(&store, name, &entry.current) {
+                Ok(module) => {
+                    self.modules.update(|set| {
+                        set.replace(module.clone());
+                    });
+                }
+                Err(err) => {
+                    tracing::error!(module = %name, "installed module not served: {err}");
+                    failures.push((name.clone(), err));
+                }
+            }
+        }
+        failures
+    }
+
+    /// Verifies and installs a bundle, and serves it from now on.
+    ///
+    /// # Errors
+    /// [`InstallError`] saying why; the installed and served sets are then unchanged.
+    pub fn install(
+        &self,
+        bytes: &[u8],
+        options: InstallOptions,
+    ) -> Result<InstallOutcome, InstallError> {
+        let bundle = Bundle::read(bytes)?.verify(&self.trust)?;
+        self.check_manifest(&bundle)?;
+        let manifest = bundle.manifest();
+        let name = manifest.name.clone();
+        let digest = bundle.digest().to_string();
+        let signer = bundle.signer().to_string();
+
+        let mut store = self.store();
+        let existing = store.state().modules.get(&name).cloned();
+        if let Some(entry) = &existing {
+            let installed = &entry.current;
+            if installed.digest == digest {
+                let pinned = entry.pinned || options.pin;
+                if pinned != entry.pinned {
+                    let mut state = store.state().clone();
+                    state.modules.insert(name.clone(), ModuleEntry { pinned, ..entry.clone() });
+                    store.commit(state)?;
+                }
+                return Ok(outcome(&name, installed, None, pinned, false));
+            }
+            if !options.pin {
+                if entry.pinned {
+                    return Err(InstallError::Pinned {
+                        module: name,
+                        pinned: installed.version.clone(),
+                        offered: manifest.version.clone(),
+                    });
+                }
+                if manifest.version == installed.version {
+                    return Err(InstallError::VersionReused {
+                        module: name,
+                        version: installed.version.clone(),
+                        installed: installed.digest.clone(),
+                    });
+                }
+                if manifest.version < installed.version {
+                    return Err(InstallError::Downgrade {
+                        module: name,
+                        installed: installed.version.clone(),
+                        offered: manifest.version.clone(),
+                    });
+                }
+            }
+        }
+
+        let module = self.load_component(&bundle)?;
+        let stored = store.put(&name, &manifest.version, &digest, &signer, bytes)?;
+        let replaced = existing.as_ref().map(|entry| entry.current.clone());
+        let mut state: InstallState = store.state().clone();
+        state.modules.insert(
+            name.clone(),
+            ModuleEntry {
+                current: stored.clone(),
+                previous: replaced.clone(),
+                pinned: options.pin,
+            },
+        );
+        store.commit(state)?;
+        self.modules.update(|set| {
+            set.replace(module.clone());
+        });
+        tracing::info!(
+            module = %name,
+            version = %stored.version,
+            replaced = ?replaced.as_ref().map(|b| b.version.to_string()),
+            signer = %signer,
+            pinned = options.pin,
+            "module installed"
+        );
+        Ok(outcome(&name, &stored, replaced.as_ref(), options.pin, true))
+    }
+
+    /// Stops serving `name` and forgets it (and its previous version).
+    ///
+    /// # Errors
+    /// [`InstallError::NotInstalled`], or the state cannot be written (nothing changed).
+    pub fn remove(&self, name: &str) -> Result<(), InstallError> {
+        let mut store = self.store();
+        let mut state = store.state().clone();
+        if state.modules.remove(name).is_none() {
+            return Err(InstallError::NotInstalled(name.to_owned()));
+        }
+        store.commit(state)?;
+        self.modules.update(|set| {
+            set.remove(name);
+        });
+        tracing::info!(module = %name, "module removed");
+        Ok(())
+    }
+
+    /// Serves the previous version of `name` again; the version it replaces becomes the
+    /// previous one (so a second rollback undoes the first).
+    ///
+    /// # Errors
+    /// [`InstallError::NotInstalled`], [`InstallError::NoPrevious`], or the previous bundle no
+    /// longer verifies or loads (nothing changed).
+    pub fn rollback(&self, name: &str) -> Result<InstallOutcome, InstallError> {
+        let mut store = self.store();
+        let entry = store
+            .state()
+            .modules
+            .get(name)
+            .cloned()
+            .ok_or_else(|| InstallError::NotInstalled(name.to_owned()))?;
+        let previous =
+            entry.previous.clone().ok_or_else(|| InstallError::NoPrevious(name.into()))?;
+        let module = self.load_stored(&store, name, &previous)?;
+        let mut state = store.state().clone();
+        state.modules.insert(
+            name.to_owned(),
+            ModuleEntry {
+                current: previous.clone(),
+                previous: Some(entry.current.clone()),
+                pinned: entry.pinned,
+            },
+        );
+        store.commit(state)?;
+        self.modules.update(|set| {
+            set.replace(module.clone());
+        });
+        tracing::info!(
+            module = %name,
+            version = %previous.version,
+            from = %entry.current.version,
+            "module rolled back"
+        );
+        Ok(outcome(name, &previous, Some(&entry.current), entry.pinned, true))
+    }
+
+    /// Every installed module.
+    pub fn list(&self) -> Vec<ModuleStatus> {
+        let store = self.store();
+        let served = self.modules.snapshot();
+        store
+            .state()
+            .modules
+            .iter()
+            .map(|(name, entry)| ModuleStatus {
+                name: name.clone(),
+                version: entry.current.version.to_string(),
+                digest: entry.current.digest.clone(),
+                signer: entry.current.signer.clone(),
+                pinned: entry.pinned,
+                previous: entry.previous.as_ref().map(|b| b.version.to_string()),
+                served: served
+                    .get(name)
+                    .is_some_and(|m| m.manifest().version == entry.current.version.to_string()),
+            })
+            .collect()
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads, re-verifies and loads a stored bundle.
+    fn load_stored(
+        &self,
+        store: &Store,
+        name: &str,
+        stored: &StoredBundle,
+    ) -> Result<Arc<LoadedModule>, InstallError> {
+        let bytes = store.read(stored)?;
+        let bundle = Bundle::read(&bytes)?.verify(&self.trust)?;
+        if bundle.manifest().name != name {
+            return Err(InstallError::ManifestMismatch {
+                module: name.to_owned(),
+                field: "name",
+                bundle: bundle.manifest().name.clone(),
+                component: name.to_owned(),
+            });
+        }
+        self.check_manifest(&bundle)?;
+        self.load_component(&bundle)
+    }
+
+    /// What the manifest alone decides: the contract version and the capabilities.
+    fn check_manifest(&self, bundle: &VerifiedBundle) -> Result<(), InstallError> {
+        let manifest = bundle.manifest();
+        if !contract_compatible(&manifest.contract.to_string()) {
+            return Err(InstallError::ContractUnsupported {
+                module: manifest.name.clone(),
+                found: manifest.contract.to_string(),
+                supported: CONTRACT_VERSION,
+            });
+        }
+        let granted = &self.runtime.config().granted;
+        for capability in &manifest.capabilities {
+            let allowed = Capability::from_name(capability).is_some_and(|c| granted.contains(&c));
+            if !allowed {
+                return Err(InstallError::CapabilityForbidden {
+                    module: manifest.name.clone(),
+                    capability: capability.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the component and checks that it says what the bundle says.
+    fn load_component(&self, bundle: &VerifiedBundle) -> Result<Arc<LoadedModule>, InstallError> {
+        let manifest = bundle.manifest();
+        let module = self
+            .runtime
+            .load(bundle.wasm(), &manifest.name)
+            .map_err(|source| InstallError::Component { module: manifest.name.clone(), source })?;
+        let component = module.manifest();
+        let mismatch = |field, bundle: String, component: String| {
+            Err(InstallError::ManifestMismatch {
+                module: manifest.name.clone(),
+                field,
+                bundle,
+                component,
+            })
+        };
+        if component.name != manifest.name {
+            return mismatch("name", manifest.name.clone(), component.name.clone());
+        }
+        if component.version != manifest.version.to_string() {
+            return mismatch("version", manifest.version.to_string(), component.version.clone());
+        }
+        if component.contract != manifest.contract.to_string() {
+            return mismatch("contract", manifest.contract.to_string(), component.contract.clone());
+        }
+        let declared: BTreeSet<&str> = manifest.capabilities.iter().map(String::as_str).collect();
+        let actual: BTreeSet<&str> = component.capabilities.iter().map(|c| c.name()).collect();
+        if declared != actual {
+            let list = |set: BTreeSet<&str>| set.into_iter().collect::<Vec<_>>().join(", ");
+            return mismatch("capabilities", list(declared), list(actual));
+        }
+        Ok(Arc::new(module))
+    }
+}
+
+fn outcome(
+    name: &str,
+    current: &StoredBundle,
+    replaced: Option<&StoredBundle>,
+    pinned: bool,
+    changed: bool,
+) -> InstallOutcome {
+    InstallOutcome {
+        module: name.to_owned(),
+        version: current.version.to_string(),
+        replaced: replaced.map(|b| b.version.to_string()),
+        digest: current.digest.clone(),
+        signer: current.signer.clone(),
+        pinned,
+        changed,
+    }
+}
