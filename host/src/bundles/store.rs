@@ -241,10 +241,10 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if !keep.contains(&name.as_ref()) {
-                if let Err(err) = std::fs::remove_file(entry.path()) {
-                    tracing::warn!(file = %entry.path().display(), "cannot remove: {err}");
-                }
+            if !keep.contains(&name.as_ref())
+                && let Err(err) = std::fs::remove_file(entry.path())
+            {
+                tracing::warn!(file = %entry.path().display(), "cannot remove: {err}");
             }
         }
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
