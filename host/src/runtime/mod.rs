@@ -32,7 +32,7 @@ pub use capabilities::{CONTRACT_VERSION, contract_compatible};
 pub use error::{CallError, LoadError};
 pub use limits::CallLimits;
 pub use module::{Device, LoadedModule};
-pub use registry::{DirectoryLoad, ModuleSet, Registry};
+pub use registry::{ModuleSet, Registry};
 pub use state::PinSecret;
 
 /// How the runtime is set up.

@@ -6,10 +6,8 @@
 //! running on it while every new request sees the new set. Nothing is locked on the request path.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Runtime;
 use super::error::LoadError;
 use super::module::LoadedModule;
 
@@ -19,47 +17,10 @@ pub struct Registry {
     modules: BTreeMap<String, Arc<LoadedModule>>,
 }
 
-/// The outcome of loading a directory: what loaded and what did not, with why.
-#[derive(Debug, Default)]
-pub struct DirectoryLoad {
-    /// Modules loaded, by file.
-    pub loaded: Vec<(PathBuf, String)>,
-    /// Files that failed, with the reason.
-    pub failed: Vec<(PathBuf, LoadError)>,
-}
-
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Loads every `*.wasm` file of `dir` (not recursively), in file-name order. A module that
-    /// fails to load is reported and skipped; the others load.
-    ///
-    /// # Errors
-    /// The directory cannot be read.
-    pub fn load_directory(
-        &mut self,
-        runtime: &Runtime,
-        dir: &Path,
-    ) -> std::io::Result<DirectoryLoad> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
-            .collect();
-        files.sort();
-        let mut report = DirectoryLoad::default();
-        for path in files {
-            match runtime.load_file(&path).and_then(|module| self.insert(module)) {
-                Ok(name) => report.loaded.push((path, name)),
-                Err(err) => {
-                    tracing::warn!(file = %path.display(), "module not loaded: {err}");
-                    report.failed.push((path, err));
-                }
-            }
-        }
-        Ok(report)
     }
 
     /// Adds a loaded module and returns its name.

@@ -132,6 +132,13 @@ async fn install_and_rollback_under_load_fail_no_request() {
 
     let connector = Arc::new(Connector::start(dir.path(), &key));
     let http = connector.client().await;
+    // Only the local user reaches the admin socket; it is never on TCP.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("stat").permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&connector.data.join("run")), 0o700);
+    assert_eq!(mode(&connector.data.join("run/admin.sock")), 0o600);
     let installed = connector.modules(&["install", v1.to_str().expect("utf-8")]);
     assert!(installed.contains("hello 0.1.0 installed"), "{installed}");
 

@@ -121,20 +121,13 @@ fn truncated_component_is_rejected() {
 }
 
 #[test]
-fn registry_loads_a_directory_and_matches_atrs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for package in ["t1c-module-hello", "t1c-test-undeclared", "t1c-test-hostile"] {
-        std::fs::copy(fixtures::module_path(package), dir.path().join(format!("{package}.wasm")))
-            .expect("copy");
-    }
-    std::fs::write(dir.path().join("notes.txt"), "not a module").expect("write");
+fn registry_matches_atrs_to_the_modules_that_claim_them() {
     let runtime = fixtures::runtime();
     let mut registry = Registry::new();
-    let report = registry.load_directory(&runtime, dir.path()).expect("directory readable");
-    let loaded: Vec<&str> = report.loaded.iter().map(|(_, name)| name.as_str()).collect();
-    assert_eq!(loaded, ["hello", "hostile"]);
-    assert_eq!(report.failed.len(), 1);
-    assert!(matches!(report.failed[0].1, LoadError::UndeclaredCapability { .. }));
+    for package in ["t1c-module-hello", "t1c-test-hostile"] {
+        let module = runtime.load(&fixtures::module_bytes(package), package).expect("loads");
+        registry.insert(module).expect("inserted");
+    }
     let names: Vec<String> =
         registry.modules_for_atr(&MemoryCard::ATR).iter().map(|m| m.name().to_owned()).collect();
     assert_eq!(names, ["hello"]);

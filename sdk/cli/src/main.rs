@@ -254,17 +254,10 @@ fn load(wasm: &[u8], path: &Path) -> Result<LoadedModule> {
     })
 }
 
-/// What `manifest.toml` says about a loaded component: exactly what it declares.
+/// What `manifest.toml` says about a loaded component: exactly what it declares (the same
+/// mapping the connector checks bundles with).
 fn bundle_manifest(module: &LoadedModule) -> Result<BundleManifest> {
-    let m = module.manifest();
-    let manifest = BundleManifest {
-        name: m.name.clone(),
-        version: semver::Version::parse(&m.version).context("the module's version")?,
-        contract: semver::Version::parse(&m.contract).context("the module's contract version")?,
-        description: m.description.clone(),
-        capabilities: m.capabilities.iter().map(|c| c.name().to_owned()).collect(),
-        atrs: m.atrs.iter().map(|a| t1c_bundle::format_atr_pattern(&a.value, &a.mask)).collect(),
-    };
+    let manifest = t1c_host::bundles::manifest_of(module).context("the module's manifest")?;
     manifest.validate()?;
     Ok(manifest)
 }
