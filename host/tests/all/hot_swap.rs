@@ -254,3 +254,82 @@ fn the_cli_works_on_the_install_state_when_no_connector_runs() {
     let list = String::from_utf8_lossy(&t1c(&["list"]).stdout).into_owned();
     assert!(list.contains("no modules installed"), "{list}");
 }
+
+/// `t1c modules install` killed with SIGKILL at arbitrary points: afterwards the install state
+/// always names a complete, verified bundle (the old version or the new one), never half of
+/// one, and the next command works.
+#[test]
+fn an_install_killed_at_any_point_leaves_the_old_or_the_new_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SigningKey::generate();
+    let bundles = [
+        (dir.path().join("v1.t1cm"), fixtures::signed_bundle("t1c-module-hello", &key)),
+        (dir.path().join("v2.t1cm"), fixtures::signed_bundle("t1c-test-hello-next", &key)),
+    ];
+    for (path, bytes) in &bundles {
+        std::fs::write(path, bytes).expect("bundle");
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modules]\ntrusted_keys = [\"{}\"]\ntrust_development_key = false\n",
+            key.public_key()
+        ),
+    )
+    .expect("config");
+    let t1c = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_t1c"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("modules")
+            .args(args)
+            .env("T1C_DATA_DIR", dir.path().join("data"))
+            .env("T1C_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    let list = || {
+        let output = t1c(&["list"]).output().expect("list runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+        text
+    };
+    let mut seen_kill_before_commit = false;
+    let mut seen_kill_after_commit = false;
+    // Alternate v1 and v2 (pinned, so each install changes the version), killing each install
+    // after a delay that sweeps the whole install (verify, compile, write, commit).
+    for round in 0..16u64 {
+        let (path, _) = &bundles[(round % 2) as usize];
+        let before = list();
+        let mut child = t1c(&["install", "--pin", path.to_str().expect("utf-8")])
+            .spawn()
+            .expect("install starts");
+        std::thread::sleep(Duration::from_millis(round * 25));
+        let _ = child.kill();
+        let _ = child.wait();
+        let after = list();
+        assert!(!after.contains("NOT SERVED"), "round {round}: {after}");
+        if after == before {
+            seen_kill_before_commit = true;
+        } else {
+            seen_kill_after_commit = true;
+            let wanted = if round % 2 == 0 { "hello 0.1.0" } else { "hello 0.2.0" };
+            assert!(after.contains(wanted), "round {round}: {after}");
+        }
+        // Whatever happened, the next install completes.
+        let done = t1c(&["install", "--pin", path.to_str().expect("utf-8")])
+            .output()
+            .expect("install runs");
+        assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    }
+    println!("killed before commit: {seen_kill_before_commit}, after: {seen_kill_after_commit}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data/modules/bundles"))
+        .expect("store")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftovers.len() <= 2, "only current and previous are kept: {leftovers:?}");
+}
