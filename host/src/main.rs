@@ -15,6 +15,7 @@ use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::bundles::{self, InstallOptions, InstallOutcome, Installer, ModuleStatus, Store};
 use t1c_host::config::{self, Config};
 use t1c_host::counters::Counters;
+use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
 use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use t1c_host::runtime::{ModuleSet, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
@@ -354,7 +355,8 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         modules: installer.modules().clone(),
         readers,
         counters: Arc::new(Counters::open(config.data_dir().join("counters.sqlite"))?),
-    });
+    })
+    .with_pkcs11(pkcs11_service(&config)?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(api::router(state), &settings, resolver.clone()).await?;
@@ -388,6 +390,23 @@ fn readers(config: &Config) -> anyhow::Result<Arc<dyn ReaderBackend>> {
         Err(err) => tracing::warn!("PC/SC readers unavailable: {err}"),
     }
     Ok(Arc::new(Readers::new(backends)))
+}
+
+/// The PKCS#11 libraries of the configuration (or the API's saved override), each loaded by a
+/// worker process running this same executable.
+fn pkcs11_service(config: &Config) -> anyhow::Result<api::pkcs11::Pkcs11Service> {
+    let worker = std::env::current_exe().context("cannot find the t1c executable for workers")?;
+    let mut options = Pkcs11Options::new(worker);
+    options.call_timeout = config.pkcs11.call_timeout();
+    options.login_timeout = config.pkcs11.login_timeout();
+    options.init_timeout = config.pkcs11.init_timeout();
+    let host = Arc::new(Pkcs11Host::new(options));
+    let override_file = config::Pkcs11Config::override_file(&config.data_dir());
+    let service = api::pkcs11::Pkcs11Service::new(host.clone(), &config.pkcs11, override_file);
+    for library in host.libraries() {
+        tracing::info!(library = %library.display(), "PKCS#11 library configured");
+    }
+    Ok(service)
 }
 
 /// Name of the simulated reader `[readers] simulate = true` adds.

@@ -40,7 +40,9 @@ use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 /// A PKCS#11 token module (one that declares the `pkcs11` capability) adds `pkcs11`:
 /// `t1c_sdk::export_module!(MyToken, pkcs11);`. Without it the module imports no PKCS#11
 /// function (so it needs no `pkcs11` capability) and a slot handed to it answers "not
-/// supported".
+/// supported". A module for PKCS#11 tokens only writes `export_module!(MyToken, pkcs11 only)`:
+/// it imports no `reader` function either (so it needs no `reader` capability), and a PC/SC
+/// card handed to it answers "not supported".
 #[macro_export]
 macro_rules! export_module {
     ($module:ident) => {
@@ -48,6 +50,9 @@ macro_rules! export_module {
     };
     ($module:ident, pkcs11) => {
         $crate::export_module!(@export $module, $crate::guest::HostSlots);
+    };
+    ($module:ident, pkcs11 only) => {
+        $crate::export_module!(@export $module, $crate::guest::OnlySlots);
     };
     (@export $module:ident, $slots:path) => {
         // Only a component has exports; a native build (unit tests) links the logic alone.
@@ -220,6 +225,51 @@ fn error_to_wit(err: Error) -> wit_types::ModuleError {
 pub trait SlotAccess {
     /// Runs `f` with the SDK view of `slot`.
     fn with_slot<R>(slot: &wit_pkcs11::Slot, f: impl FnOnce(Device<'_>) -> R) -> R;
+
+    /// Runs `f` with the SDK view of `card`; only this default references the host's `reader`
+    /// functions.
+    fn with_card<R>(card: &wit_reader::Card, f: impl FnOnce(Device<'_>) -> R) -> R {
+        f(Device::Card(&mut HostCard(card)))
+    }
+}
+
+/// PKCS#11 slots only (`export_module!(M, pkcs11 only)`): a card answers "not supported".
+#[doc(hidden)]
+pub struct OnlySlots;
+
+impl SlotAccess for OnlySlots {
+    fn with_slot<R>(slot: &wit_pkcs11::Slot, f: impl FnOnce(Device<'_>) -> R) -> R {
+        HostSlots::with_slot(slot, f)
+    }
+
+    fn with_card<R>(_card: &wit_reader::Card, f: impl FnOnce(Device<'_>) -> R) -> R {
+        f(Device::Card(&mut UnsupportedCard))
+    }
+}
+
+/// The card a module exported with `pkcs11 only` sees: every call answers not supported.
+struct UnsupportedCard;
+
+impl Card for UnsupportedCard {
+    fn atr(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        Err(no_reader())
+    }
+
+    fn verify_pin(
+        &mut self,
+        _request: &PinVerifyRequest,
+        _pin: Option<&Pin<'_>>,
+    ) -> Result<u16, CardError> {
+        Err(no_reader())
+    }
+}
+
+fn no_reader() -> CardError {
+    CardError::NotSupported("this module serves PKCS#11 tokens only".into())
 }
 
 /// Slots through the host's `pkcs11` capability (`export_module!(M, pkcs11)`).
@@ -273,7 +323,7 @@ fn with_device<S: SlotAccess, R>(
     f: impl FnOnce(Device<'_>) -> R,
 ) -> R {
     match device {
-        wit_token::Device::Card(card) => f(Device::Card(&mut HostCard(card))),
+        wit_token::Device::Card(card) => S::with_card(card, f),
         wit_token::Device::Slot(slot) => S::with_slot(slot, f),
     }
 }
@@ -381,7 +431,8 @@ pub fn certificates<T: Token, S: SlotAccess>(
     kinds: Vec<wit_token::CertificateKind>,
 ) -> Result<Vec<wit_token::Certificate>, wit_types::ModuleError> {
     let kinds: Vec<CertificateKind> = kinds.into_iter().map(kind_from_wit).collect();
-    let certificates = with_device::<S, _>(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
+    let certificates =
+        with_device::<S, _>(device, |d| T::certificates(d, &kinds)).map_err(error_to_wit)?;
     Ok(certificates
         .into_iter()
         .map(|Certificate { kind, id, der }| wit_token::Certificate {

@@ -12,13 +12,14 @@ pub mod guard;
 mod info;
 mod modules;
 pub mod openapi;
+pub mod pkcs11;
 mod readers;
 pub mod server;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, patch};
 
 pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
@@ -53,12 +54,28 @@ pub struct ApiConfig {
 pub struct AppState {
     inner: Arc<ApiConfig>,
     bulk_pins: Arc<modules::BulkPins>,
+    pkcs11: Option<Arc<pkcs11::Pkcs11Service>>,
 }
 
 impl AppState {
     /// State from its parts.
     pub fn new(config: ApiConfig) -> Self {
-        Self { inner: Arc::new(config), bulk_pins: Arc::default() }
+        Self { inner: Arc::new(config), bulk_pins: Arc::default(), pkcs11: None }
+    }
+
+    /// Serves PKCS#11 token slots (as readers, to modules, and the library configuration).
+    #[must_use]
+    pub fn with_pkcs11(mut self, pkcs11: pkcs11::Pkcs11Service) -> Self {
+        self.pkcs11 = Some(Arc::new(pkcs11));
+        self
+    }
+
+    fn pkcs11(&self) -> Option<&pkcs11::Pkcs11Service> {
+        self.pkcs11.as_deref()
+    }
+
+    fn pkcs11_arc(&self) -> Option<Arc<pkcs11::Pkcs11Service>> {
+        self.pkcs11.clone()
     }
 
     fn bulk_pins(&self) -> &modules::BulkPins {
@@ -152,6 +169,11 @@ fn routes(state: AppState) -> Router {
         .route("/v3/readers/{id}", get(readers::one))
         .route("/atrs", get(readers::atrs))
         .route("/ds/transactions", get(info::transactions))
+        .route(
+            "/v3/modules/pkcs11/apps/token/config",
+            get(pkcs11::get_config).post(pkcs11::set_config),
+        )
+        .route("/v3/modules/pkcs11/apps/token/config/reset", patch(pkcs11::reset_config))
         .route(
             "/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}",
             any(modules::reader_operation),

@@ -8,6 +8,10 @@
 //! Everything else is an extension operation the module declares in its manifest (for beid:
 //! `biometric`, `address`, `picture`, `cert-list`, ...), called with the JSON body and the
 //! query parameters merged into one object.
+//!
+//! A reader id names a PC/SC reader or, failing that, a PKCS#11 token slot; the module then
+//! gets the card or the slot as its device, and only operations declared for that kind of
+//! device are served.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -28,6 +32,7 @@ use t1c_sdk::{DeviceKind, HashAlgorithm, HttpMethod, SignRequest};
 use super::error::{ApiError, ErrorKind};
 use super::guard::Caller;
 use super::{AppState, Reply};
+use crate::pkcs11::{Pkcs11Error, TokenSlot};
 use crate::readers::{ReaderError, ReaderId};
 use crate::runtime::{CallError, Device};
 
@@ -39,7 +44,8 @@ const BULK_PIN_TTL: Duration = Duration::from_secs(300);
 /// Who a bulk PIN belongs to: (module, reader, origin).
 type BulkKey = (String, ReaderId, String);
 
-/// A kept PIN, the ATR of the card it was given for, and its last use.
+/// A kept PIN, the identity of the card it was given for (a card's ATR, a token's serial
+/// number), and its last use.
 type BulkEntry = (Zeroizing<String>, Vec<u8>, Instant);
 
 /// PINs kept for bulk signing, per [`BulkKey`], in zeroised memory. A PIN is dropped after
@@ -125,28 +131,41 @@ pub(super) async fn reader_operation(
     let reader: ReaderId = reader.parse().map_err(|_| {
         ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
     })?;
+    let target = resolve(&state, &reader).await?;
+    if let Target::Slot(_) = &target
+        && !loaded.manifest().capabilities.contains(&t1c_sdk::Capability::Pkcs11)
+    {
+        return Err(ApiError::new(
+            ErrorKind::NotSupported,
+            format!("module `{module}` does not serve PKCS#11 tokens"),
+        ));
+    }
     let origin = origin(&headers);
     let token_op = app == "token" && loaded.manifest().token;
     let (data, use_case) = match (token_op, method.clone(), operation.as_str()) {
         (true, Method::GET, "info") => {
-            let info = call(&state, &reader, move |card| loaded.token_info(card)).await?;
+            let info = call(&state, &target, move |card| loaded.token_info(card)).await?;
             let details =
                 serde_json::from_str::<Value>(&info.details).ok().filter(Value::is_object);
-            let data = details.unwrap_or_else(|| {
+            let mut data = details.unwrap_or_else(|| {
                 json!({ "serialNumber": info.serial_number, "label": info.label, "version": info.version })
             });
+            // T1C's PKCS11TokenInfo names its slot; only the host knows it.
+            if let (Target::Slot(slot), Some(object)) = (&target, data.as_object_mut()) {
+                object.entry("slot").or_insert(json!(slot.slot_id));
+            }
             (data, "identity read".to_owned())
         }
         (true, Method::GET, "supported-algorithms") => {
             let algorithms =
-                call(&state, &reader, move |card| loaded.supported_algorithms(card)).await?;
+                call(&state, &target, move |card| loaded.supported_algorithms(card)).await?;
             let names: Vec<&str> = algorithms.into_iter().map(algorithm_name).collect();
             (json!({ "ref": names }), String::new())
         }
         (true, Method::POST, "verify-pin") => {
             let body = pin_body(&body)?;
             let pin = decrypt_pin(&state, &body)?;
-            call(&state, &reader, move |card| loaded.verify_pin(card, pin)).await?;
+            call(&state, &target, move |card| loaded.verify_pin(card, pin)).await?;
             (json!({ "verified": true }), "pin verification".to_owned())
         }
         (true, Method::POST, op @ ("sign" | "sign_raw" | "authenticate")) => {
@@ -156,12 +175,17 @@ pub(super) async fn reader_operation(
             let key = (module.clone(), reader.clone(), origin.clone());
             let mut pin = decrypt_pin(&state, &body)?;
             if bulk {
-                let atr = state
-                    .readers()
-                    .readers()
-                    .into_iter()
-                    .find(|r| r.id == reader)
-                    .and_then(|r| r.card.map(|c| c.atr));
+                let atr = match &target {
+                    Target::Reader(_) => state
+                        .readers()
+                        .readers()
+                        .into_iter()
+                        .find(|r| r.id == reader)
+                        .and_then(|r| r.card.map(|c| c.atr)),
+                    // A token's serial number stands for a card's ATR: another token in the
+                    // slot drops the PIN.
+                    Target::Slot(slot) => Some(slot.serial.as_bytes().to_vec()),
+                };
                 match (&pin, atr) {
                     (Some(pin), Some(atr)) => state.bulk_pins().keep(key, pin.clone(), atr),
                     (Some(_), None) => {}
@@ -169,7 +193,7 @@ pub(super) async fn reader_operation(
                 }
             }
             let authenticate = op == "authenticate";
-            let signature = call(&state, &reader, move |card| {
+            let signature = call(&state, &target, move |card| {
                 if authenticate {
                     loaded.authenticate(card, &request, pin)
                 } else {
@@ -187,7 +211,7 @@ pub(super) async fn reader_operation(
                 .iter()
                 .find(|o| {
                     o.name == operation
-                        && o.device == DeviceKind::Card
+                        && o.device == target.kind()
                         && method_matches(o.method, &method)
                 })
                 .cloned()
@@ -195,7 +219,7 @@ pub(super) async fn reader_operation(
             let request = extension_request(&body, &query)?;
             let operation = declared.name.clone();
             let answer =
-                call(&state, &reader, move |card| loaded.invoke(Some(card), &operation, &request))
+                call(&state, &target, move |card| loaded.invoke(Some(card), &operation, &request))
                     .await?;
             let data = answer_json(&answer)?;
             (data, declared.use_case)
@@ -267,23 +291,80 @@ fn answer_json(answer: &str) -> Result<Value, ApiError> {
         .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))
 }
 
-/// Opens the reader session and runs `f` on a blocking thread (module calls and PC/SC are
-/// synchronous).
+/// What a reader id names.
+#[derive(Clone)]
+enum Target {
+    /// A PC/SC reader (or one unknown to both, which the reader backend reports).
+    Reader(ReaderId),
+    /// A PKCS#11 token slot.
+    Slot(TokenSlot),
+}
+
+impl Target {
+    fn kind(&self) -> DeviceKind {
+        match self {
+            Target::Reader(_) => DeviceKind::Card,
+            Target::Slot(_) => DeviceKind::Slot,
+        }
+    }
+}
+
+/// The PC/SC reader with this id, else the PKCS#11 slot with it.
+async fn resolve(state: &AppState, reader: &ReaderId) -> Result<Target, ApiError> {
+    if state.readers().readers().iter().any(|r| &r.id == reader) {
+        return Ok(Target::Reader(reader.clone()));
+    }
+    if let Some(service) = state.pkcs11_arc() {
+        let id = reader.to_string();
+        let slot = tokio::task::spawn_blocking(move || service.slot(&id))
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "the slot lookup was cancelled"))?;
+        if let Some(slot) = slot {
+            return Ok(Target::Slot(slot));
+        }
+    }
+    Ok(Target::Reader(reader.clone()))
+}
+
+/// Opens the reader session (or the token slot) and runs `f` on a blocking thread (module
+/// calls, PC/SC and PKCS#11 are synchronous).
 async fn call<R: Send + 'static>(
     state: &AppState,
-    reader: &ReaderId,
+    target: &Target,
     f: impl FnOnce(Device) -> Result<R, CallError> + Send + 'static,
 ) -> Result<R, ApiError> {
     let readers = state.readers_arc();
-    let id = reader.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let card = readers.connect(&id, READER_WAIT).map_err(Failure::Reader)?;
-        f(Device::Card(card)).map_err(Failure::Call)
+    let pkcs11 = state.pkcs11_arc();
+    let (reader, target) = match target {
+        Target::Reader(id) => (id.clone(), target.clone()),
+        Target::Slot(slot) => {
+            (slot.id.parse().unwrap_or_else(|_| ReaderId::from_name(&slot.id)), target.clone())
+        }
+    };
+    let outcome = tokio::task::spawn_blocking(move || match target {
+        Target::Reader(id) => {
+            let card = readers.connect(&id, READER_WAIT).map_err(Failure::Reader)?;
+            f(Device::Card(card)).map_err(Failure::Call)
+        }
+        Target::Slot(slot) => {
+            let service = pkcs11.ok_or(Failure::Slot(Pkcs11Error::NoSuchSlot))?;
+            service
+                .with_slot(&slot, |handle| f(Device::Slot(handle)))
+                .map_err(Failure::Slot)?
+                .map_err(Failure::Call)
+        }
     })
     .await
     .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))?;
+    let reader = &reader;
     match outcome {
         Ok(value) => Ok(value),
+        Err(Failure::Slot(err)) => {
+            if matches!(err, Pkcs11Error::TokenRemoved | Pkcs11Error::NoSuchSlot) {
+                state.bulk_pins().forget_reader(reader);
+            }
+            Err(super::pkcs11::slot_error(err))
+        }
         Err(Failure::Reader(err)) => {
             if matches!(err, ReaderError::NoCard(_) | ReaderError::CardRemoved) {
                 state.bulk_pins().forget_reader(reader);
@@ -301,6 +382,7 @@ async fn call<R: Send + 'static>(
 
 enum Failure {
     Reader(ReaderError),
+    Slot(Pkcs11Error),
     Call(CallError),
 }
 

@@ -1,12 +1,17 @@
 //! `GET /v3/readers`, `GET /v3/readers/{id}` and `GET /atrs`: the readers, their cards and the
 //! modules that claim each card, in the T1C v3 `CardReader` shape.
+//!
+//! PKCS#11 token slots are listed after the PC/SC readers, each as a reader holding a card
+//! (the token) that the PKCS#11 modules serve. Their ids are derived from the library and the
+//! token, PC/SC reader ids from the reader's name, so a card reachable both ways is listed
+//! twice under two ids (see [`crate::pkcs11`]).
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ErrorKind};
-use super::{AppState, Reply};
+use super::{AppState, Reply, pkcs11};
 use crate::readers::{ReaderId, ReaderInfo};
 
 /// Query of `GET /v3/readers`.
@@ -45,17 +50,29 @@ pub(super) async fn list(
         .map(|s| s.trim().to_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let readers: Vec<Value> = state
+    let kept = |name: &str| {
+        let name = name.to_lowercase();
+        !excluded.iter().any(|e| name.contains(e.as_str()))
+    };
+    let mut readers: Vec<Value> = state
         .readers()
         .readers()
         .into_iter()
         .filter(|r| card_inserted.is_none_or(|wanted| r.card.is_some() == wanted))
-        .filter(|r| {
-            let name = r.name.to_lowercase();
-            !excluded.iter().any(|e| name.contains(e.as_str()))
-        })
+        .filter(|r| kept(&r.name))
         .map(|r| reader_json(&state, &r))
         .collect();
+    if card_inserted != Some(false) {
+        let modules = pkcs11_modules(&state);
+        let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+        readers.extend(
+            slots(&state)
+                .await?
+                .iter()
+                .map(|slot| pkcs11::slot_json(slot, &modules))
+                .filter(|slot| kept(slot["name"].as_str().unwrap_or_default())),
+        );
+    }
     Ok(Reply::signed(Value::Array(readers), state.device_key()))
 }
 
@@ -71,13 +88,17 @@ pub(super) async fn one(
     let id: ReaderId = id.parse().map_err(|_| {
         ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
     })?;
-    let reader = state
-        .readers()
-        .readers()
+    if let Some(reader) = state.readers().readers().into_iter().find(|r| r.id == id) {
+        return Ok(Reply::signed(reader_json(&state, &reader), state.device_key()));
+    }
+    let slot = slots(&state)
+        .await?
         .into_iter()
-        .find(|r| r.id == id)
+        .find(|slot| slot.id == id.as_str())
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no reader with this id"))?;
-    Ok(Reply::signed(reader_json(&state, &reader), state.device_key()))
+    let modules = pkcs11_modules(&state);
+    let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+    Ok(Reply::signed(pkcs11::slot_json(&slot, &modules), state.device_key()))
 }
 
 /// `GET /atrs`
@@ -97,6 +118,29 @@ pub(super) async fn atrs(State(state): State<AppState>) -> Reply {
         }
     }
     Reply::signed(Value::Array(atrs), state.device_key())
+}
+
+/// The PKCS#11 token slots (none without PKCS#11); asking the libraries blocks, so it runs on
+/// a blocking thread.
+async fn slots(state: &AppState) -> Result<Vec<crate::pkcs11::TokenSlot>, ApiError> {
+    let Some(service) = state.pkcs11_arc() else {
+        return Ok(Vec::new());
+    };
+    tokio::task::spawn_blocking(move || service.slots())
+        .await
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "listing PKCS#11 slots was cancelled"))
+}
+
+/// The loaded modules that serve PKCS#11 tokens: token modules with the `pkcs11` capability.
+pub(super) fn pkcs11_modules(state: &AppState) -> Vec<String> {
+    state
+        .modules()
+        .modules()
+        .filter(|m| {
+            m.manifest().token && m.manifest().capabilities.contains(&t1c_sdk::Capability::Pkcs11)
+        })
+        .map(|m| m.name().to_owned())
+        .collect()
 }
 
 /// One `CardReader`: `{id, name, pinpad, card?: {atr, description, modules, module}}`. Both

@@ -38,12 +38,25 @@
 //!
 //! [readers]
 //! simulate = false                  # add an in-process reader with a simulated Belgian eID
+//!
+//! [pkcs11]                          # see [`pkcs11`]
+//! linux = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"   # one path or a list, per OS
+//! macos = "/Library/OpenSC/lib/opensc-pkcs11.so"
+//! win = 'C:\Windows\System32\opensc-pkcs11.dll'
+//! api_config = false                # let web pages change the libraries (POST .../config)
+//! call_timeout_secs = 10
+//! login_timeout_secs = 60
+//! init_timeout_secs = 10
 //! ```
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub mod pkcs11;
+
+pub use pkcs11::{Libraries, LibraryPathError, LibraryPaths, Pkcs11Config};
 
 /// The default HTTPS port of T1C (what `t1c-sdk-js` uses).
 pub const DEFAULT_PORT: u16 = 51983;
@@ -64,6 +77,8 @@ pub struct Config {
     pub modules: ModulesConfig,
     /// Reader settings.
     pub readers: ReadersConfig,
+    /// PKCS#11 libraries.
+    pub pkcs11: Pkcs11Config,
     /// Where the connector keeps its state (keys, certificates, counters). Default: the OS's
     /// per-user data directory.
     pub data_dir: Option<PathBuf>,
@@ -259,8 +274,10 @@ impl Config {
 
     /// Applies `T1C_*` variables: `T1C_SERVER_PORT`, `T1C_SERVER_HTTP_PORT`,
     /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`,
-    /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`. Others starting with `T1C_` are rejected so a
-    /// typo does not go unnoticed.
+    /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`, `T1C_PKCS11_LINUX`, `T1C_PKCS11_MACOS`,
+    /// `T1C_PKCS11_WIN` (comma-separated paths), `T1C_PKCS11_API_CONFIG`,
+    /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`. Others starting with
+    /// `T1C_` are rejected so a typo does not go unnoticed.
     ///
     /// # Errors
     /// [`ConfigError::Environment`].
@@ -307,6 +324,21 @@ impl Config {
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
                 }
                 "T1C_DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
+                "T1C_PKCS11_LINUX" => self.pkcs11.linux = pkcs11::libraries_from_env(&value),
+                "T1C_PKCS11_MACOS" => self.pkcs11.macos = pkcs11::libraries_from_env(&value),
+                "T1C_PKCS11_WIN" => self.pkcs11.win = pkcs11::libraries_from_env(&value),
+                "T1C_PKCS11_API_CONFIG" => {
+                    self.pkcs11.api_config =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
+                }
+                "T1C_PKCS11_CALL_TIMEOUT_SECS" => {
+                    self.pkcs11.call_timeout_secs =
+                        value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
+                "T1C_PKCS11_LOGIN_TIMEOUT_SECS" => {
+                    self.pkcs11.login_timeout_secs =
+                        value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
                 "T1C_CONFIG" | "T1C_LOG" => {}
                 _ => return Err(bad("unknown T1C_ variable")),
             }
@@ -348,6 +380,15 @@ impl Config {
                     "jwt.keys: algorithm `{}` of key `{}` is not one of RS256, ES256, EdDSA",
                     key.algorithm, key.kid
                 ));
+            }
+        }
+        for (name, secs) in [
+            ("call_timeout_secs", self.pkcs11.call_timeout_secs),
+            ("login_timeout_secs", self.pkcs11.login_timeout_secs),
+            ("init_timeout_secs", self.pkcs11.init_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return invalid(format!("pkcs11.{name} must be 1 to 3600 seconds"));
             }
         }
         if self.jwt.enabled && self.jwt.keys.is_empty() {

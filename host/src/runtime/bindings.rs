@@ -10,5 +10,7 @@ wasmtime::component::bindgen!({
     with: {
         "t1c:card/types.pin": crate::runtime::state::PinSecret,
         "t1c:card/reader.card": crate::runtime::state::CardHandle,
+        "t1c:card/pkcs11.slot": crate::runtime::state::SlotResource,
+        "t1c:card/pkcs11.session": crate::runtime::state::SessionResource,
     },
 });

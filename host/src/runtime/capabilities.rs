@@ -15,7 +15,7 @@ use t1c_sdk::Capability;
 
 use super::bindings;
 use super::error::LoadError;
-use super::state::{CardHandle, State};
+use super::state::{CardHandle, SessionResource, SlotResource, State};
 
 /// The contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -107,17 +107,22 @@ pub(crate) fn linker(
             .and_then(|mut i| i.resource("card", ResourceType::host::<CardHandle>(), |_, _| Ok(())))
             .map_err(link)?;
     }
-    // PKCS#11 and file access have no host side in this build: only their resource types exist.
-    {
-        use bindings::t1c::card::{files, pkcs11};
+    if granted.contains(&Capability::Pkcs11) {
+        bindings::t1c::card::pkcs11::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(link)?;
+    } else {
         let mut pkcs11_instance =
             linker.instance(&format!("{PACKAGE}pkcs11@{CONTRACT_VERSION}")).map_err(link)?;
         pkcs11_instance
-            .resource("slot", ResourceType::host::<pkcs11::Slot>(), |_, _| Ok(()))
+            .resource("slot", ResourceType::host::<SlotResource>(), |_, _| Ok(()))
             .map_err(link)?;
         pkcs11_instance
-            .resource("session", ResourceType::host::<pkcs11::Session>(), |_, _| Ok(()))
+            .resource("session", ResourceType::host::<SessionResource>(), |_, _| Ok(()))
             .map_err(link)?;
+    }
+    // File access has no host side in this build: only its resource type exists.
+    {
+        use bindings::t1c::card::files;
         linker
             .instance(&format!("{PACKAGE}files@{CONTRACT_VERSION}"))
             .and_then(|mut i| {
@@ -128,9 +133,10 @@ pub(crate) fn linker(
     Ok(linker)
 }
 
-/// The capabilities this build provides a host side for.
+/// The capabilities this build provides a host side for. `pkcs11` is always linkable: a host
+/// without PKCS#11 libraries simply never has a slot to pass.
 pub(crate) fn available() -> BTreeSet<Capability> {
-    BTreeSet::from([Capability::Reader])
+    BTreeSet::from([Capability::Reader, Capability::Pkcs11])
 }
 
 fn imports_functions(engine: &Engine, item: &ComponentItem) -> bool {

@@ -20,7 +20,7 @@ use super::bindings::{T1cModule as Bindings, T1cModulePre as ModulePre};
 use super::cache::CacheOutcome;
 use super::error::CallError;
 use super::limits::CallLimits;
-use super::state::{CardHandle, Overrun, PinSecret, State};
+use super::state::{CardHandle, Overrun, PinSecret, SlotResource, State};
 
 /// The device a call runs on, handed over for the duration of the call.
 #[non_exhaustive]
@@ -28,6 +28,9 @@ pub enum Device {
     /// A card, already connected and held exclusively by the caller's reader session; it is
     /// dropped (ending the session) when the call returns.
     Card(Box<dyn t1c_sdk::Card + Send>),
+    /// A PKCS#11 slot, opened by the caller; sessions the module opens on it are closed (and
+    /// logged out) when the call returns.
+    Slot(crate::pkcs11::SlotHandle),
 }
 
 /// A module ready to be called.
@@ -243,6 +246,10 @@ impl LoadedModule {
                     Some(Device::Card(card)) => {
                         let handle = table.push(CardHandle::new(card))?;
                         Some(wit_token::Device::Card(Resource::new_borrow(handle.rep())))
+                    }
+                    Some(Device::Slot(slot)) => {
+                        let handle = table.push(SlotResource::new(slot))?;
+                        Some(wit_token::Device::Slot(Resource::new_borrow(handle.rep())))
                     }
                     None => None,
                 };

@@ -1,5 +1,5 @@
 //! What one call's `Store` holds, and the host side of the contract's imports: `types.pin`,
-//! `log` and `reader.card`.
+//! `log`, `reader.card`, and `pkcs11.slot` and `pkcs11.session`.
 //!
 //! A fresh [`State`] is made for every call and dropped with its `Store`, so nothing a module
 //! does survives the call: no handles, no memory, no output.
@@ -16,8 +16,9 @@ use zeroize::Zeroizing;
 use t1c_sdk::Card;
 use t1c_sdk::pin::{Pin, PinEncoding, PinLengthField, PinVerifyRequest};
 
-use super::bindings::t1c::card::{log, reader, types};
+use super::bindings::t1c::card::{log, pkcs11, reader, types};
 use super::limits::CallLimits;
+use crate::pkcs11::{self as host_pkcs11, Pkcs11Error, SessionHandle, SlotHandle};
 
 /// Bytes of stdout and of stderr kept per call; a module that writes more gets a write error.
 const OUTPUT_CAPACITY: usize = 64 * 1024;
@@ -25,6 +26,12 @@ const OUTPUT_CAPACITY: usize = 64 * 1024;
 const MAX_LOG_LINE: usize = 4096;
 /// Log lines forwarded per call; the rest are counted and dropped.
 const MAX_LOG_LINES: u32 = 1000;
+/// PKCS#11 sessions a call may hold open at once; one more fails with `CKR_SESSION_COUNT`.
+pub(crate) const MAX_OPEN_SESSIONS: u32 = 8;
+/// PKCS#11 sessions a call may open in all (each costs the token a C_OpenSession).
+pub(crate) const MAX_SESSIONS_PER_CALL: u32 = 64;
+/// Objects one `find-objects` returns at most.
+const MAX_OBJECTS: usize = 1024;
 
 /// A PIN held by the host for one call. The module only ever sees a handle to it.
 pub struct PinSecret(Zeroizing<String>);
@@ -53,6 +60,35 @@ impl CardHandle {
     }
 }
 
+/// The PKCS#11 slot of the current call, as the module's `pkcs11.slot` resource.
+pub struct SlotResource {
+    slot: SlotHandle,
+}
+
+impl SlotResource {
+    pub(crate) fn new(slot: SlotHandle) -> Self {
+        Self { slot }
+    }
+}
+
+/// A session a module opened, as its `pkcs11.session` resource. Dropped (and closed) when the
+/// module drops it or the call ends; logged out first if the module logged in and did not log
+/// out, so no login outlives the call.
+pub struct SessionResource {
+    session: SessionHandle,
+    logged_in: bool,
+}
+
+impl Drop for SessionResource {
+    fn drop(&mut self) {
+        if self.logged_in
+            && let Err(err) = self.session.logout()
+        {
+            tracing::debug!("logout of a PKCS#11 session left logged in: {err}");
+        }
+    }
+}
+
 /// The data of one call's `Store`.
 pub(crate) struct State {
     module: Arc<str>,
@@ -63,6 +99,8 @@ pub(crate) struct State {
     stderr: MemoryOutputPipe,
     clock: CallClock,
     log_lines: u32,
+    sessions_open: u32,
+    sessions_opened: u32,
 }
 
 impl State {
@@ -87,6 +125,8 @@ impl State {
             stderr,
             clock: CallClock::new(limits),
             log_lines: 0,
+            sessions_open: 0,
+            sessions_opened: 0,
         }
     }
 
@@ -336,6 +376,324 @@ impl reader::HostCard for State {
     fn drop(&mut self, card: Resource<CardHandle>) -> wasmtime::Result<()> {
         self.table.delete(card)?;
         Ok(())
+    }
+}
+
+impl pkcs11::Host for State {}
+
+impl pkcs11::HostSlot for State {
+    fn info(
+        &mut self,
+        slot: Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<pkcs11::TokenInfo, pkcs11::TokenError>> {
+        self.table.get(&slot)?;
+        let info =
+            self.host_time(|state| Ok::<_, wasmtime::Error>(state.table.get(&slot)?.slot.info()))?;
+        Ok(info.map(token_info_to_wit).map_err(token_error_to_wit))
+    }
+
+    fn mechanisms(
+        &mut self,
+        slot: Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<Vec<pkcs11::MechanismInfo>, pkcs11::TokenError>> {
+        self.table.get(&slot)?;
+        let mechanisms = self.host_time(|state| {
+            Ok::<_, wasmtime::Error>(state.table.get(&slot)?.slot.mechanisms())
+        })?;
+        Ok(mechanisms
+            .map(|list| list.into_iter().map(mechanism_to_wit).collect())
+            .map_err(token_error_to_wit))
+    }
+
+    fn open_session(
+        &mut self,
+        slot: Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<Resource<SessionResource>, pkcs11::TokenError>> {
+        self.table.get(&slot)?;
+        if self.sessions_open >= MAX_OPEN_SESSIONS || self.sessions_opened >= MAX_SESSIONS_PER_CALL
+        {
+            tracing::warn!(module = %self.module, "PKCS#11 session limit of the call reached");
+            return Ok(Err(pkcs11::TokenError::Library("CKR_SESSION_COUNT".into())));
+        }
+        let opened = self.host_time(|state| {
+            Ok::<_, wasmtime::Error>(state.table.get(&slot)?.slot.open_session())
+        })?;
+        let session = match opened {
+            Ok(session) => session,
+            Err(err) => return Ok(Err(token_error_to_wit(err))),
+        };
+        self.sessions_open += 1;
+        self.sessions_opened += 1;
+        let handle = self.table.push(SessionResource { session, logged_in: false })?;
+        Ok(Ok(handle))
+    }
+
+    fn drop(&mut self, slot: Resource<SlotResource>) -> wasmtime::Result<()> {
+        self.table.delete(slot)?;
+        Ok(())
+    }
+}
+
+impl pkcs11::HostSession for State {
+    fn find_objects(
+        &mut self,
+        session: Resource<SessionResource>,
+        query: pkcs11::ObjectQuery,
+    ) -> wasmtime::Result<Result<Vec<pkcs11::ObjectInfo>, pkcs11::TokenError>> {
+        const MAX_LABEL: usize = 1024;
+        const MAX_ID: usize = 1024;
+        if query.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL)
+            || query.id.as_ref().is_some_and(|i| i.len() > MAX_ID)
+        {
+            return Ok(Err(pkcs11::TokenError::InvalidInput(
+                "a label or id to search for is too long".into(),
+            )));
+        }
+        let query = host_pkcs11::ObjectQuery {
+            class: query.class.map(class_from_wit),
+            label: query.label,
+            id: query.id,
+        };
+        self.table.get(&session)?;
+        let found = self.host_time(|state| {
+            Ok::<_, wasmtime::Error>(state.table.get(&session)?.session.find_objects(&query))
+        })?;
+        Ok(found
+            .map(|objects| objects.into_iter().take(MAX_OBJECTS).map(object_to_wit).collect())
+            .map_err(token_error_to_wit))
+    }
+
+    fn value(
+        &mut self,
+        session: Resource<SessionResource>,
+        handle: u64,
+    ) -> wasmtime::Result<Result<Vec<u8>, pkcs11::TokenError>> {
+        self.table.get(&session)?;
+        let value = self.host_time(|state| {
+            Ok::<_, wasmtime::Error>(state.table.get(&session)?.session.value(handle))
+        })?;
+        Ok(value.map_err(token_error_to_wit))
+    }
+
+    fn login(
+        &mut self,
+        session: Resource<SessionResource>,
+        pin: Option<Resource<PinSecret>>,
+    ) -> wasmtime::Result<Result<(), pkcs11::TokenError>> {
+        let pin = match pin {
+            Some(pin) => Some(self.table.get(&pin)?.0.clone()),
+            None => None,
+        };
+        self.table.get(&session)?;
+        let result = self.host_time(|state| {
+            let resource = state.table.get_mut(&session)?;
+            let result = resource.session.login(pin.as_ref());
+            resource.logged_in |= result.is_ok();
+            Ok::<_, wasmtime::Error>(result)
+        })?;
+        Ok(result.map_err(token_error_to_wit))
+    }
+
+    fn logout(
+        &mut self,
+        session: Resource<SessionResource>,
+    ) -> wasmtime::Result<Result<(), pkcs11::TokenError>> {
+        self.table.get(&session)?;
+        let result = self.host_time(|state| {
+            let resource = state.table.get_mut(&session)?;
+            let result = resource.session.logout();
+            resource.logged_in &= result.is_err();
+            Ok::<_, wasmtime::Error>(result)
+        })?;
+        Ok(result.map_err(token_error_to_wit))
+    }
+
+    fn sign(
+        &mut self,
+        session: Resource<SessionResource>,
+        key: u64,
+        scheme: pkcs11::SignatureScheme,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, pkcs11::TokenError>> {
+        // Longest input a signature takes: a raw CKM_RSA_PKCS block of a 16384-bit key.
+        const MAX_DATA: usize = 2048;
+        if data.len() > MAX_DATA {
+            return Ok(Err(pkcs11::TokenError::InvalidInput(format!(
+                "at most {MAX_DATA} bytes are signed at once"
+            ))));
+        }
+        let scheme = match scheme {
+            pkcs11::SignatureScheme::RsaPkcs1(hash) => {
+                host_pkcs11::SignatureScheme::RsaPkcs1(hash.map(hash_from_wit))
+            }
+            pkcs11::SignatureScheme::RsaPss(hash) => {
+                host_pkcs11::SignatureScheme::RsaPss(hash_from_wit(hash))
+            }
+            pkcs11::SignatureScheme::Ecdsa => host_pkcs11::SignatureScheme::Ecdsa,
+        };
+        self.table.get(&session)?;
+        let signature = self.host_time(|state| {
+            Ok::<_, wasmtime::Error>(state.table.get(&session)?.session.sign(key, &scheme, &data))
+        })?;
+        Ok(signature.map_err(token_error_to_wit))
+    }
+
+    fn drop(&mut self, session: Resource<SessionResource>) -> wasmtime::Result<()> {
+        let resource = self.table.delete(session)?;
+        self.sessions_open = self.sessions_open.saturating_sub(1);
+        drop(resource);
+        Ok(())
+    }
+}
+
+/// The contract's `token-error` of a host PKCS#11 failure. Texts that could name the library
+/// (load failures, worker crashes) stay in the host's log.
+fn token_error_to_wit(err: Pkcs11Error) -> pkcs11::TokenError {
+    use pkcs11::TokenError as W;
+    match err {
+        Pkcs11Error::Timeout => W::Timeout,
+        Pkcs11Error::WorkerCrashed(detail) => {
+            tracing::warn!("PKCS#11 worker crashed during a module call: {detail}");
+            W::Timeout
+        }
+        Pkcs11Error::TokenRemoved | Pkcs11Error::NoSuchSlot => W::TokenRemoved,
+        Pkcs11Error::PinIncorrect(tries) => W::PinIncorrect(match tries {
+            host_pkcs11::PinTries::Unknown => pkcs11::PinTries::Unknown,
+            host_pkcs11::PinTries::Low => pkcs11::PinTries::Low,
+            host_pkcs11::PinTries::FinalTry => pkcs11::PinTries::FinalTry,
+        }),
+        Pkcs11Error::PinLocked => W::PinLocked,
+        Pkcs11Error::NotLoggedIn => W::NotLoggedIn,
+        Pkcs11Error::ObjectNotFound => W::ObjectNotFound,
+        Pkcs11Error::NotSupported(what) => W::NotSupported(what),
+        Pkcs11Error::InvalidInput(what) => W::InvalidInput(what),
+        Pkcs11Error::Library(code) => W::Library(code),
+        Pkcs11Error::LibraryLoad(detail) => {
+            tracing::warn!("PKCS#11 library unavailable during a module call: {detail}");
+            W::Library("CKR_GENERAL_ERROR".into())
+        }
+        Pkcs11Error::StaleSession => W::Library("CKR_SESSION_HANDLE_INVALID".into()),
+    }
+}
+
+fn token_info_to_wit(info: host_pkcs11::TokenInfo) -> pkcs11::TokenInfo {
+    use pkcs11::TokenFlags as W;
+    let f = info.flags;
+    let mut flags = W::empty();
+    for (set, flag) in [
+        (f.rng, W::RNG),
+        (f.write_protected, W::WRITE_PROTECTED),
+        (f.login_required, W::LOGIN_REQUIRED),
+        (f.user_pin_initialized, W::USER_PIN_INITIALIZED),
+        (f.restore_key_not_needed, W::RESTORE_KEY_NOT_NEEDED),
+        (f.clock_on_token, W::CLOCK_ON_TOKEN),
+        (f.protected_authentication_path, W::PROTECTED_AUTHENTICATION_PATH),
+        (f.dual_crypto_operations, W::DUAL_CRYPTO_OPERATIONS),
+        (f.token_initialized, W::TOKEN_INITIALIZED),
+        (f.secondary_authentication, W::SECONDARY_AUTHENTICATION),
+        (f.user_pin_count_low, W::USER_PIN_COUNT_LOW),
+        (f.user_pin_final_try, W::USER_PIN_FINAL_TRY),
+        (f.user_pin_locked, W::USER_PIN_LOCKED),
+        (f.user_pin_to_be_changed, W::USER_PIN_TO_BE_CHANGED),
+        (f.so_pin_count_low, W::SO_PIN_COUNT_LOW),
+        (f.so_pin_final_try, W::SO_PIN_FINAL_TRY),
+        (f.so_pin_locked, W::SO_PIN_LOCKED),
+        (f.so_pin_to_be_changed, W::SO_PIN_TO_BE_CHANGED),
+    ] {
+        if set {
+            flags |= flag;
+        }
+    }
+    pkcs11::TokenInfo {
+        label: info.label,
+        manufacturer_id: info.manufacturer_id,
+        model: info.model,
+        serial_number: info.serial_number,
+        flags,
+        max_session_count: info.max_session_count,
+        session_count: info.session_count,
+        max_rw_session_count: info.max_rw_session_count,
+        max_pin_length: info.max_pin_length,
+        min_pin_length: info.min_pin_length,
+        total_public_memory: info.total_public_memory,
+        free_public_memory: info.free_public_memory,
+        total_private_memory: info.total_private_memory,
+        free_private_memory: info.free_private_memory,
+        hardware_version: info.hardware_version,
+        firmware_version: info.firmware_version,
+    }
+}
+
+fn mechanism_to_wit(m: host_pkcs11::MechanismInfo) -> pkcs11::MechanismInfo {
+    use pkcs11::MechanismFlags as W;
+    let f = m.flags;
+    let mut flags = W::empty();
+    for (set, flag) in [
+        (f.hardware, W::HARDWARE),
+        (f.encrypt, W::ENCRYPT),
+        (f.decrypt, W::DECRYPT),
+        (f.digest, W::DIGEST),
+        (f.sign, W::SIGN),
+        (f.sign_recover, W::SIGN_RECOVER),
+        (f.verify, W::VERIFY),
+        (f.verify_recover, W::VERIFY_RECOVER),
+        (f.generate, W::GENERATE),
+        (f.generate_key_pair, W::GENERATE_KEY_PAIR),
+        (f.wrap, W::WRAP),
+        (f.unwrap, W::UNWRAP),
+        (f.extension, W::EXTENSION),
+        (f.ec_fp, W::EC_FP),
+        (f.ec_named_curve, W::EC_NAMED_CURVE),
+        (f.ec_uncompress, W::EC_UNCOMPRESS),
+        (f.ec_compress, W::EC_COMPRESS),
+    ] {
+        if set {
+            flags |= flag;
+        }
+    }
+    pkcs11::MechanismInfo {
+        name: m.name,
+        code: m.code,
+        min_key_size: m.min_key_size,
+        max_key_size: m.max_key_size,
+        flags,
+    }
+}
+
+fn class_from_wit(class: pkcs11::ObjectClass) -> host_pkcs11::ObjectClass {
+    match class {
+        pkcs11::ObjectClass::Certificate => host_pkcs11::ObjectClass::Certificate,
+        pkcs11::ObjectClass::PublicKey => host_pkcs11::ObjectClass::PublicKey,
+        pkcs11::ObjectClass::PrivateKey => host_pkcs11::ObjectClass::PrivateKey,
+        pkcs11::ObjectClass::Data => host_pkcs11::ObjectClass::Data,
+    }
+}
+
+fn object_to_wit(object: host_pkcs11::ObjectInfo) -> pkcs11::ObjectInfo {
+    pkcs11::ObjectInfo {
+        handle: object.handle,
+        class: match object.class {
+            host_pkcs11::ObjectClass::Certificate => pkcs11::ObjectClass::Certificate,
+            host_pkcs11::ObjectClass::PublicKey => pkcs11::ObjectClass::PublicKey,
+            host_pkcs11::ObjectClass::PrivateKey => pkcs11::ObjectClass::PrivateKey,
+            host_pkcs11::ObjectClass::Data => pkcs11::ObjectClass::Data,
+        },
+        label: object.label,
+        id: object.id,
+        key_type: object.key_type.map(|k| match k {
+            host_pkcs11::KeyType::Rsa => pkcs11::KeyType::Rsa,
+            host_pkcs11::KeyType::Ec => pkcs11::KeyType::Ec,
+            host_pkcs11::KeyType::Other => pkcs11::KeyType::Other,
+        }),
+    }
+}
+
+fn hash_from_wit(hash: types::HashAlgorithm) -> host_pkcs11::HashAlgorithm {
+    match hash {
+        types::HashAlgorithm::Sha1 => host_pkcs11::HashAlgorithm::Sha1,
+        types::HashAlgorithm::Sha256 => host_pkcs11::HashAlgorithm::Sha256,
+        types::HashAlgorithm::Sha384 => host_pkcs11::HashAlgorithm::Sha384,
+        types::HashAlgorithm::Sha512 => host_pkcs11::HashAlgorithm::Sha512,
     }
 }
 

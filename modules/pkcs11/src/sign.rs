@@ -11,7 +11,7 @@
 
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
-use t1c_sdk::pkcs11::{KeyType, SignatureScheme, Slot};
+use t1c_sdk::pkcs11::{KeyType, Session, SignatureScheme, Slot};
 use t1c_sdk::{Error, HashAlgorithm, Pin, Result, SignRequest};
 
 use crate::objects::{self, Role};
@@ -76,7 +76,7 @@ pub fn sign(
     let digest = digest(request)?;
     let mut session = slot.open_session()?;
     // Private keys are private objects on most tokens: log in before looking for them.
-    session.login(pin)?;
+    login(slot, session.as_mut(), pin)?;
     let id = match &request.key_id {
         Some(id) => objects::parse_id(id)?,
         None => {
@@ -110,8 +110,18 @@ pub fn sign(
 /// PIN errors and the token's errors.
 pub fn verify_pin(slot: &dyn Slot, pin: Option<&Pin<'_>>) -> Result<()> {
     let mut session = slot.open_session()?;
-    session.login(pin)?;
+    login(slot, session.as_mut(), pin)?;
     let _ = session.logout();
+    Ok(())
+}
+
+/// Logs in with `pin`; without one only on a token with a protected authentication path (a
+/// pinpad), since any other token would fail the login with a bare library error.
+fn login(slot: &dyn Slot, session: &mut dyn Session, pin: Option<&Pin<'_>>) -> Result<()> {
+    if pin.is_none() && !slot.info()?.flags.protected_authentication_path {
+        return Err(Error::invalid_input("this token needs a PIN"));
+    }
+    session.login(pin)?;
     Ok(())
 }
 

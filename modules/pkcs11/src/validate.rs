@@ -108,7 +108,11 @@ pub fn verify(spki: &[u8], algorithm: Algorithm, digest: &[u8], signature: &[u8]
         let key = p384::ecdsa::VerifyingKey::from(key);
         let parsed = p384::ecdsa::Signature::from_der(signature)
             .or_else(|_| p384::ecdsa::Signature::from_slice(signature));
-        return Ok(parsed.is_ok_and(|s| key.verify_prehash(digest, &s).is_ok()));
+        // A digest shorter than the order (SHA-1) is an integer as it is: left-pad it, as the
+        // crate takes at least half the order's size.
+        let mut prehash = vec![0u8; 48usize.saturating_sub(digest.len())];
+        prehash.extend_from_slice(digest);
+        return Ok(parsed.is_ok_and(|s| key.verify_prehash(&prehash, &s).is_ok()));
     }
     Err(Error::not_supported("validating signatures of keys other than RSA, P-256 and P-384"))
 }
