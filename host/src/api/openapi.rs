@@ -23,6 +23,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::info::transactions,
         super::modules::reader_operation,
         super::modules::module_operation,
+        super::pkcs11::get_config,
+        super::pkcs11::set_config,
+        super::pkcs11::reset_config,
     ),
     components(schemas(ErrorBody, CardReader, Card, AtrEntry, InfoData)),
     modifiers(&BearerAuth),
@@ -75,9 +78,9 @@ pub struct CardReader {
 /// A card in a reader.
 #[derive(Serialize, ToSchema)]
 pub struct Card {
-    /// ATR, uppercase hex.
+    /// ATR, uppercase hex; empty for a PKCS#11 token.
     pub atr: String,
-    /// Descriptions of the modules claiming it.
+    /// Descriptions of the modules claiming it; for a PKCS#11 token, its label and model.
     pub description: Vec<String>,
     /// Names of the modules claiming it.
     pub modules: Vec<String>,
