@@ -1,18 +1,18 @@
 //! One supervised worker process per library: start, call with a deadline, kill, restart.
 //!
 //! Calls to one library are serialised by one mutex, held for the whole round trip; calls to
-//! different libraries share nothing. The worker's replies arrive through a reader thread and a
-//! channel, so a call can wait with a deadline; on the deadline the worker is SIGKILLed and
-//! reaped, and the next call starts a new one (a new *generation*: sessions of the old one are
+//! different libraries share nothing. The calling thread reads the worker's reply itself, with
+//! `poll(2)` bounding every wait by the call's deadline (no reader thread: one wake-up less per
+//! call); on the deadline the worker is SIGKILLed and reaped, and the next call starts a new one (a new *generation*: sessions of the old one are
 //! stale). Repeated failures back off, so a broken library fails fast instead of costing every
 //! request a deadline.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -60,8 +60,47 @@ struct State {
 struct Running {
     child: Child,
     stdin: ChildStdin,
-    replies: Receiver<Result<Reply, FrameError>>,
+    stdout: BufReader<PipeReader>,
     generation: u64,
+}
+
+impl Running {
+    /// The next message of the worker, waiting until `deadline` at most.
+    fn receive(&mut self, deadline: Instant) -> Result<Reply, FrameError> {
+        self.stdout.get_mut().deadline = deadline;
+        protocol::read_frame(&mut self.stdout).and_then(|body| protocol::decode(&body))
+    }
+}
+
+/// The worker's stdout, read with a deadline.
+struct PipeReader {
+    pipe: ChildStdout,
+    deadline: Instant,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            // Round up, so a wait never ends just before the deadline and spins.
+            let millis = remaining.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            let mut fd =
+                libc::pollfd { fd: self.pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: `fd` is one valid, initialised pollfd that outlives the call, and the
+            // count says one.
+            let ready = unsafe { libc::poll(&mut fd, 1, millis) };
+            match ready {
+                0 => return Err(io::ErrorKind::TimedOut.into()),
+                n if n > 0 => return self.pipe.read(buf), // data, or 0 at end of stream
+                _ => {
+                    let err = io::Error::last_os_error();
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Library {
@@ -174,26 +213,20 @@ impl Library {
             return Err(self.crashed(state));
         }
         drop(frame);
-        let Some(running) = state.worker.as_mut() else {
-            return Err(Pkcs11Error::WorkerCrashed("not running".to_owned()));
-        };
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match running.replies.recv_timeout(wait) {
-            Ok(Ok(Reply::Answer { id: answered, result })) if answered == id => Ok(result),
-            Ok(Ok(other)) => {
+        match running.receive(deadline) {
+            Ok(Reply::Answer { id: answered, result }) if answered == id => Ok(result),
+            Ok(other) => {
                 tracing::warn!(library = %self.path.display(), ?other, "unexpected worker reply");
                 self.kill(state);
                 Err(Pkcs11Error::WorkerCrashed("protocol error: unexpected reply".to_owned()))
             }
-            Ok(Err(FrameError::Eof)) | Err(RecvTimeoutError::Disconnected) => {
-                Err(self.crashed(state))
-            }
-            Ok(Err(err)) => {
+            Err(err) if ended(&err) => Err(self.crashed(state)),
+            Err(err) if !timed_out(&err) => {
                 tracing::warn!(library = %self.path.display(), %err, "bad frame from worker");
                 self.kill(state);
                 Err(Pkcs11Error::WorkerCrashed(format!("protocol error: {err}")))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(_) => {
                 tracing::warn!(
                     library = %self.path.display(),
                     ?timeout,
@@ -246,54 +279,43 @@ impl Library {
             let _ = child.wait();
             return Err(Pkcs11Error::LibraryLoad("worker pipes missing".to_owned()));
         };
-        let (sender, replies) = mpsc::channel();
-        let name = format!("pkcs11-{}", generation);
-        let reader = thread::Builder::new().name(name.clone()).spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            loop {
-                let reply =
-                    protocol::read_frame(&mut stdout).and_then(|body| protocol::decode(&body));
-                let end = reply.is_err();
-                if sender.send(reply).is_err() || end {
-                    break;
-                }
-            }
-        });
         let library = self.path.display().to_string();
-        let logger = thread::Builder::new().name(name).spawn(move || {
+        let logger = thread::Builder::new().name(format!("pkcs11-{generation}")).spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 tracing::warn!(%library, "pkcs11 worker: {line}");
             }
         });
-        if reader.is_err() || logger.is_err() {
+        if logger.is_err() {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Pkcs11Error::LibraryLoad("cannot start worker threads".to_owned()));
         }
-        let mut running = Running { child, stdin, replies, generation };
-        match running.replies.recv_timeout(self.limits.init_timeout) {
-            Ok(Ok(Reply::Ready(Ok(())))) => {
+        let deadline = Instant::now() + self.limits.init_timeout;
+        let stdout = BufReader::new(PipeReader { pipe: stdout, deadline });
+        let mut running = Running { child, stdin, stdout, generation };
+        match running.receive(deadline) {
+            Ok(Reply::Ready(Ok(()))) => {
                 tracing::info!(library = %self.path.display(), generation, "PKCS#11 worker ready");
                 Ok(running)
             }
-            Ok(Ok(Reply::Ready(Err(err)))) => {
+            Ok(Reply::Ready(Err(err))) => {
                 tracing::warn!(library = %self.path.display(), %err, "PKCS#11 library not loaded");
                 shut_down(running);
                 Err(err)
             }
-            Ok(Ok(Reply::Answer { .. })) => {
+            Ok(Reply::Answer { .. }) => {
                 kill(&mut running.child);
                 Err(Pkcs11Error::WorkerCrashed("protocol error: no ready message".to_owned()))
             }
-            Ok(Err(FrameError::Eof)) | Err(RecvTimeoutError::Disconnected) => {
+            Err(err) if ended(&err) => {
                 Err(Pkcs11Error::WorkerCrashed(describe(reap(&mut running.child))))
             }
-            Ok(Err(err)) => {
+            Err(err) if !timed_out(&err) => {
                 kill(&mut running.child);
                 Err(Pkcs11Error::WorkerCrashed(format!("protocol error: {err}")))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(_) => {
                 tracing::warn!(
                     library = %self.path.display(),
                     "PKCS#11 library did not initialise in time; killing the worker"
@@ -348,6 +370,19 @@ impl Drop for Library {
             shut_down(running);
         }
     }
+}
+
+/// The worker closed its stdout, between frames or inside one (it died mid-write).
+fn ended(err: &FrameError) -> bool {
+    match err {
+        FrameError::Eof => true,
+        FrameError::Io(io) => io.kind() == io::ErrorKind::UnexpectedEof,
+        _ => false,
+    }
+}
+
+fn timed_out(err: &FrameError) -> bool {
+    matches!(err, FrameError::Io(io) if io.kind() == io::ErrorKind::TimedOut)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
