@@ -8,8 +8,12 @@
  *   -DABORT_GET_SLOT_LIST  C_GetSlotList calls abort()
  *   -DABORT_SIGN           C_Sign calls abort(), so a request in flight is hit
  *
+ * Every variant also chats on stdout, as some vendor libraries do: the worker must keep that out
+ * of its protocol stream.
+ *
  * The types are our own minimal definitions of the PKCS#11 v2.40 ABI, not the OASIS headers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +79,8 @@ static rv_t not_supported(void) { return RV_FUNCTION_NOT_SUPPORTED; }
 
 static rv_t initialize(void *args) {
     (void)args;
+    fputs("fake token: C_Initialize\n", stdout);
+    fflush(stdout);
 #ifdef HANG_INITIALIZE
     for (;;) pause();
 #endif
@@ -108,6 +114,8 @@ static rv_t get_slot_info(ulong_t slot, struct slot_info *info) {
 
 static rv_t get_token_info(ulong_t slot, struct token_info *info) {
     (void)slot;
+    printf("fake token: C_GetTokenInfo\n");
+    fflush(stdout);
     memset(info, 0, sizeof *info);
     pad(info->label, sizeof info->label, "Fake token");
     pad(info->manufacturer, sizeof info->manufacturer, "T1C tests");
