@@ -28,6 +28,9 @@ pub struct Pkcs11Service {
     api_config: bool,
     current: Mutex<LibraryPaths>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The slots of the last listing, by id: a request on a listed token skips a listing (the
+    /// host checks the token again when it opens the slot).
+    known: Mutex<HashMap<String, TokenSlot>>,
 }
 
 impl Pkcs11Service {
@@ -44,17 +47,23 @@ impl Pkcs11Service {
             api_config: config.api_config,
             current: Mutex::new(current),
             locks: Mutex::default(),
+            known: Mutex::default(),
         }
     }
 
     /// The slots that hold a token now (asks every library; blocking).
     pub fn slots(&self) -> Vec<TokenSlot> {
-        self.host.slots()
+        let slots = self.host.slots();
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        *known = slots.iter().map(|slot| (slot.id.clone(), slot.clone())).collect();
+        slots
     }
 
-    /// The slot with this id, if it holds a token now (blocking).
+    /// The slot with this id as last listed, else as listed now (blocking). A token removed
+    /// since the last listing is reported when the slot is opened.
     pub fn slot(&self, id: &str) -> Option<TokenSlot> {
-        self.host.slot(id)
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        known.or_else(|| self.slots().into_iter().find(|slot| slot.id == id))
     }
 
     /// Opens `slot` and runs `f` with it, holding the token: calls on one token run one after
@@ -73,7 +82,17 @@ impl Pkcs11Service {
             locks.entry(slot.id.clone()).or_default().clone()
         };
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let handle = self.host.open(slot)?;
+        let handle = match self.host.open(slot) {
+            Ok(handle) => handle,
+            Err(err @ (Pkcs11Error::Timeout | Pkcs11Error::WorkerCrashed(_))) => return Err(err),
+            // The slot came from the last listing: a token gone since fails in the library in
+            // its own way (SoftHSM: CKR_GENERAL_ERROR). Gone from a new listing, it was removed.
+            Err(err) => {
+                self.known.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot.id);
+                let listed = self.slots().iter().any(|s| s.id == slot.id);
+                return Err(if listed { err } else { Pkcs11Error::TokenRemoved });
+            }
+        };
         Ok(f(handle))
     }
 
@@ -83,6 +102,7 @@ impl Pkcs11Service {
 
     fn apply(&self, paths: LibraryPaths) {
         self.host.set_libraries(paths.for_this_os());
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = paths;
     }
 }

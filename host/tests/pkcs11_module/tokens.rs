@@ -299,8 +299,10 @@ fn a_removed_token_leaves_the_list_and_its_operations_fail() {
     connector.data(Method::GET, &path(&id, "info"), None);
     hsm.delete_token();
     let (status, answer) = connector.get(&path(&id, "info"));
-    assert!(matches!(status, 404 | 410), "{status} {answer}");
+    assert_eq!((status, answer["code"].as_str()), (410, Some("202001")), "{answer}");
     assert!(connector.readers_of("pkcs11").is_empty());
+    let (status, answer) = connector.get(&path(&id, "info"));
+    assert_eq!((status, answer["code"].as_str()), (404, Some("701404")), "{answer}");
 }
 
 #[test]
