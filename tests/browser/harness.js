@@ -113,9 +113,10 @@ function jwtSigner(kid) {
 /**
  * Starts `t1c serve` with a temporary data dir, HOME and config; waits for /info; trusts its
  * CA in `<HOME>/.pki/nssdb` with `t1c trust`. Options: `allowedOrigins`, `jwtKey` (from
- * `jwtSigner`), `simulate` (default true).
+ * `jwtSigner`), `simulate` (default true), `config` (more TOML lines, for instance a `[pkcs11]`
+ * section), `env` (more environment, for instance `SOFTHSM2_CONF` for PKCS#11 workers).
  */
-async function startConnector({ allowedOrigins = [], jwtKey, simulate = true } = {}) {
+async function startConnector({ allowedOrigins = [], jwtKey, simulate = true, config = [], env: extraEnv = {} } = {}) {
   const dir = tempDir('connector');
   const home = path.join(dir, 'home');
   const data = path.join(dir, 'data');
@@ -143,11 +144,12 @@ async function startConnector({ allowedOrigins = [], jwtKey, simulate = true } =
     lines.push('', '[jwt]', 'enabled = true',
       `keys = [{ kid = ${toml(jwtKey.kid)}, algorithm = "ES256", public_key = ${toml(keyFile)} }]`);
   }
+  lines.push('', ...config);
   const configFile = path.join(dir, 'config.toml');
   fs.writeFileSync(configFile, lines.join('\n') + '\n');
 
   const binary = connectorBinary();
-  const env = { ...process.env, HOME: home, T1C_LOG: process.env.T1C_LOG || 'warn' };
+  const env = { ...process.env, ...extraEnv, HOME: home, T1C_LOG: process.env.T1C_LOG || 'warn' };
   for (const key of Object.keys(env)) {
     if (key.startsWith('T1C_') && key !== 'T1C_LOG') delete env[key];
   }
