@@ -43,7 +43,14 @@ fn component(package: &str) -> PathBuf {
         let status = Command::new(env!("CARGO"))
             .current_dir(&root)
             .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-release"])
-            .args(["-p", "t1c-module-pkcs11", "-p", "t1c-module-beid"])
+            .args([
+                "-p",
+                "t1c-module-pkcs11",
+                "-p",
+                "t1c-module-beid",
+                "-p",
+                "t1c-test-session-hog",
+            ])
             .status()
             .expect("cargo starts");
         assert!(status.success(), "building the modules failed");

@@ -362,3 +362,34 @@ fn library_configuration_is_read_only_unless_allowed() {
     assert_eq!(status, 403);
     assert_eq!(connector.readers_of("pkcs11").len(), 1);
 }
+
+#[test]
+fn a_module_opening_sessions_in_a_loop_hits_the_call_limits() {
+    let hsm = SoftHsm::new();
+    let mut setup = Setup::softhsm(&hsm);
+    setup.modules = vec!["t1c-test-session-hog"];
+    let connector = Connector::start(setup);
+    let id = connector.readers_of("session-hog")[0]["id"].as_str().expect("id").to_owned();
+    let hog = |operation: &str| {
+        connector.get(&format!("/v3/modules/session-hog/apps/token/readers/{id}/{operation}"))
+    };
+    // Sessions kept open: 8 at once.
+    let (status, answer) = hog("info");
+    assert_eq!(status, 400, "{answer}");
+    let description = answer["description"].as_str().expect("description");
+    assert!(
+        description.contains("8 kept") && description.contains("CKR_SESSION_COUNT"),
+        "{answer}"
+    );
+    // Sessions dropped one by one: 64 per call.
+    let (status, answer) = hog("supported-algorithms");
+    let description = answer["description"].as_str().expect("description");
+    assert_eq!(status, 400, "{answer}");
+    assert!(description.contains("64 opened"), "{answer}");
+    // Everything was closed at the end of the calls: the token still serves.
+    let (status, answer) = hog("info");
+    assert!(
+        answer["description"].as_str().is_some_and(|d| d.contains("8 kept")),
+        "{status} {answer}"
+    );
+}
