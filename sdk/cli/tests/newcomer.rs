@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use t1c_bundle::{Bundle, TrustStore};
-use t1c_host::runtime::{Runtime, RuntimeConfig};
+use t1c_host::bundles::{InstallOptions, Installer, Store};
+use t1c_host::runtime::{ModuleSet, Runtime, RuntimeConfig};
 
 /// Runs one documented command in `dir` and returns its standard output; fails with its output
 /// when it fails.
@@ -64,16 +66,20 @@ fn from_zero_to_a_signed_bundle_the_connector_loads() {
         assert!(inspected.contains(expected), "{expected} missing from:\n{inspected}");
     }
 
-    // The bundle verifies with the author's public key and its component loads in the
-    // connector's runtime.
+    // A connector whose trust store holds the author's public key installs and serves it,
+    // exactly as `t1c modules install mycard-0.1.0.t1cm` does.
     let bytes = std::fs::read(crate_dir.join("mycard-0.1.0.t1cm")).expect("the bundle");
     let public = std::fs::read_to_string(home.join("author.pem.pub")).expect("the public key");
     let trust = TrustStore::from_lines(&public).expect("a trust list");
     let verified = Bundle::read(&bytes).and_then(|b| b.verify(&trust)).expect("it verifies");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("a runtime");
-    let module = runtime.load(verified.wasm(), "mycard").expect("the component loads");
-    assert_eq!(module.name(), "mycard");
     assert_eq!(verified.manifest().name, "mycard");
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("a runtime");
+    let store = Store::open(&home.join("connector-modules")).expect("an install state");
+    let installer = Installer::new(Arc::new(runtime), trust, Arc::new(ModuleSet::default()), store);
+    let installed = installer.install(&bytes, InstallOptions::default()).expect("it installs");
+    assert_eq!((installed.module.as_str(), installed.version.as_str()), ("mycard", "0.1.0"));
+    let served = installer.modules().snapshot().get("mycard").expect("it is served");
+    assert_eq!(served.manifest().version, "0.1.0");
 }
 
 #[test]
