@@ -299,16 +299,20 @@ impl SlotHandle {
             }
             Ok((Answer::TokenInfo(_), _)) => Err(Pkcs11Error::TokenRemoved),
             Ok(_) => Err(unexpected()),
-            Err(err @ Pkcs11Error::Library(_)) => {
-                // Some libraries (SoftHSM) answer CKR_GENERAL_ERROR for a token that vanished.
-                match list_slots(&self.library) {
-                    Ok(slots) if !slots.iter().any(|s| s.id == self.id) => {
-                        Err(Pkcs11Error::TokenRemoved)
-                    }
-                    _ => Err(err),
-                }
-            }
-            Err(err) => Err(err),
+            Err(err) => Err(self.removed_or(err)),
+        }
+    }
+
+    /// `err`, or [`Pkcs11Error::TokenRemoved`] when it is a library error and the token is no
+    /// longer listed: some libraries (SoftHSM) answer CKR_GENERAL_ERROR, from whichever call
+    /// comes first, for a token that vanished.
+    fn removed_or(&self, err: Pkcs11Error) -> Pkcs11Error {
+        if !matches!(err, Pkcs11Error::Library(_)) {
+            return err;
+        }
+        match list_slots(&self.library) {
+            Ok(slots) if !slots.iter().any(|s| s.id == self.id) => Pkcs11Error::TokenRemoved,
+            _ => err,
         }
     }
 
@@ -317,9 +321,10 @@ impl SlotHandle {
     /// # Errors
     /// The library's, or the worker's failure.
     pub fn mechanisms(&self) -> Result<Vec<MechanismInfo>, Pkcs11Error> {
-        match self.library.call(Call::Mechanisms { slot: self.slot_id })? {
-            (Answer::Mechanisms(mechanisms), _) => Ok(mechanisms),
-            _ => Err(unexpected()),
+        match self.library.call(Call::Mechanisms { slot: self.slot_id }) {
+            Ok((Answer::Mechanisms(mechanisms), _)) => Ok(mechanisms),
+            Ok(_) => Err(unexpected()),
+            Err(err) => Err(self.removed_or(err)),
         }
     }
 
@@ -328,11 +333,12 @@ impl SlotHandle {
     /// # Errors
     /// The library's, or the worker's failure.
     pub fn open_session(&self) -> Result<SessionHandle, Pkcs11Error> {
-        match self.library.call(Call::OpenSession { slot: self.slot_id })? {
-            (Answer::Session(session), generation) => {
+        match self.library.call(Call::OpenSession { slot: self.slot_id }) {
+            Ok((Answer::Session(session), generation)) => {
                 Ok(SessionHandle { library: self.library.clone(), generation, session })
             }
-            _ => Err(unexpected()),
+            Ok(_) => Err(unexpected()),
+            Err(err) => Err(self.removed_or(err)),
         }
     }
 }
