@@ -100,8 +100,9 @@ impl DeviceKey {
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| DeviceKeyError::Create(e.to_string()))?;
         let der = private.to_pkcs8_der().map_err(|e| DeviceKeyError::Create(e.to_string()))?;
-        let signer = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes())
-            .map_err(|e| DeviceKeyError::Create(format!("the key is not usable for signing: {e}")))?;
+        let signer = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| {
+            DeviceKeyError::Create(format!("the key is not usable for signing: {e}"))
+        })?;
         Ok(Self {
             private,
             signer,
