@@ -197,7 +197,9 @@ fn installer(config: &Config) -> anyhow::Result<Arc<Installer>> {
     Ok(Arc::new(Installer::new(Arc::new(runtime), trust, Arc::new(ModuleSet::default()), store)))
 }
 
-/// Installs, pinned, every bundle of `dir` (sorted by file name); failures are logged.
+/// Installs, pinned, the highest version of each module among the bundles of `dir`; a bundle
+/// already installed is left alone (no recompilation, the rollback slot is kept). Failures are
+/// logged.
 fn install_folder(installer: &Installer, dir: &std::path::Path) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the bundle folder {}", dir.display()))?;
@@ -206,14 +208,35 @@ fn install_folder(installer: &Installer, dir: &std::path::Path) -> anyhow::Resul
         .filter(|path| path.extension().is_some_and(|e| e == t1c_bundle::FILE_EXTENSION))
         .collect();
     files.sort();
+    // The newest bundle of each module (by semver precedence; the installer verifies it).
+    let mut newest: std::collections::BTreeMap<String, (semver::Version, PathBuf, Vec<u8>)> =
+        std::collections::BTreeMap::new();
     for file in files {
-        let outcome = std::fs::read(&file)
+        let read = std::fs::read(&file)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| Ok(installer.install(&bytes, InstallOptions { pin: true })?));
-        match outcome {
-            Ok(outcome) if outcome.changed => {
-                tracing::info!(file = %file.display(), module = %outcome.module, version = %outcome.version, "bundle installed")
+            .and_then(|bytes| Ok((t1c_bundle::Bundle::read(&bytes)?.manifest().clone(), bytes)));
+        let (manifest, bytes) = match read {
+            Ok(read) => read,
+            Err(err) => {
+                tracing::warn!(file = %file.display(), "bundle not installed: {err:#}");
+                continue;
             }
+        };
+        let newer = newest.get(&manifest.name).is_none_or(|(version, _, _)| {
+            manifest.version.cmp_precedence(version) == std::cmp::Ordering::Greater
+        });
+        if newer {
+            newest.insert(manifest.name, (manifest.version, file, bytes));
+        }
+    }
+    for (file, bytes) in newest.into_values().map(|(_, file, bytes)| (file, bytes)) {
+        match installer.install(&bytes, InstallOptions { pin: true }) {
+            Ok(outcome) if outcome.changed => tracing::info!(
+                file = %file.display(),
+                module = %outcome.module,
+                version = %outcome.version,
+                "bundle installed"
+            ),
             Ok(_) => {}
             Err(err) => tracing::warn!(file = %file.display(), "bundle not installed: {err:#}"),
         }

@@ -41,8 +41,9 @@ const READER_WAIT: Duration = Duration::from_secs(30);
 /// How long a bulk-signing PIN is kept after its last use.
 const BULK_PIN_TTL: Duration = Duration::from_secs(300);
 
-/// Who a bulk PIN belongs to: (module, reader, origin).
-type BulkKey = (String, ReaderId, String);
+/// Who a bulk PIN belongs to: (module, reader, origin), and the module's component (SHA-256):
+/// a PIN given to one build of a module is never handed to another one swapped in since.
+type BulkKey = ((String, [u8; 32]), ReaderId, String);
 
 /// A kept PIN, the identity of the card it was given for (a card's ATR, a token's serial
 /// number), and its last use.
@@ -78,7 +79,7 @@ impl BulkPins {
     /// Forgets every PIN of `module` for `origin` (and all of them when the card left a reader).
     fn reset(&self, module: &str, origin: &str) {
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        pins.retain(|(m, _, o), _| !(m == module && o == origin));
+        pins.retain(|((m, _), _, o), _| !(m == module && o == origin));
     }
 
     fn forget_reader(&self, reader: &ReaderId) {
@@ -172,7 +173,7 @@ pub(super) async fn reader_operation(
             let body = pin_body(&body)?;
             let request = sign_request(&body, op == "sign_raw")?;
             let bulk = op != "authenticate" && query.get("bulk").is_some_and(|v| v == "true");
-            let key = (module.clone(), reader.clone(), origin.clone());
+            let key = ((module.clone(), loaded.sha256()), reader.clone(), origin.clone());
             let mut pin = decrypt_pin(&state, &body)?;
             if bulk {
                 let atr = match &target {
@@ -536,7 +537,7 @@ mod tests {
     use super::*;
 
     fn key(reader: &str) -> BulkKey {
-        ("beid".into(), reader.parse().expect("id"), "https://app.test".into())
+        (("beid".into(), [7; 32]), reader.parse().expect("id"), "https://app.test".into())
     }
 
     #[test]

@@ -97,6 +97,19 @@ pub enum InstallError {
         /// The component's value.
         component: String,
     },
+    /// A stored bundle file is not the bundle the install state names (changed on disk).
+    #[error(
+        "the stored bundle of module `{module}` has digest {found}, not {expected} as installed; \
+         reinstall the module"
+    )]
+    StoredBundleChanged {
+        /// The module.
+        module: String,
+        /// The digest the install state records.
+        expected: String,
+        /// The digest of the file found.
+        found: String,
+    },
     /// No module of that name is installed.
     #[error("no module `{0}` is installed")]
     NotInstalled(String),

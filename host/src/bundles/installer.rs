@@ -138,13 +138,24 @@ impl Installer {
         if let Some(entry) = &existing {
             let installed = &entry.current;
             if installed.digest == digest {
+                // Already installed; serve it if it is not served (it failed at startup).
+                let served = self.modules.snapshot().get(&name).is_some_and(|m| {
+                    m.manifest().version == installed.version.to_string()
+                        && m.sha256() == bundle_wasm_sha256(&bundle)
+                });
+                if !served {
+                    let module = self.load_component(&bundle)?;
+                    self.modules.update(|set| {
+                        set.replace(module.clone());
+                    });
+                }
                 let pinned = entry.pinned || options.pin;
                 if pinned != entry.pinned {
                     let mut state = store.state().clone();
                     state.modules.insert(name.clone(), ModuleEntry { pinned, ..entry.clone() });
                     store.commit(state)?;
                 }
-                return Ok(outcome(&name, installed, None, pinned, false));
+                return Ok(outcome(&name, installed, None, pinned, !served));
             }
             if !options.pin {
                 if entry.pinned {
@@ -154,14 +165,16 @@ impl Installer {
                         offered: manifest.version.clone(),
                     });
                 }
-                if manifest.version == installed.version {
+                // Build metadata (`+...`) does not make another version: compare precedence.
+                let order = manifest.version.cmp_precedence(&installed.version);
+                if order == std::cmp::Ordering::Equal {
                     return Err(InstallError::VersionReused {
                         module: name,
                         version: installed.version.clone(),
                         installed: installed.digest.clone(),
                     });
                 }
-                if manifest.version < installed.version {
+                if order == std::cmp::Ordering::Less {
                     return Err(InstallError::Downgrade {
                         module: name,
                         installed: installed.version.clone(),
@@ -290,6 +303,13 @@ impl Installer {
     ) -> Result<Arc<LoadedModule>, InstallError> {
         let bytes = store.read(stored)?;
         let bundle = Bundle::read(&bytes)?.verify(&self.trust)?;
+        if bundle.digest().to_string() != stored.digest {
+            return Err(InstallError::StoredBundleChanged {
+                module: name.to_owned(),
+                expected: stored.digest.clone(),
+                found: bundle.digest().to_string(),
+            });
+        }
         if bundle.manifest().name != name {
             return Err(InstallError::ManifestMismatch {
                 module: name.to_owned(),
@@ -358,6 +378,12 @@ impl Installer {
         }
         Ok(Arc::new(module))
     }
+}
+
+/// SHA-256 of a bundle's component, as the runtime reports it for a loaded module.
+fn bundle_wasm_sha256(bundle: &VerifiedBundle) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bundle.wasm()).into()
 }
 
 fn outcome(

@@ -4,7 +4,7 @@
 //! ```text
 //! <modules dir>/
 //!   installed.toml            the state: one entry per module (current + previous)
-//!   bundles/<name>-<version>-<digest prefix>.t1cm
+//!   bundles/<name>-<digest>.t1cm
 //!   .lock                     held exclusively by the process that owns the store
 //! ```
 //!
@@ -26,6 +26,8 @@ const STATE_FILE: &str = "installed.toml";
 const BUNDLES: &str = "bundles";
 /// The state format this build reads and writes.
 const FORMAT: u32 = 1;
+/// The action of the one failure that comes after a rename (see [`Store::commit`]).
+const SYNC_DIR: &str = "cannot sync the folder";
 
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +172,8 @@ impl Store {
         })
     }
 
-    /// Writes a bundle's bytes durably and returns its entry; the state does not mention it
-    /// until [`Store::commit`].
+    /// Writes a bundle's bytes durably, as `<name>-<digest>.t1cm`, and returns its entry; the
+    /// state does not mention it until [`Store::commit`].
     ///
     /// # Errors
     /// The file cannot be written.
@@ -183,8 +185,7 @@ impl Store {
         signer: &str,
         bytes: &[u8],
     ) -> Result<StoredBundle, StoreError> {
-        let prefix = digest.get(..16).unwrap_or(digest);
-        let file = format!("{name}-{version}-{prefix}.t1cm");
+        let file = format!("{name}-{digest}.t1cm");
         let path = self.bundle_path(&file)?;
         write_atomically(&path, bytes)?;
         Ok(StoredBundle {
@@ -205,8 +206,19 @@ impl Store {
             reason: format!("cannot serialise: {e}"),
         })?;
         let header = "# Written by t1c; change it with `t1c modules ...`, not by hand.\n";
-        write_atomically(&self.dir.join(STATE_FILE), format!("{header}{text}").as_bytes())?;
+        let path = self.dir.join(STATE_FILE);
+        let outcome = write_atomically(&path, format!("{header}{text}").as_bytes());
+        if let Err(StoreError::Io { action: SYNC_DIR, .. }) = &outcome {
+            // The rename happened: the new state is the one on disk, only its durability
+            // across a power cut is in doubt. Treat it as committed, so what is served and
+            // what the next start serves agree.
+            tracing::warn!(state = %path.display(), "install state replaced but not synced");
+        } else {
+            outcome?;
+        }
         self.state = state;
+        // Safe only because `put` and `commit` both run under the store's owner (the
+        // installer's mutex, and the `.lock` file across processes).
         self.collect_garbage();
         Ok(())
     }
@@ -280,7 +292,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.sync_all().map_err(io("cannot sync", &temporary))?;
     drop(file);
     std::fs::rename(&temporary, path).map_err(io("cannot rename into place", path))?;
-    sync_dir(dir).map_err(io("cannot sync", dir))
+    sync_dir(dir).map_err(io(SYNC_DIR, dir))
 }
 
 #[cfg(unix)]

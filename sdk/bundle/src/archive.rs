@@ -45,7 +45,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Entries, BundleError> {
     for index in 0..archive.len() {
         let entry = archive.by_index_data(index).map_err(not_a_zip)?;
         let raw = entry.name_raw();
-        let name = String::from_utf8_lossy(raw).into_owned();
+        let name = shown(raw);
         if let Some(reason) = unsafe_path(raw) {
             return Err(BundleError::UnsafePath { name, reason });
         }
@@ -169,6 +169,18 @@ fn inflate(
 }
 
 /// Why an entry name could escape an extraction directory, if it could.
+/// An entry name as errors show it: control characters escaped (a crafted name must not drive
+/// a terminal or forge log lines), cut to 128 characters.
+fn shown(raw: &[u8]) -> String {
+    const LONGEST: usize = 128;
+    let text = String::from_utf8_lossy(raw);
+    let mut shown: String = text.chars().take(LONGEST).flat_map(char::escape_debug).collect();
+    if text.chars().nth(LONGEST).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 fn unsafe_path(name: &[u8]) -> Option<&'static str> {
     if name.first().is_some_and(|b| *b == b'/' || *b == b'\\') {
         return Some("absolute path");
@@ -202,5 +214,13 @@ mod tests {
         assert_eq!(unsafe_path(b"C:x"), Some("drive-letter path"));
         assert_eq!(unsafe_path(b"module.wasm"), None);
         assert_eq!(unsafe_path(b"..x"), None);
+    }
+
+    #[test]
+    fn names_in_errors_are_escaped_and_cut() {
+        assert_eq!(shown(b"evil\x1b[2J\nline"), "evil\\u{1b}[2J\\nline");
+        let long = shown(&[b'a'; 1000]);
+        assert_eq!(long.chars().count(), 129);
+        assert!(long.ends_with('…'));
     }
 }
