@@ -182,6 +182,53 @@ pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Zeroizing<Vec<u8>>, F
 }
 
 /// Decodes a frame body into exactly one message: trailing bytes are malformed too.
+/// How long a side keeps checking for the other's next message before it sleeps in `poll(2)`.
+/// Calls come in quick sequences (open, login, find, sign, logout, close) and a sleeping
+/// process on an idle machine wakes up tens of microseconds late, which would double the cost
+/// of a fast token operation; a short spin costs at most this much CPU per message.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Waits until `fd` is readable (or at end of stream): checks without sleeping for [`SPIN`],
+/// then sleeps in `poll(2)` until `deadline` (none: no limit). `Ok(false)` when the deadline
+/// passed first.
+pub(crate) fn wait_readable(
+    fd: std::os::fd::RawFd,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<bool> {
+    let spin_until = std::time::Instant::now() + SPIN;
+    loop {
+        let now = std::time::Instant::now();
+        let millis = if now < spin_until {
+            0
+        } else {
+            match deadline {
+                None => -1,
+                // Round up, so a wait never ends just before the deadline and spins.
+                Some(deadline) => deadline
+                    .saturating_duration_since(now)
+                    .as_micros()
+                    .div_ceil(1000)
+                    .min(i32::MAX as u128) as i32,
+            }
+        };
+        let mut pollfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: `pollfd` is one valid, initialised pollfd that outlives the call, and the
+        // count says one.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+        match ready {
+            n if n > 0 => return Ok(true),
+            0 if millis == 0 => std::hint::spin_loop(),
+            0 => return Ok(false),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let (message, rest) =
         postcard::take_from_bytes(body).map_err(|e| FrameError::Malformed(e.to_string()))?;

@@ -80,25 +80,10 @@ struct PipeReader {
 
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
-            // Round up, so a wait never ends just before the deadline and spins.
-            let millis = remaining.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            let mut fd =
-                libc::pollfd { fd: self.pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: `fd` is one valid, initialised pollfd that outlives the call, and the
-            // count says one.
-            let ready = unsafe { libc::poll(&mut fd, 1, millis) };
-            match ready {
-                0 => return Err(io::ErrorKind::TimedOut.into()),
-                n if n > 0 => return self.pipe.read(buf), // data, or 0 at end of stream
-                _ => {
-                    let err = io::Error::last_os_error();
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        return Err(err);
-                    }
-                }
-            }
+        if protocol::wait_readable(self.pipe.as_raw_fd(), Some(self.deadline))? {
+            self.pipe.read(buf) // data, or 0 at end of stream
+        } else {
+            Err(io::ErrorKind::TimedOut.into())
         }
     }
 }

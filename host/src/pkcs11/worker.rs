@@ -38,6 +38,17 @@ const EXIT_LOAD_FAILED: u8 = 3;
 /// Exit status of a worker that received a malformed frame.
 const EXIT_PROTOCOL: u8 = 2;
 
+/// The host's requests: stdin, read as soon as the next request arrives (see
+/// [`super::protocol::wait_readable`]).
+struct Requests<R>(R);
+
+impl<R: io::Read + std::os::fd::AsRawFd> io::Read for Requests<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        super::protocol::wait_readable(self.0.as_raw_fd(), None)?;
+        self.0.read(buf)
+    }
+}
+
 /// Runs the worker for `library` until the host closes stdin. The entry point of
 /// `t1c pkcs11-worker <library>`.
 pub fn worker_main(library: &Path) -> ExitCode {
@@ -49,7 +60,7 @@ pub fn worker_main(library: &Path) -> ExitCode {
         }
     };
     let mut output = BufWriter::new(output);
-    let mut input = BufReader::new(io::stdin().lock());
+    let mut input = BufReader::new(Requests(io::stdin().lock()));
 
     let (worker, ready) = match Worker::load(library) {
         Ok(worker) => (Some(worker), Ok(())),
