@@ -33,6 +33,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Entries, BundleError> {
             limit: limits::BUNDLE,
         });
     }
+    check_directory_size(bytes)?;
     // The archive starts at byte 0: no self-extractor stubs or other prefixed data.
     let config = Config { archive_offset: ArchiveOffset::Known(0) };
     let mut archive = ZipArchive::with_config(config, Cursor::new(bytes)).map_err(not_a_zip)?;
@@ -169,6 +170,48 @@ fn inflate(
 }
 
 /// Why an entry name could escape an extraction directory, if it could.
+/// Most entries a central directory may declare: the three of the format. Checked on the
+/// end-of-central-directory record before the zip reader parses (and allocates for) every
+/// entry a crafted directory declares.
+const MAX_ENTRIES: u16 = ALLOWED.len() as u16;
+
+/// Refuses an archive whose end-of-central-directory record declares more entries than a
+/// bundle has, or a Zip64 archive (a bundle never needs one). An archive without the record is
+/// left to the zip reader, which refuses it.
+fn check_directory_size(bytes: &[u8]) -> Result<(), BundleError> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    const EOCD_LEN: usize = 22;
+    // The record is the last thing in the file, followed by a comment of at most 65535 bytes.
+    let search_from = bytes.len().saturating_sub(EOCD_LEN + usize::from(u16::MAX));
+    let Some(at) = bytes[search_from..]
+        .windows(EOCD.len())
+        .rposition(|window| window == EOCD)
+        .map(|offset| search_from + offset)
+    else {
+        return Ok(());
+    };
+    let field = |offset: usize| {
+        bytes.get(at + offset..at + offset + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let (Some(on_disk), Some(total)) = (field(8), field(10)) else {
+        return Ok(());
+    };
+    if on_disk == u16::MAX || total == u16::MAX {
+        return Err(BundleError::NotAZip {
+            reason: "a Zip64 archive; bundles are plain zip".into(),
+        });
+    }
+    if total > MAX_ENTRIES || on_disk > MAX_ENTRIES {
+        return Err(BundleError::NotAZip {
+            reason: format!(
+                "the central directory declares {} entries; a bundle has at most {MAX_ENTRIES}",
+                total.max(on_disk)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// An entry name as errors show it: control characters escaped (a crafted name must not drive
 /// a terminal or forge log lines), cut to 128 characters.
 fn shown(raw: &[u8]) -> String {
@@ -214,6 +257,20 @@ mod tests {
         assert_eq!(unsafe_path(b"C:x"), Some("drive-letter path"));
         assert_eq!(unsafe_path(b"module.wasm"), None);
         assert_eq!(unsafe_path(b"..x"), None);
+    }
+
+    #[test]
+    fn a_directory_declaring_many_entries_is_refused_before_parsing() {
+        let mut eocd = vec![0u8; 10];
+        eocd.extend_from_slice(&[0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0]);
+        eocd.extend_from_slice(&60000u16.to_le_bytes());
+        eocd.extend_from_slice(&60000u16.to_le_bytes());
+        eocd.extend_from_slice(&[0; 10]);
+        let err = check_directory_size(&eocd).expect_err("too many entries");
+        assert!(err.to_string().contains("60000 entries"), "{err}");
+        let zip64 = [&eocd[..18], &[0xff, 0xff, 0xff, 0xff], &eocd[22..]].concat();
+        assert!(check_directory_size(&zip64).is_err());
+        assert!(check_directory_size(b"no record here").is_ok());
     }
 
     #[test]
