@@ -136,6 +136,19 @@ fn fuzz_bundle_reader(root: &Path, seconds: u32) -> Result<()> {
     if seeds == 0 {
         bail!("no bundles in target/modules to seed the fuzzer: run `cargo xtask build-modules`");
     }
+    // A tiny signed bundle too (an empty component): the real ones are hundreds of KiB, and
+    // libFuzzer gets through many more mutations of a small input.
+    let manifest = t1c_bundle::BundleManifest {
+        name: "seed".into(),
+        version: semver::Version::new(0, 1, 0),
+        contract: semver::Version::new(0, 1, 0),
+        description: "fuzzer seed".into(),
+        capabilities: vec!["reader".into()],
+        atrs: vec!["3b00/ff00".into()],
+    };
+    let key = t1c_bundle::SigningKey::read_pem_file(&root.join("xtask/development-key.pem"))?;
+    let tiny = t1c_bundle::sign(&t1c_bundle::pack(&manifest, b"\0asm\x0d\x00\x01\x00")?, &key)?;
+    std::fs::write(corpus.join("tiny.t1cm"), tiny)?;
     let artifacts = root.join("target/fuzz/artifacts/bundle_read");
     std::fs::create_dir_all(&artifacts)?;
     run(cargo()
