@@ -438,6 +438,32 @@ pub enum CertificateKind {
     Issuer,
 }
 
+impl CertificateKind {
+    /// The key of this role in a T1C `cert-list` answer and its `filter` parameter.
+    pub fn list_key(self) -> &'static str {
+        match self {
+            Self::Root => "rootCertificate",
+            Self::Intermediate => "intermediateCertificates",
+            Self::Authentication => "authenticationCertificate",
+            Self::NonRepudiation => "nonRepudiationCertificate",
+            Self::Encryption => "encryptionCertificate",
+            Self::Issuer => "issuerCertificate",
+        }
+    }
+
+    /// The `certificateType` of a T1C certificate entry of this role.
+    pub fn certificate_type(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+            Self::Authentication => "authentication",
+            Self::NonRepudiation => "nonRepudiation",
+            Self::Encryption => "encryption",
+            Self::Issuer => "issuer",
+        }
+    }
+}
+
 /// A certificate read from a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {

@@ -50,28 +50,6 @@ impl Role {
         }
     }
 
-    /// The key of this role in the `cert-list` response and its `filter`.
-    pub fn list_key(self) -> &'static str {
-        match self {
-            Self::Root => "rootCertificate",
-            Self::Intermediate => "intermediateCertificates",
-            Self::Authentication => "authenticationCertificate",
-            Self::NonRepudiation => "nonRepudiationCertificate",
-            Self::Encryption => "encryptionCertificate",
-        }
-    }
-
-    /// The `certificateType` of a certificate entry.
-    pub fn certificate_type(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Intermediate => "intermediate",
-            Self::Authentication => "authentication",
-            Self::NonRepudiation => "nonRepudiation",
-            Self::Encryption => "encryption",
-        }
-    }
-
     /// The role of a token certificate kind; `None` for kinds the card has not.
     pub fn from_kind(kind: CertificateKind) -> Option<Self> {
         match kind {
@@ -144,7 +122,7 @@ pub fn to_json(session: &mut CardSession<'_>, role: Role) -> Result<Certificates
     Ok(Certificates {
         certificates: vec![CertificateJson {
             certificate: BASE64.encode(&der),
-            certificate_type: role.certificate_type(),
+            certificate_type: role.kind().certificate_type(),
             id: role.file().id(),
             subject: fields.subject,
             issuer: fields.issuer,

@@ -55,12 +55,12 @@ pub fn invoke(card: &mut dyn Card, operation: &str, request: &str) -> Result<Str
             to_json(&serde_json::json!({ "version": version }))
         }
         "cert-list" => {
-            let known = Role::ALL.map(|role| (role.list_key(), role));
+            let known = Role::ALL.map(|role| (role.kind().list_key(), role));
             let mut list = Map::new();
             for role in filter::select(request, &known)? {
                 let entry = certificates::to_json(session, role)?;
                 let entry = serde_json::to_value(entry).map_err(json_error)?;
-                list.insert(role.list_key().to_owned(), entry);
+                list.insert(role.kind().list_key().to_owned(), entry);
             }
             to_json(&Value::Object(list))
         }

@@ -228,7 +228,7 @@ impl From<&TokenCertificate> for CertificateJson {
     fn from(c: &TokenCertificate) -> Self {
         Self {
             certificate: BASE64.encode(&c.der),
-            certificate_type: c.role.certificate_type(),
+            certificate_type: c.role.kind().certificate_type(),
             id: c.id_hex(),
             label: c.label.clone(),
             subject: c.fields.subject.clone(),

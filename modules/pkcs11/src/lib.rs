@@ -162,12 +162,12 @@ pub fn invoke(slot: &dyn Slot, operation: &str, request: &str) -> Result<String>
     match role {
         Some(role) => to_json(&entry(role)),
         None => {
-            let known = Role::ALL.map(|role| (role.list_key(), role));
+            let known = Role::ALL.map(|role| (role.kind().list_key(), role));
             let mut list = Map::new();
             for role in filter::select(request, &known)? {
                 let value = serde_json::to_value(entry(role))
                     .map_err(|err| Error::internal(format!("JSON: {err}")))?;
-                list.insert(role.list_key().to_owned(), value);
+                list.insert(role.kind().list_key().to_owned(), value);
             }
             to_json(&Value::Object(list))
         }

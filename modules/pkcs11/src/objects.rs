@@ -56,28 +56,6 @@ impl Role {
         Self::Encryption,
     ];
 
-    /// The key in `cert-list` and its `filter`.
-    pub fn list_key(self) -> &'static str {
-        match self {
-            Self::Root => "rootCertificate",
-            Self::Intermediate => "intermediateCertificates",
-            Self::Authentication => "authenticationCertificate",
-            Self::NonRepudiation => "nonRepudiationCertificate",
-            Self::Encryption => "encryptionCertificate",
-        }
-    }
-
-    /// The `certificateType` of an entry.
-    pub fn certificate_type(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Intermediate => "intermediate",
-            Self::Authentication => "authentication",
-            Self::NonRepudiation => "nonRepudiation",
-            Self::Encryption => "encryption",
-        }
-    }
-
     /// The contract's certificate kind.
     pub fn kind(self) -> CertificateKind {
         match self {
