@@ -33,10 +33,10 @@ use sha2::{Digest as _, Sha256};
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig};
-use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona, TestPki};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
 use t1c_sdk::simulator::vpcd::VpcdBridge;
@@ -82,7 +82,11 @@ fn main() {
 
     let pcscd = PrivatePcscd::start(1).expect("private pcscd (pcscd, vsmartcard-vpcd)");
     // Before the bridge, tokio and the PC/SC monitor start any thread.
-    pcscd.use_for_this_process();
+    // SAFETY: one test per process (nextest), and no other thread has started yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        pcscd.use_for_this_process()
+    };
     let log = Log::default();
     let reader = VirtualReader::new("belpic bench");
     reader.insert(Box::new(RecordingCard { inner: card, log: log.clone() }));

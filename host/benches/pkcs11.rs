@@ -44,7 +44,10 @@ fn main() {
     // (b) in process. SoftHSM reads its configuration from the environment at C_Initialize;
     // this is the only thread so far.
     // SAFETY: no other thread exists yet that could read the environment concurrently.
-    unsafe { std::env::set_var("SOFTHSM2_CONF", &hsm.conf) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", &hsm.conf)
+    };
     let pkcs11 = Pkcs11::new(&hsm.library).expect("load SoftHSM");
     pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).expect("initialize");
     let direct_slot = pkcs11

@@ -39,10 +39,10 @@ use t1c_host::config::{Libraries, Pkcs11Config};
 use t1c_host::counters::Counters;
 use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
 use t1c_host::readers::SimulatorBackend;
-use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 
 use softhsm::{KeyKind, SoftHsm};
 
@@ -54,7 +54,10 @@ fn main() {
     let hsm = SoftHsm::new();
     let component = build_component();
     // SoftHSM reads its configuration at C_Initialize. SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("SOFTHSM2_CONF", &hsm.conf) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", &hsm.conf)
+    };
     let direct = Pkcs11::new(&hsm.library).expect("load SoftHSM");
     direct.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).expect("initialize");
     let slot = direct.get_slots_with_token().expect("slots")[0];

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use t1c_host::runtime::{Runtime, RuntimeConfig};
 use t1c_module_hello::{Hello, VERSION_JSON};
+use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_sdk::Extension;
 
 fn main() {

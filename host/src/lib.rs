@@ -13,8 +13,9 @@
 //! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
 //! - [`pkcs11`]: PKCS#11 libraries in supervised worker processes, token slots, sessions.
 //! - [`readers`]: PC/SC and simulated card readers, reader ids, exclusive card sessions.
-//! - [`runtime`]: the wasmtime engine, compiled-component cache, capability granter, module
-//!   registry and calls into modules.
+//!
+//! The WebAssembly runtime (engine, cache, capability granter, the contract's imports) is its
+//! own crate, `t1c-runtime`, shared with the module author's CLI and the Distribution Service.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -23,5 +24,4 @@ pub mod config;
 pub mod counters;
 pub mod pkcs11;
 pub mod readers;
-pub mod runtime;
 pub mod security;

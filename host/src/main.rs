@@ -17,12 +17,12 @@ use t1c_host::config::{self, Config};
 use t1c_host::counters::Counters;
 use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
 use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
-use t1c_host::runtime::{ModuleSet, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
 use t1c_host::security::trust;
+use t1c_runtime::{ModuleSet, Runtime, RuntimeConfig};
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona};
 
@@ -209,8 +209,10 @@ fn install_folder(installer: &Installer, dir: &std::path::Path) -> anyhow::Resul
         .collect();
     files.sort();
     // The newest bundle of each module (by semver precedence; the installer verifies it).
-    let mut newest: std::collections::BTreeMap<String, (semver::Version, PathBuf, Vec<u8>)> =
-        std::collections::BTreeMap::new();
+    let mut newest: std::collections::BTreeMap<
+        t1c_bundle::ModuleName,
+        (semver::Version, PathBuf, Vec<u8>),
+    > = std::collections::BTreeMap::new();
     for file in files {
         let read = std::fs::read(&file)
             .map_err(anyhow::Error::from)

@@ -26,10 +26,10 @@ use x509_cert::der::{Decode as _, Encode as _};
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig};
-use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, CertificateRole, Persona, TestPki};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
@@ -89,7 +89,11 @@ impl Rig {
         // Built before any thread starts: cargo runs as a child process.
         let component = beid_component();
         let pcscd = PrivatePcscd::start(cards.len()).expect("private pcscd starts");
-        pcscd.use_for_this_process();
+        // SAFETY: one test per process (nextest), and no other thread has started yet.
+        #[allow(unsafe_code)]
+        unsafe {
+            pcscd.use_for_this_process()
+        };
         let mut slots = Vec::new();
         let mut bridges = Vec::new();
         for (i, card) in cards.into_iter().enumerate() {

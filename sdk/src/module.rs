@@ -248,6 +248,14 @@ pub enum ManifestError {
     /// Two operations have the same name.
     #[error("operation `{0}` is declared twice")]
     DuplicateOperation(String),
+    /// An ATR pattern written as text does not parse.
+    #[error("invalid ATR pattern `{text}`: {reason}")]
+    InvalidAtrText {
+        /// The text (at most 80 characters of it).
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Host capabilities.
@@ -317,6 +325,127 @@ impl AtrPattern {
             && self.mask.len() == self.value.len()
             && atr.iter().zip(&self.value).zip(&self.mask).all(|((a, v), m)| a & m == v & m)
     }
+}
+
+impl std::str::FromStr for AtrPattern {
+    type Err = ManifestError;
+
+    /// Parses `<value hex>` (mask all ones) or `<value hex>/<mask hex>`, as bundle manifests
+    /// and configuration write patterns: both 1 to [`AtrPattern::MAX_LEN`] bytes, of equal
+    /// length, hex in either case.
+    fn from_str(text: &str) -> std::result::Result<Self, ManifestError> {
+        let invalid = |reason: &str| ManifestError::InvalidAtrText {
+            text: text.chars().take(80).collect(),
+            reason: reason.to_owned(),
+        };
+        let (value, mask) = match text.split_once('/') {
+            Some((value, mask)) => (value, Some(mask)),
+            None => (text, None),
+        };
+        let value = parse_hex(value).ok_or_else(|| invalid("the value is not hex"))?;
+        if value.is_empty() || value.len() > Self::MAX_LEN {
+            return Err(invalid("the value must be 1 to 33 bytes"));
+        }
+        let mask = match mask {
+            Some(mask) => parse_hex(mask).ok_or_else(|| invalid("the mask is not hex"))?,
+            None => vec![0xFF; value.len()],
+        };
+        if mask.len() != value.len() {
+            return Err(invalid("mask and value differ in length"));
+        }
+        Ok(Self { value, mask })
+    }
+}
+
+impl std::fmt::Display for AtrPattern {
+    /// `<value hex>/<mask hex>`, lowercase: the form [`str::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in &self.value {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("/")?;
+        for byte in &self.mask {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl AtrPattern {
+    /// Longest ATR (ISO 7816-3: TS plus at most 32 bytes).
+    pub const MAX_LEN: usize = 33;
+}
+
+/// A module's name: 1 to 64 of `a-z`, `0-9`, `-` and `_`, so it is safe in API paths, file
+/// names and logs. The same rule names operations ([`is_identifier`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleName(String);
+
+impl ModuleName {
+    /// The name, when it follows the rule.
+    ///
+    /// # Errors
+    /// [`ManifestError::InvalidName`] otherwise.
+    pub fn new(name: impl Into<String>) -> std::result::Result<Self, ManifestError> {
+        let name = name.into();
+        if is_identifier(&name) { Ok(Self(name)) } else { Err(ManifestError::InvalidName(name)) }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ModuleName {
+    type Err = ManifestError;
+
+    fn from_str(name: &str) -> std::result::Result<Self, ManifestError> {
+        Self::new(name)
+    }
+}
+
+impl std::fmt::Display for ModuleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ModuleName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ModuleName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for ModuleName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ModuleName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<ModuleName> for String {
+    fn from(name: ModuleName) -> String {
+        name.0
+    }
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 /// HTTP methods an operation is served on.
@@ -488,7 +617,9 @@ pub struct SignRequest {
     pub key_id: Option<String>,
 }
 
-fn is_identifier(s: &str) -> bool {
+/// Whether `s` is 1 to 64 of `a-z`, `0-9`, `-` and `_`: the rule of module and operation names,
+/// and of capability names in bundle manifests.
+pub fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
@@ -536,6 +667,30 @@ mod tests {
         let op = Operation::new("biometric", HttpMethod::Get, DeviceKind::Card, "read", "");
         let dup = ok.with_operation(op.clone()).with_operation(op);
         assert!(matches!(dup.validate(), Err(ManifestError::DuplicateOperation(_))));
+    }
+
+    #[test]
+    fn atr_patterns_parse_with_and_without_mask_and_print_back() {
+        let exact: AtrPattern = "3B98".parse().unwrap();
+        assert_eq!(exact, AtrPattern::new([0x3b, 0x98], [0xff, 0xff]));
+        let masked: AtrPattern = "3b98/FF00".parse().unwrap();
+        assert_eq!(masked, AtrPattern::new([0x3b, 0x98], [0xff, 0]));
+        assert_eq!(masked.to_string(), "3b98/ff00");
+        assert_eq!(masked.to_string().parse::<AtrPattern>().unwrap(), masked);
+        for bad in ["3b98/ff", "zz", "", "3b9", "é", &"00".repeat(34)] {
+            assert!(
+                matches!(bad.parse::<AtrPattern>(), Err(ManifestError::InvalidAtrText { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn module_names_follow_the_identifier_rule() {
+        assert_eq!(ModuleName::new("beid").unwrap(), "beid");
+        for bad in ["", "Beid", "be id", "../x", &"a".repeat(65)] {
+            assert!(matches!(ModuleName::new(bad), Err(ManifestError::InvalidName(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub enum TokenError {
 }
 
 /// What PKCS#11 says about the tries left after a wrong PIN.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PinTries {
@@ -149,6 +150,7 @@ impl From<TokenError> for Error {
 
 /// CK_TOKEN_INFO.flags the T1C API reports, one field per flag.
 #[allow(missing_docs)] // Each field is the CKF_ flag of the same name.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenFlags {
     pub rng: bool,
@@ -172,6 +174,7 @@ pub struct TokenFlags {
 }
 
 /// CK_TOKEN_INFO, strings trimmed of their blank padding.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenInfo {
     /// The token label.
@@ -210,6 +213,7 @@ pub struct TokenInfo {
 
 /// CK_MECHANISM_INFO.flags, one field per flag.
 #[allow(missing_docs)] // Each field is the CKF_ flag of the same name.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MechanismFlags {
     pub hardware: bool,
@@ -232,6 +236,7 @@ pub struct MechanismFlags {
 }
 
 /// One mechanism the token supports.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MechanismInfo {
     /// The CKM_ name, for instance `CKM_SHA256_RSA_PKCS`.
@@ -247,6 +252,7 @@ pub struct MechanismInfo {
 }
 
 /// Object classes a module may search for.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ObjectClass {
@@ -261,6 +267,7 @@ pub enum ObjectClass {
 }
 
 /// Key types.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KeyType {
@@ -273,6 +280,7 @@ pub enum KeyType {
 }
 
 /// Search criteria; every field given must match.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectQuery {
     /// CKA_CLASS.
@@ -305,6 +313,7 @@ impl ObjectQuery {
 }
 
 /// An object found on the token.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// The handle, valid in the session that found it.

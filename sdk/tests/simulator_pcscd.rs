@@ -58,7 +58,11 @@ struct Rig {
 impl Rig {
     fn start(count: usize) -> Self {
         let pcscd = PrivatePcscd::start(count).expect("private pcscd starts");
-        pcscd.use_for_this_process();
+        // SAFETY: one test per process (nextest), and no other thread has started yet.
+        #[allow(unsafe_code)]
+        unsafe {
+            pcscd.use_for_this_process()
+        };
         let mut readers = Vec::new();
         let mut bridges = Vec::new();
         for i in 0..count {

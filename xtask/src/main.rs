@@ -17,7 +17,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use t1c_host::runtime::{Runtime, RuntimeConfig};
+use t1c_runtime::{Runtime, RuntimeConfig};
 
 #[derive(Parser)]
 #[command(about = "T1C build helper")]
@@ -139,12 +139,12 @@ fn fuzz_bundle_reader(root: &Path, seconds: u32) -> Result<()> {
     // A tiny signed bundle too (an empty component): the real ones are hundreds of KiB, and
     // libFuzzer gets through many more mutations of a small input.
     let manifest = t1c_bundle::BundleManifest {
-        name: "seed".into(),
+        name: t1c_bundle::ModuleName::new("seed")?,
         version: semver::Version::new(0, 1, 0),
         contract: semver::Version::new(0, 1, 0),
         description: "fuzzer seed".into(),
-        capabilities: vec!["reader".into()],
-        atrs: vec!["3b00/ff00".into()],
+        capabilities: vec![t1c_bundle::Capability::Reader],
+        atrs: vec!["3b00/ff00".parse()?],
     };
     let key = t1c_bundle::SigningKey::read_pem_file(&root.join("xtask/development-key.pem"))?;
     let tiny = t1c_bundle::sign(&t1c_bundle::pack(&manifest, b"\0asm\x0d\x00\x01\x00")?, &key)?;
@@ -200,7 +200,7 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         let target = out.join(format!("{}.wasm", module.name()));
         std::fs::copy(&wasm, &target)?;
         let bundle = out.join(format!("{}.{}", module.name(), t1c_bundle::FILE_EXTENSION));
-        let manifest = t1c_host::bundles::manifest_of(&module)?;
+        let manifest = t1c_runtime::manifest_of(&module)?;
         let packed = t1c_bundle::pack(&manifest, &std::fs::read(&wasm)?)?;
         std::fs::write(&bundle, t1c_bundle::sign(&packed, &development_key)?)?;
         let size = std::fs::metadata(&target)?.len();

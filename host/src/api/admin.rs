@@ -39,6 +39,7 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Why the admin socket cannot be served.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminError {
     /// Another process answers on the socket already.
     #[error("another connector already serves the admin socket {0}")]
@@ -196,6 +197,7 @@ pub struct AdminClient {
 
 /// Why an admin request failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminClientError {
     /// No connector answers on the socket.
     #[error("no connector answers on {path}: {source}")]
@@ -262,6 +264,7 @@ impl AdminClient {
     }
 }
 
+#[allow(unsafe_code)] // geteuid: FFI without preconditions.
 fn same_user(stream: &UnixStream) -> bool {
     let Ok(credentials) = stream.peer_cred() else {
         return false;

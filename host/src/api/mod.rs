@@ -26,10 +26,10 @@ pub use error::{ApiError, ErrorKind};
 
 use crate::counters::{Counters, Transaction, UseCase};
 use crate::readers::ReaderBackend;
-use crate::runtime::{ModuleSet, Registry};
 use crate::security::cors::CorsPolicy;
 use crate::security::device_key::DeviceKey;
 use crate::security::jwt::JwtVerifier;
+use t1c_runtime::{ModuleSet, Registry};
 
 /// What the API is built from.
 pub struct ApiConfig {

@@ -34,7 +34,7 @@ use super::guard::Caller;
 use super::{AppState, Reply};
 use crate::pkcs11::{Pkcs11Error, TokenSlot};
 use crate::readers::{ReaderError, ReaderId};
-use crate::runtime::{CallError, Device};
+use t1c_runtime::{CallError, Device};
 
 /// How long an operation waits for its turn on a busy reader.
 const READER_WAIT: Duration = Duration::from_secs(30);
@@ -279,7 +279,7 @@ pub(super) async fn module_operation(
 fn module_named(
     state: &AppState,
     name: &str,
-) -> Result<std::sync::Arc<crate::runtime::LoadedModule>, ApiError> {
+) -> Result<std::sync::Arc<t1c_runtime::LoadedModule>, ApiError> {
     state
         .modules()
         .get(name)
@@ -350,7 +350,7 @@ async fn call<R: Send + 'static>(
         Target::Slot(slot) => {
             let service = pkcs11.ok_or(Failure::Slot(Pkcs11Error::NoSuchSlot))?;
             service
-                .with_slot(&slot, |handle| f(Device::Slot(handle)))
+                .with_slot(&slot, |handle| f(Device::Slot(Box::new(handle))))
                 .map_err(Failure::Slot)?
                 .map_err(Failure::Call)
         }

@@ -4,7 +4,7 @@
 use t1c_bundle::BundleError;
 
 use super::store::StoreError;
-use crate::runtime::LoadError;
+use t1c_runtime::LoadError;
 
 /// A refused or failed module operation. The message says why, for the operator.
 #[derive(Debug, thiserror::Error)]

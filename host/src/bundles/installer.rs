@@ -12,11 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use t1c_bundle::{Bundle, TrustStore, VerifiedBundle};
-use t1c_sdk::Capability;
 
 use super::error::InstallError;
 use super::store::{InstallState, ModuleEntry, Store, StoredBundle};
-use crate::runtime::{CONTRACT_VERSION, LoadedModule, ModuleSet, Runtime, contract_compatible};
+use t1c_runtime::{CONTRACT_VERSION, LoadedModule, ModuleSet, Runtime, contract_compatible};
 
 /// How an install is asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -129,7 +128,7 @@ impl Installer {
         let bundle = Bundle::read(bytes)?.verify(&self.trust)?;
         self.check_manifest(&bundle)?;
         let manifest = bundle.manifest();
-        let name = manifest.name.clone();
+        let name = manifest.name.to_string();
         let digest = bundle.digest().to_string();
         let signer = bundle.signer().to_string();
 
@@ -314,7 +313,7 @@ impl Installer {
             return Err(InstallError::ManifestMismatch {
                 module: name.to_owned(),
                 field: "name",
-                bundle: bundle.manifest().name.clone(),
+                bundle: bundle.manifest().name.to_string(),
                 component: name.to_owned(),
             });
         }
@@ -327,20 +326,17 @@ impl Installer {
         let manifest = bundle.manifest();
         if !contract_compatible(&manifest.contract.to_string()) {
             return Err(InstallError::ContractUnsupported {
-                module: manifest.name.clone(),
+                module: manifest.name.to_string(),
                 found: manifest.contract.to_string(),
                 supported: CONTRACT_VERSION,
             });
         }
         let granted = &self.runtime.config().granted;
-        for capability in &manifest.capabilities {
-            let allowed = Capability::from_name(capability).is_some_and(|c| granted.contains(&c));
-            if !allowed {
-                return Err(InstallError::CapabilityForbidden {
-                    module: manifest.name.clone(),
-                    capability: capability.clone(),
-                });
-            }
+        if let Some(capability) = manifest.capabilities.iter().find(|c| !granted.contains(c)) {
+            return Err(InstallError::CapabilityForbidden {
+                module: manifest.name.to_string(),
+                capability: capability.to_string(),
+            });
         }
         Ok(())
     }
@@ -348,21 +344,21 @@ impl Installer {
     /// Loads the component and checks that it says what the bundle says.
     fn load_component(&self, bundle: &VerifiedBundle) -> Result<Arc<LoadedModule>, InstallError> {
         let manifest = bundle.manifest();
-        let module = self
-            .runtime
-            .load(bundle.wasm(), &manifest.name)
-            .map_err(|source| InstallError::Component { module: manifest.name.clone(), source })?;
+        let module =
+            self.runtime.load(bundle.wasm(), manifest.name.as_str()).map_err(|source| {
+                InstallError::Component { module: manifest.name.to_string(), source }
+            })?;
         let component = module.manifest();
         let mismatch = |field, bundle: String, component: String| {
             Err(InstallError::ManifestMismatch {
-                module: manifest.name.clone(),
+                module: manifest.name.to_string(),
                 field,
                 bundle,
                 component,
             })
         };
-        if component.name != manifest.name {
-            return mismatch("name", manifest.name.clone(), component.name.clone());
+        if component.name != manifest.name.as_str() {
+            return mismatch("name", manifest.name.to_string(), component.name.clone());
         }
         if component.version != manifest.version.to_string() {
             return mismatch("version", manifest.version.to_string(), component.version.clone());
@@ -370,7 +366,7 @@ impl Installer {
         if component.contract != manifest.contract.to_string() {
             return mismatch("contract", manifest.contract.to_string(), component.contract.clone());
         }
-        let declared: BTreeSet<&str> = manifest.capabilities.iter().map(String::as_str).collect();
+        let declared: BTreeSet<&str> = manifest.capabilities.iter().map(|c| c.name()).collect();
         let actual: BTreeSet<&str> = component.capabilities.iter().map(|c| c.name()).collect();
         if declared != actual {
             let list = |set: BTreeSet<&str>| set.into_iter().collect::<Vec<_>>().join(", ");

@@ -52,28 +52,3 @@ pub fn trust_store(keys: &[String], development: bool) -> Result<TrustStore, Tru
     }
     Ok(trust)
 }
-
-/// The bundle manifest of a loaded component: what `manifest.toml` must say about it. The
-/// module-author CLI and `cargo xtask build-modules` write bundles with it, and the installer
-/// compares a bundle's manifest with its component's the same way.
-///
-/// # Errors
-/// The component's version or contract is not semver (the runtime refuses such modules, so
-/// only a host bug gets here).
-pub fn manifest_of(
-    module: &crate::runtime::LoadedModule,
-) -> Result<t1c_bundle::BundleManifest, semver::Error> {
-    let manifest = module.manifest();
-    Ok(t1c_bundle::BundleManifest {
-        name: manifest.name.clone(),
-        version: semver::Version::parse(&manifest.version)?,
-        contract: semver::Version::parse(&manifest.contract)?,
-        description: manifest.description.clone(),
-        capabilities: manifest.capabilities.iter().map(|c| c.name().to_owned()).collect(),
-        atrs: manifest
-            .atrs
-            .iter()
-            .map(|atr| t1c_bundle::format_atr_pattern(&atr.value, &atr.mask))
-            .collect(),
-    })
-}

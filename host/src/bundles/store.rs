@@ -31,6 +31,7 @@ const SYNC_DIR: &str = "cannot sync the folder";
 
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Another process (a running connector, or another `t1c modules` command) owns the store.
     #[error(

@@ -27,6 +27,7 @@
 //! the two apart: a card reachable both through PC/SC and through a PKCS#11 library appears twice
 //! in `GET /v3/readers`, with two different ids, one per path.
 
+mod device;
 mod protocol;
 mod supervisor;
 mod types;
@@ -431,6 +432,7 @@ impl SessionHandle {
                 (Mechanism::RsaPss { hash: wire_hash(hash)? }, data.to_vec())
             }
             SignatureScheme::Ecdsa => (Mechanism::Ecdsa, data.to_vec()),
+            other => return Err(Pkcs11Error::NotSupported(format!("{other:?} signatures"))),
         };
         let call = Call::Sign { session: self.session, key, mechanism, data };
         match self.library.call_on(self.generation, call)? {

@@ -191,6 +191,7 @@ const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 /// Waits until `fd` is readable (or at end of stream): checks without sleeping for [`SPIN`],
 /// then sleeps in `poll(2)` until `deadline` (none: no limit). `Ok(false)` when the deadline
 /// passed first.
+#[allow(unsafe_code)] // poll(2): FFI on one pollfd on the stack.
 pub(crate) fn wait_readable(
     fd: std::os::fd::RawFd,
     deadline: Option<std::time::Instant>,

@@ -98,6 +98,7 @@ pub fn worker_main(library: &Path) -> ExitCode {
 
 /// Takes fd 1 for the protocol and points fd 1 at stderr, so a library that prints to stdout
 /// cannot inject bytes into the frame stream.
+#[allow(unsafe_code)] // dup2: FFI on descriptors the process owns.
 fn protocol_output() -> io::Result<File> {
     let protocol = io::stdout().as_fd().try_clone_to_owned()?;
     // SAFETY: dup2 on two descriptors this process owns for its whole life (0..=2 are never
@@ -312,7 +313,10 @@ impl Worker {
         let open = self.session(session)?;
         let mut template = Vec::new();
         if let Some(class) = query.class {
-            template.push(Attribute::Class(ck_class(class)));
+            let class = ck_class(class).ok_or_else(|| {
+                Pkcs11Error::NotSupported(format!("searching for {class:?} objects"))
+            })?;
+            template.push(Attribute::Class(class));
         }
         if let Some(label) = &query.label {
             template.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -508,6 +512,7 @@ fn slot_of(slot: u64) -> Result<Slot, Pkcs11Error> {
     Slot::try_from(slot).map_err(|_| Pkcs11Error::NoSuchSlot)
 }
 
+#[allow(unsafe_code)] // cryptoki's raw handle constructor; see below.
 fn object_handle(handle: u64) -> ObjectHandle {
     // A handle wider than CK_ULONG (32-bit platforms) names nothing; 0 is CK_INVALID_HANDLE.
     let handle = c_ulong::try_from(handle).unwrap_or(0);
@@ -527,13 +532,15 @@ fn wide(value: c_ulong) -> u64 {
     u64::from(value)
 }
 
-fn ck_class(class: ObjectClass) -> CkObjectClass {
-    match class {
+/// The CKO_ value of a class; `None` for a class a newer SDK added that this host does not know.
+fn ck_class(class: ObjectClass) -> Option<CkObjectClass> {
+    Some(match class {
         ObjectClass::Certificate => CkObjectClass::CERTIFICATE,
         ObjectClass::PublicKey => CkObjectClass::PUBLIC_KEY,
         ObjectClass::PrivateKey => CkObjectClass::PRIVATE_KEY,
         ObjectClass::Data => CkObjectClass::DATA,
-    }
+        _ => return None,
+    })
 }
 
 fn object_class(class: CkObjectClass) -> Option<ObjectClass> {

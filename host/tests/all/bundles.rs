@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use t1c_bundle::{BundleError, BundleManifest, SigningKey, TrustStore};
 use t1c_host::bundles::{InstallError, InstallOptions, Installer, ModuleStatus, Store};
-use t1c_host::runtime::{LoadError, ModuleSet, Runtime, RuntimeConfig};
+use t1c_runtime::{LoadError, ModuleSet, Runtime, RuntimeConfig};
 use t1c_sdk::Capability;
 
 use crate::fixtures;
@@ -62,7 +62,7 @@ fn listed(installer: &Installer) -> Vec<ModuleStatus> {
 fn bundle_with(package: &str, key: &SigningKey, edit: impl FnOnce(&mut BundleManifest)) -> Vec<u8> {
     let wasm = fixtures::module_bytes(package);
     let module = fixtures::runtime().load(&wasm, package).expect("loads");
-    let mut manifest = t1c_host::bundles::manifest_of(&module).expect("manifest");
+    let mut manifest = t1c_runtime::manifest_of(&module).expect("manifest");
     edit(&mut manifest);
     t1c_bundle::sign(&t1c_bundle::pack(&manifest, &wasm).expect("pack"), key).expect("sign")
 }
@@ -183,7 +183,7 @@ fn every_refusal_says_why_and_changes_nothing() {
     // Not signed at all.
     let wasm = fixtures::module_bytes(V2);
     let module = fixtures::runtime().load(&wasm, V2).expect("loads");
-    let manifest = t1c_host::bundles::manifest_of(&module).expect("manifest");
+    let manifest = t1c_runtime::manifest_of(&module).expect("manifest");
     let unsigned = t1c_bundle::pack(&manifest, &wasm).expect("pack");
     let err = s.installer.install(&unsigned, InstallOptions::default());
     assert!(matches!(err, Err(InstallError::Bundle(BundleError::SignatureMissing))), "{err:?}");
@@ -202,10 +202,10 @@ fn every_refusal_says_why_and_changes_nothing() {
     unchanged("contract");
 
     // A capability the configuration does not allow.
-    let greedy = bundle_with(V2, &s.key, |m| m.capabilities.push("files".into()));
+    let greedy = bundle_with(V2, &s.key, |m| m.capabilities.push(t1c_sdk::Capability::Files));
     let restricted = setup_with(BTreeSet::from([Capability::Reader]));
     let greedy_for_restricted = bundle_with(V2, &restricted.key, |m| {
-        m.capabilities.push("files".into());
+        m.capabilities.push(t1c_sdk::Capability::Files);
     });
     let err = restricted
         .installer
@@ -229,7 +229,7 @@ fn every_refusal_says_why_and_changes_nothing() {
     // A component (valid header) that does not export the contract.
     let empty_component = b"\0asm\x0d\x00\x01\x00".to_vec();
     let manifest = BundleManifest {
-        name: "hello".into(),
+        name: t1c_bundle::ModuleName::new("hello").unwrap(),
         version: semver::Version::new(0, 3, 0),
         contract: semver::Version::new(0, 1, 0),
         description: String::new(),

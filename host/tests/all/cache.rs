@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use t1c_host::runtime::{CacheOutcome, Device, Runtime, RuntimeConfig};
+use t1c_runtime::{CacheOutcome, Device, Runtime, RuntimeConfig};
 
 use crate::fixtures::{self, MemoryCard};
 

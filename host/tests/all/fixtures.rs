@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use t1c_host::runtime::{CallLimits, Runtime, RuntimeConfig};
+use t1c_runtime::{CallLimits, Runtime, RuntimeConfig};
 use t1c_sdk::pin::{Pin, PinVerifyRequest, fill_pin_block};
 use t1c_sdk::{Card, CardError};
 
@@ -53,7 +53,7 @@ pub fn development_key() -> t1c_bundle::SigningKey {
 pub fn signed_bundle(package: &str, key: &t1c_bundle::SigningKey) -> Vec<u8> {
     let wasm = module_bytes(package);
     let module = runtime().load(&wasm, package).expect("test module loads");
-    let manifest = t1c_host::bundles::manifest_of(&module).expect("manifest");
+    let manifest = t1c_runtime::manifest_of(&module).expect("manifest");
     t1c_bundle::sign(&t1c_bundle::pack(&manifest, &wasm).expect("pack"), key).expect("sign")
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use t1c_host::runtime::{Device, LoadError, Registry, Runtime, RuntimeConfig};
+use t1c_runtime::{Device, LoadError, Registry, Runtime, RuntimeConfig};
 use t1c_sdk::{Capability, Error};
 
 use crate::fixtures::{self, MemoryCard};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use t1c_host::runtime::{CallError, LoadedModule};
+use t1c_runtime::{CallError, LoadedModule};
 use t1c_sdk::Error;
 
 use crate::fixtures;
@@ -129,7 +129,7 @@ fn hostile_calls_do_not_disturb_concurrent_good_calls() {
 
 #[test]
 fn a_full_instance_pool_gives_busy_not_a_hang() {
-    let runtime = t1c_host::runtime::Runtime::new(t1c_host::runtime::RuntimeConfig {
+    let runtime = t1c_runtime::Runtime::new(t1c_runtime::RuntimeConfig {
         limits: fixtures::test_limits(),
         max_instances: 1,
         ..Default::default()
@@ -138,7 +138,7 @@ fn a_full_instance_pool_gives_busy_not_a_hang() {
     let module = Arc::new(
         runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads"),
     );
-    let spin = |module: Arc<t1c_host::runtime::LoadedModule>| {
+    let spin = |module: Arc<t1c_runtime::LoadedModule>| {
         thread::spawn(move || module.invoke(None, "spin", ""))
     };
     // While a spinning call holds the only slot, another call is refused at once. The probe

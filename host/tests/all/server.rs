@@ -9,10 +9,10 @@ use std::time::Duration;
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::counters::Counters;
 use t1c_host::readers::SimulatorBackend;
-use t1c_host::runtime::Registry;
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
+use t1c_runtime::Registry;
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::t0::{CardLogic, T0};
 

@@ -30,10 +30,10 @@ use t1c_host::config::{Libraries, Pkcs11Config};
 use t1c_host::counters::Counters;
 use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
 use t1c_host::readers::ReaderBackend;
-use t1c_host::runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 
 /// A module component of this workspace, built once per test process.
 fn component(package: &str) -> PathBuf {

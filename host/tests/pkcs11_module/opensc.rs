@@ -46,7 +46,11 @@ impl Rig {
         // Built before any thread starts: cargo runs as a child process.
         component("t1c-module-pkcs11");
         let pcscd = PrivatePcscd::start(1).expect("private pcscd");
-        pcscd.use_for_this_process();
+        // SAFETY: one test per process (nextest), and no other thread has started yet.
+        #[allow(unsafe_code)]
+        unsafe {
+            pcscd.use_for_this_process()
+        };
         let reader = VirtualReader::new("belpic");
         reader.insert(Box::new(card));
         let port = pcscd.port(0).expect("reader 0");

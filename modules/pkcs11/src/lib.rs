@@ -180,4 +180,4 @@ fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|err| Error::internal(format!("JSON: {err}")))
 }
 
-t1c_sdk::export_module!(Pkcs11, pkcs11 only);
+t1c_sdk::export_module!(Pkcs11, [pkcs11]);

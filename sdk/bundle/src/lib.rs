@@ -11,15 +11,15 @@
 //! allows its capabilities, is for the host's runtime.
 //!
 //! ```
-//! use t1c_bundle::{Bundle, BundleManifest, SigningKey, TrustStore};
+//! use t1c_bundle::{Bundle, BundleManifest, Capability, ModuleName, SigningKey, TrustStore};
 //!
 //! let manifest = BundleManifest {
-//!     name: "hello".into(),
+//!     name: ModuleName::new("hello")?,
 //!     version: semver::Version::new(0, 1, 0),
 //!     contract: semver::Version::new(0, 1, 0),
 //!     description: "Example module".into(),
-//!     capabilities: vec!["reader".into()],
-//!     atrs: vec!["3b98/ffff".into()],
+//!     capabilities: vec![Capability::Reader],
+//!     atrs: vec!["3b98/ffff".parse()?],
 //! };
 //! // The smallest component header: magic, version 0x0d, layer 1.
 //! let wasm = b"\0asm\x0d\x00\x01\x00";
@@ -31,7 +31,7 @@
 //! let verified = Bundle::read(&signed)?.verify(&trust)?;
 //! assert_eq!(verified.manifest().name, "hello");
 //! assert_eq!(verified.signer(), &key.public_key().id());
-//! # Ok::<(), t1c_bundle::BundleError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod archive;
@@ -45,7 +45,9 @@ mod wasm;
 pub use digest::{Digest, DigestParseError};
 pub use error::BundleError;
 pub use keys::{KeyId, PublicKey, SigningKey, TrustStore};
-pub use manifest::{BundleManifest, format_atr_pattern, parse_atr_pattern};
+pub use manifest::BundleManifest;
+/// The SDK's types a manifest is made of, so users of this crate need not depend on the SDK.
+pub use t1c_sdk::{AtrPattern, Capability, ModuleName};
 
 use tracing::debug;
 

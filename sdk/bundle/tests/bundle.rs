@@ -13,12 +13,12 @@ const CORE_MODULE: &[u8] = b"\0asm\x01\x00\x00\x00";
 
 fn manifest() -> BundleManifest {
     BundleManifest {
-        name: "hello".into(),
+        name: t1c_bundle::ModuleName::new("hello").unwrap(),
         version: semver::Version::new(0, 1, 0),
         contract: semver::Version::new(0, 1, 0),
         description: "Example module".into(),
-        capabilities: vec!["reader".into()],
-        atrs: vec!["3b98/ffff".into()],
+        capabilities: vec![t1c_bundle::Capability::Reader],
+        atrs: vec!["3b98/ffff".parse().unwrap()],
     }
 }
 
@@ -443,7 +443,11 @@ fn a_tampered_signature_is_refused() {
     // Re-sign different content with the same key and graft that signature on, keeping the
     // declared digest: the digest matches, the signature does not.
     let other = t1c_bundle::sign(
-        &t1c_bundle::pack(&BundleManifest { name: "other".into(), ..manifest() }, &wasm()).unwrap(),
+        &t1c_bundle::pack(
+            &BundleManifest { name: t1c_bundle::ModuleName::new("other").unwrap(), ..manifest() },
+            &wasm(),
+        )
+        .unwrap(),
         &key,
     )
     .unwrap();

@@ -6,7 +6,7 @@
 //! - `pack`: an unsigned bundle whose manifest is what the component declares;
 //! - `keygen`, `sign`, `verify`, `inspect`: keys and signatures (see `sdk/bundle/FORMAT.md`).
 //!
-//! The bundle format itself lives in `t1c-bundle`; the contract check in `t1c_host::runtime`.
+//! The bundle format itself lives in `t1c-bundle`; the contract check in `t1c-runtime`.
 //! This binary only wires them to the command line.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use t1c_bundle::{Bundle, BundleManifest, PublicKey, SigningKey, TrustStore};
-use t1c_host::runtime::{LoadedModule, Runtime, RuntimeConfig};
+use t1c_runtime::{LoadedModule, Runtime, RuntimeConfig};
 
 mod template;
 
@@ -257,7 +257,7 @@ fn load(wasm: &[u8], path: &Path) -> Result<LoadedModule> {
 /// What `manifest.toml` says about a loaded component: exactly what it declares (the same
 /// mapping the connector checks bundles with).
 fn bundle_manifest(module: &LoadedModule) -> Result<BundleManifest> {
-    let manifest = t1c_host::bundles::manifest_of(module).context("the module's manifest")?;
+    let manifest = t1c_runtime::manifest_of(module).context("the module's manifest")?;
     manifest.validate()?;
     Ok(manifest)
 }
@@ -294,6 +294,10 @@ fn pub_path(secret: &Path) -> PathBuf {
     PathBuf::from(public)
 }
 
-fn list(items: &[String]) -> String {
-    if items.is_empty() { "(none)".to_owned() } else { items.join(", ") }
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+    }
 }

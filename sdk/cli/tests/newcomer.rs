@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use t1c_bundle::{Bundle, TrustStore};
 use t1c_host::bundles::{InstallOptions, Installer, Store};
-use t1c_host::runtime::{ModuleSet, Runtime, RuntimeConfig};
+use t1c_runtime::{ModuleSet, Runtime, RuntimeConfig};
 
 /// Runs one documented command in `dir` and returns its standard output; fails with its output
 /// when it fails.
@@ -87,7 +87,7 @@ fn verify_fails_with_the_reason_for_an_untrusted_key() {
     let home = tempfile::tempdir().expect("temp dir");
     let home = home.path();
     let manifest = t1c_bundle::BundleManifest {
-        name: "x".into(),
+        name: t1c_bundle::ModuleName::new("x").expect("a module name"),
         version: semver::Version::new(1, 0, 0),
         contract: semver::Version::new(0, 1, 0),
         description: String::new(),

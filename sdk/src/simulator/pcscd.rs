@@ -112,18 +112,21 @@ impl PrivatePcscd {
     /// `PCSCLITE_CSOCK_NAME`. libpcsclite reads the variable once, so a process can only ever
     /// use one daemon: tests that call this run one per process (cargo nextest).
     ///
-    /// Call it before the process starts any other thread or makes any PC/SC call.
+    /// # Safety
+    /// It sets an environment variable, which is sound only while no other thread reads or
+    /// writes the environment (`std::env::set_var`). Call it before the process starts any
+    /// other thread (a test harness thread that only waits is fine) or makes any PC/SC call.
     ///
     /// # Panics
     /// When another private daemon was chosen before in this process (a test run with plain
     /// `cargo test`); the message says to use nextest.
-    pub fn use_for_this_process(&self) {
+    #[allow(unsafe_code)]
+    pub unsafe fn use_for_this_process(&self) {
         static SOCKET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
         let socket = self.socket_path();
         let chosen = SOCKET.get_or_init(|| {
-            // SAFETY: the caller runs this before starting other threads or calling into
-            // libpcsclite (documented above), so nothing reads or writes the environment
-            // concurrently; the OnceLock makes it happen once per process.
+            // SAFETY: the caller guarantees no other thread touches the environment now (this
+            // function's contract); the OnceLock makes it happen once per process.
             unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", &socket) };
             socket.clone()
         });

@@ -146,8 +146,10 @@ struct HeldTransaction {
 
 // SAFETY: `HeldTransaction` owns the card exclusively, like a `Box<pcsc::Card>`, and
 // `pcsc::Card` (hence `&mut pcsc::Card`, which the transaction holds) is `Send`.
+#[allow(unsafe_code)]
 unsafe impl Send for HeldTransaction {}
 
+#[allow(unsafe_code)] // The self-borrow above; see the struct's documentation.
 impl HeldTransaction {
     fn begin(card: pcsc::Card, release: Disposition) -> Result<Self, pcsc::Error> {
         let card = NonNull::from(Box::leak(Box::new(card)));
@@ -173,6 +175,7 @@ impl HeldTransaction {
     }
 }
 
+#[allow(unsafe_code)] // Ends the self-borrow, then frees the card; see the struct's documentation.
 impl Drop for HeldTransaction {
     fn drop(&mut self) {
         // SAFETY: `transaction` is taken exactly once, here, and not used afterwards.

@@ -48,6 +48,8 @@ impl Module for Hostile {
 impl Token for Hostile {}
 
 impl Extension for Hostile {
+    // `recall` reads a fresh heap block on purpose: it proves no data of an earlier call leaks.
+    #[allow(unsafe_code)]
     fn invoke(_device: Option<Device<'_>>, operation: &str, request: &str) -> Result<String> {
         match operation {
             "ok" => Ok("{\"ok\":true}".to_owned()),

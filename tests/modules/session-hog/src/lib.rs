@@ -48,4 +48,4 @@ impl Token for SessionHog {
 
 impl t1c_sdk::Extension for SessionHog {}
 
-t1c_sdk::export_module!(SessionHog, pkcs11 only);
+t1c_sdk::export_module!(SessionHog, [pkcs11]);

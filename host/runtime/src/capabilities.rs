@@ -1,5 +1,5 @@
-//! The capability granter: which host interfaces a component imports, whether it may have them,
-//! and a linker that provides exactly those.
+//! The capability granter: which host interfaces a component imports and whether it may have
+//! them; [`crate::imports::linker`] then links exactly those.
 //!
 //! A capability counts as used when the component imports at least one function of its
 //! interface. Importing only a resource type (every module sees `reader.card` and `pkcs11.slot`
@@ -8,20 +8,16 @@
 use std::collections::BTreeSet;
 
 use wasmtime::Engine;
+use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceType};
 
 use t1c_sdk::Capability;
 
-use super::bindings;
-use super::error::LoadError;
-use super::state::{CardHandle, SessionResource, SlotResource, State};
+use crate::error::LoadError;
+use crate::imports::PACKAGE;
 
 /// The contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
-
-/// The contract package's interfaces, as `t1c:card/<name>@<version>` imports.
-const PACKAGE: &str = "t1c:card/";
 
 /// What a component imports, classified.
 #[derive(Debug, Default)]
@@ -79,64 +75,6 @@ pub fn contract_compatible(version: &str) -> bool {
         found.major == host.major
     };
     same_line && found <= host
-}
-
-/// A linker with WASI (nothing granted), `types`, `log`, and the granted capabilities. The
-/// resource types of capabilities not granted are defined without any function, so the
-/// contract's `device` variant still type-checks.
-///
-/// # Errors
-/// [`LoadError::Link`] if wasmtime refuses a definition (a host bug).
-pub(crate) fn linker(
-    engine: &Engine,
-    granted: &BTreeSet<Capability>,
-) -> Result<Linker<State>, LoadError> {
-    let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link)?;
-    bindings::t1c::card::types::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-        .map_err(link)?;
-    bindings::t1c::card::log::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-        .map_err(link)?;
-    if granted.contains(&Capability::Reader) {
-        bindings::t1c::card::reader::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(link)?;
-    } else {
-        linker
-            .instance(&format!("{PACKAGE}reader@{CONTRACT_VERSION}"))
-            .and_then(|mut i| i.resource("card", ResourceType::host::<CardHandle>(), |_, _| Ok(())))
-            .map_err(link)?;
-    }
-    if granted.contains(&Capability::Pkcs11) {
-        bindings::t1c::card::pkcs11::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(link)?;
-    } else {
-        let mut pkcs11_instance =
-            linker.instance(&format!("{PACKAGE}pkcs11@{CONTRACT_VERSION}")).map_err(link)?;
-        pkcs11_instance
-            .resource("slot", ResourceType::host::<SlotResource>(), |_, _| Ok(()))
-            .map_err(link)?;
-        pkcs11_instance
-            .resource("session", ResourceType::host::<SessionResource>(), |_, _| Ok(()))
-            .map_err(link)?;
-    }
-    // File access has no host side in this build: only its resource type exists.
-    {
-        use bindings::t1c::card::files;
-        linker
-            .instance(&format!("{PACKAGE}files@{CONTRACT_VERSION}"))
-            .and_then(|mut i| {
-                i.resource("directory", ResourceType::host::<files::Directory>(), |_, _| Ok(()))
-            })
-            .map_err(link)?;
-    }
-    Ok(linker)
-}
-
-/// The capabilities this build provides a host side for. `pkcs11` is always linkable: a host
-/// without PKCS#11 libraries simply never has a slot to pass.
-pub(crate) fn available() -> BTreeSet<Capability> {
-    BTreeSet::from([Capability::Reader, Capability::Pkcs11])
 }
 
 fn imports_functions(engine: &Engine, item: &ComponentItem) -> bool {

@@ -154,3 +154,24 @@ impl CallError {
         }
     }
 }
+
+/// Why the runtime could not be created ([`Runtime::new`](crate::Runtime::new)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// wasmtime refused the engine configuration (for instance not enough virtual address
+    /// space for the instance pool).
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The thread that advances the engine's epoch (every deadline depends on it) did not start.
+    #[error("cannot start the WebAssembly deadline ticker: {0}")]
+    EpochTicker(#[source] std::io::Error),
+    /// The compiled-component cache directory cannot be created or opened.
+    #[error("cannot open the compiled-component cache {path}: {source}")]
+    Cache {
+        /// The cache directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}

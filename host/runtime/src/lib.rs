@@ -1,5 +1,9 @@
-//! The WebAssembly runtime: one engine, the compiled-component cache, the capability granter,
-//! and [`LoadedModule`]s whose exports can be called with a device.
+//! # t1c-runtime: the T1C WebAssembly runtime
+//!
+//! One engine, the compiled-component cache, the capability granter, the host side of the
+//! contract's imports, and [`LoadedModule`]s whose exports can be called with a device. Used by
+//! the connector, the module author's CLI (`t1c-module`), `cargo xtask` and the Distribution
+//! Service; it needs no system library.
 //!
 //! Loading a module: read and hash it, compile it (or load it from the cache), check its imports
 //! against the contract, link only the capabilities it may have, pre-instantiate it, and read
@@ -7,17 +11,26 @@
 //! allocator, the call's device and PIN as resource handles, a CPU and wall-time deadline
 //! enforced through epochs, a memory cap, and the module's output sent to the log.
 //!
-//! This concern knows nothing about HTTP or PC/SC: callers hand it a [`t1c_sdk::Card`].
+//! This crate knows nothing about HTTP, PC/SC or PKCS#11 libraries: callers hand it a
+//! [`t1c_sdk::Card`] or a [`Pkcs11Slot`].
+//!
+//! - [`imports`]: one file per contract interface (`pin`, `log`, `reader`, `pkcs11`, `files`).
+//! - `store`: what one call's `Store` holds, composed of the interfaces' contexts.
+//! - `capabilities`: which capabilities a component uses, and the contract version check.
+//! - `module`, `registry`, `manifest`: loaded modules, the served set, their manifests.
+#![deny(missing_docs)]
 
 mod bindings;
 mod cache;
 mod capabilities;
 mod engine;
 mod error;
+pub mod imports;
 mod limits;
+mod manifest;
 mod module;
 mod registry;
-mod state;
+mod store;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,11 +42,13 @@ use t1c_sdk::Capability;
 
 pub use cache::{CacheOutcome, ComponentCache};
 pub use capabilities::{CONTRACT_VERSION, contract_compatible};
-pub use error::{CallError, LoadError};
+pub use error::{CallError, LoadError, RuntimeError};
+pub use imports::pin::PinSecret;
+pub use imports::pkcs11::{Session as Pkcs11Session, Slot as Pkcs11Slot};
 pub use limits::CallLimits;
+pub use manifest::manifest_of;
 pub use module::{Device, LoadedModule};
 pub use registry::{ModuleSet, Registry};
-pub use state::PinSecret;
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -76,14 +91,18 @@ impl Runtime {
     /// Builds the engine, starts its epoch ticker and opens the cache.
     ///
     /// # Errors
-    /// The engine cannot be created (for instance not enough virtual address space for the
-    /// pool), the ticker thread cannot start, or the cache directory cannot be created.
-    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+    /// [`RuntimeError`]: the engine cannot be created (for instance not enough virtual address
+    /// space for the pool), the ticker thread cannot start, or the cache directory cannot be
+    /// created.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = engine::build(config.max_instances, config.limits.memory_bytes)
-            .map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
-        engine::start_epoch_ticker(&engine)?;
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        engine::start_epoch_ticker(&engine).map_err(RuntimeError::EpochTicker)?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(ComponentCache::open(dir)?),
+            Some(dir) => Some(
+                ComponentCache::open(dir)
+                    .map_err(|source| RuntimeError::Cache { path: dir.clone(), source })?,
+            ),
             None => None,
         };
         Ok(Self { engine, cache, config })
@@ -118,9 +137,9 @@ impl Runtime {
                 CacheOutcome::Uncached,
             ),
         };
-        let imports = capabilities::inspect(&self.engine, &component)?;
-        let available = capabilities::available();
-        for capability in &imports.used {
+        let inspected = capabilities::inspect(&self.engine, &component)?;
+        let available = imports::available();
+        for capability in &inspected.used {
             if !self.config.granted.contains(capability) {
                 return Err(LoadError::CapabilityNotGranted {
                     module: label.to_owned(),
@@ -134,7 +153,7 @@ impl Runtime {
                 });
             }
         }
-        let linker = capabilities::linker(&self.engine, &imports.used)?;
+        let linker = imports::linker(&self.engine, &inspected.used)?;
         let instance_pre =
             linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = bindings::T1cModulePre::new(instance_pre)
@@ -142,7 +161,7 @@ impl Runtime {
 
         let manifest = LoadedModule::read_manifest(&pre, &self.engine, label, &self.config.limits)
             .map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
-        let manifest = module::manifest_from_wit(manifest);
+        let manifest = manifest::from_wit(manifest);
         manifest.validate().map_err(|source| LoadError::InvalidManifest {
             module: manifest.name.clone(),
             source,
@@ -153,7 +172,8 @@ impl Runtime {
                 supported: CONTRACT_VERSION,
             });
         }
-        if let Some(capability) = imports.used.iter().find(|c| !manifest.capabilities.contains(c)) {
+        if let Some(capability) = inspected.used.iter().find(|c| !manifest.capabilities.contains(c))
+        {
             return Err(LoadError::UndeclaredCapability {
                 module: manifest.name.clone(),
                 capability: *capability,
@@ -179,7 +199,7 @@ impl Runtime {
             self.engine.clone(),
             self.config.limits.clone(),
             sha256,
-            imports.used,
+            inspected.used,
             outcome,
         ))
     }

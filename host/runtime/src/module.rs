@@ -10,17 +10,20 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use zeroize::Zeroizing;
 
 use t1c_sdk::{
-    AtrPattern, Capability, Certificate, CertificateKind, DeviceKind, HashAlgorithm, HttpMethod,
-    Manifest, Operation, SignRequest, StatusWord, TokenInfo,
+    Capability, Certificate, CertificateKind, HashAlgorithm, Manifest, SignRequest, StatusWord,
+    TokenInfo,
 };
 
-use super::bindings::exports::t1c::card::{module as wit_module, token as wit_token};
-use super::bindings::t1c::card::types as wit_types;
-use super::bindings::{T1cModule as Bindings, T1cModulePre as ModulePre};
-use super::cache::CacheOutcome;
-use super::error::CallError;
-use super::limits::CallLimits;
-use super::state::{CardHandle, Overrun, PinSecret, SlotResource, State};
+use crate::bindings::exports::t1c::card::{module as wit_module, token as wit_token};
+use crate::bindings::t1c::card::types as wit_types;
+use crate::bindings::{T1cModule as Bindings, T1cModulePre as ModulePre};
+use crate::cache::CacheOutcome;
+use crate::error::CallError;
+use crate::imports::pin::PinSecret;
+use crate::imports::pkcs11::{Slot, SlotResource};
+use crate::imports::reader::CardHandle;
+use crate::limits::CallLimits;
+use crate::store::{Overrun, State};
 
 /// The device a call runs on, handed over for the duration of the call.
 #[non_exhaustive]
@@ -30,7 +33,7 @@ pub enum Device {
     Card(Box<dyn t1c_sdk::Card + Send>),
     /// A PKCS#11 slot, opened by the caller; sessions the module opens on it are closed (and
     /// logged out) when the call returns.
-    Slot(crate::pkcs11::SlotHandle),
+    Slot(Box<dyn Slot>),
 }
 
 /// A module ready to be called.
@@ -281,7 +284,7 @@ fn run<R>(
     let mut store = Store::new(engine, State::new(module.clone(), limits));
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| match ctx.data().clock().overrun() {
+    store.epoch_deadline_callback(|ctx| match ctx.data().clock.overrun() {
         None => Ok(UpdateDeadline::Continue(1)),
         Some(_) => Err(Trap::Interrupt.into()),
     });
@@ -303,7 +306,7 @@ fn classify(
     let module = module.to_string();
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
-            let limit = match state.clock().overrun() {
+            let limit = match state.clock.overrun() {
                 Some(Overrun::Wall(limit)) | Some(Overrun::Cpu(limit)) => limit,
                 None => limits.cpu_time,
             };
@@ -323,50 +326,6 @@ fn classify(
                 CallError::Host { module, message: text }
             }
         }
-    }
-}
-
-/// Converts and validates a manifest read from a component.
-pub(crate) fn manifest_from_wit(manifest: wit_module::Manifest) -> Manifest {
-    Manifest {
-        name: manifest.name,
-        version: manifest.version,
-        contract: manifest.contract,
-        description: manifest.description,
-        capabilities: manifest
-            .capabilities
-            .into_iter()
-            .map(|c| match c {
-                wit_module::Capability::Reader => Capability::Reader,
-                wit_module::Capability::Pkcs11 => Capability::Pkcs11,
-                wit_module::Capability::Files => Capability::Files,
-            })
-            .collect(),
-        atrs: manifest.atrs.into_iter().map(|p| AtrPattern::new(p.value, p.mask)).collect(),
-        token: manifest.token,
-        operations: manifest
-            .operations
-            .into_iter()
-            .map(|o| {
-                Operation::new(
-                    o.name,
-                    match o.method {
-                        wit_module::HttpMethod::Get => HttpMethod::Get,
-                        wit_module::HttpMethod::Post => HttpMethod::Post,
-                        wit_module::HttpMethod::Put => HttpMethod::Put,
-                        wit_module::HttpMethod::Patch => HttpMethod::Patch,
-                        wit_module::HttpMethod::Delete => HttpMethod::Delete,
-                    },
-                    match o.device {
-                        wit_module::DeviceKind::Card => DeviceKind::Card,
-                        wit_module::DeviceKind::Slot => DeviceKind::Slot,
-                        wit_module::DeviceKind::None => DeviceKind::None,
-                    },
-                    o.use_case,
-                    o.description,
-                )
-            })
-            .collect(),
     }
 }
 

@@ -4,13 +4,13 @@
 //! a handle that is not in the table) ends the call instead of being reported to the module.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "t1c:card/t1c-module",
     imports: { default: trappable },
     with: {
-        "t1c:card/types.pin": crate::runtime::state::PinSecret,
-        "t1c:card/reader.card": crate::runtime::state::CardHandle,
-        "t1c:card/pkcs11.slot": crate::runtime::state::SlotResource,
-        "t1c:card/pkcs11.session": crate::runtime::state::SessionResource,
+        "t1c:card/types.pin": crate::imports::pin::PinSecret,
+        "t1c:card/reader.card": crate::imports::reader::CardHandle,
+        "t1c:card/pkcs11.slot": crate::imports::pkcs11::SlotResource,
+        "t1c:card/pkcs11.session": crate::imports::pkcs11::SessionResource,
     },
 });

@@ -80,11 +80,11 @@ impl ComponentCache {
         match fs::read(&path) {
             Ok(bytes) => match verified_payload(&bytes, &key) {
                 Ok(payload) => {
-                    // SAFETY: `payload` is byte-for-byte what `Engine::precompile_component`
-                    // produced for this engine configuration: the header's key binds it to this
-                    // wasm and this engine, and its SHA-256 matches. Only the connector writes
-                    // the cache directory (mode 0700).
-                    match unsafe { Component::deserialize(engine, payload) } {
+                    // `payload` is byte-for-byte what `Engine::precompile_component` produced
+                    // for this engine configuration: the header's key binds it to this wasm and
+                    // this engine, and its SHA-256 matches. Only the connector writes the cache
+                    // directory (mode 0700).
+                    match deserialize_own(engine, payload) {
                         Ok(component) => return Ok((component, CacheOutcome::Hit)),
                         Err(err) => {
                             tracing::warn!(path = %path.display(), "cache entry rejected by the engine, recompiling: {err}");
@@ -104,8 +104,8 @@ impl ComponentCache {
         if let Err(err) = self.store(&path, &key, &compiled) {
             tracing::warn!(path = %path.display(), "cannot write cache entry: {err}");
         }
-        // SAFETY: `compiled` was produced just now by `precompile_component` on this engine.
-        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        // `compiled` was produced just now by `precompile_component` on this engine.
+        let component = deserialize_own(engine, &compiled)?;
         Ok((component, outcome))
     }
 
@@ -168,4 +168,18 @@ impl Hasher for Sha256Hasher {
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
+}
+
+/// Loads native code this process's engine compiled: the one `unsafe` of the runtime.
+///
+/// Callers pass only bytes that `Engine::precompile_component` produced for `engine`'s
+/// configuration, either just now or read back from a cache entry whose checksummed header
+/// binds it to this wasm and this engine.
+#[allow(unsafe_code)]
+fn deserialize_own(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `Component::deserialize` requires bytes produced by a compatible engine's
+    // `precompile_component`, unmodified; wasmtime checks the engine compatibility itself and
+    // the callers guarantee the rest (see above). Arbitrary bytes never get here: an entry that
+    // fails its header or checksum is recompiled instead.
+    unsafe { Component::deserialize(engine, compiled) }
 }

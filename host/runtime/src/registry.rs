@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::error::LoadError;
-use super::module::LoadedModule;
+use crate::error::LoadError;
+use crate::module::LoadedModule;
 
 /// Loaded modules by name. Cloning is cheap (the modules are shared).
 #[derive(Debug, Default, Clone)]

@@ -1,0 +1,67 @@
+//! The host side of the contract's imports, one file per interface, composed by the call's
+//! [`State`](crate::store::State) and linked per granted capability.
+//!
+//! Each interface follows wasmtime-wasi's shape: a context (what the interface keeps for one
+//! call), a view (the context plus the resource table and the call's clock, borrowed from the
+//! store), the resource types, and the `Host` trait impls on the view. [`linker`] links `types`
+//! and `log` always, and each capability's functions only when it is granted; a capability that
+//! is not granted still defines its resource types, without functions, so the contract's
+//! `device` variant type-checks and a handle of that type is inert.
+//!
+//! - [`pin`]: `types.pin`, the host-held PIN a module passes on but never reads.
+//! - [`log`]: `log`, the module's log lines, tagged and bounded.
+//! - [`reader`]: `reader.card`, a PC/SC (or simulated) card held for the call.
+//! - [`pkcs11`]: `pkcs11.slot` and `pkcs11.session` over the host's [`pkcs11::Slot`] trait.
+//! - [`files`]: `files.directory`; no host side in this build yet.
+
+pub mod files;
+pub mod log;
+pub mod pin;
+pub mod pkcs11;
+pub mod reader;
+
+use std::collections::BTreeSet;
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use t1c_sdk::Capability;
+
+use crate::error::LoadError;
+use crate::store::State;
+
+/// The contract package's interfaces, as `t1c:card/<name>@<version>` imports.
+pub(crate) const PACKAGE: &str = "t1c:card/";
+
+/// A linker with WASI (nothing granted), `types`, `log`, and the `granted` capabilities.
+///
+/// # Errors
+/// [`LoadError::Link`] if wasmtime refuses a definition (a host bug).
+pub(crate) fn linker(
+    engine: &Engine,
+    granted: &BTreeSet<Capability>,
+) -> Result<Linker<State>, LoadError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
+    pin::add_to_linker(&mut linker)?;
+    log::add_to_linker(&mut linker)?;
+    reader::add_to_linker(&mut linker, granted.contains(&Capability::Reader))?;
+    pkcs11::add_to_linker(&mut linker, granted.contains(&Capability::Pkcs11))?;
+    files::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// The capabilities this build provides a host side for. `pkcs11` is always linkable: a host
+/// without PKCS#11 libraries simply never has a slot to pass.
+pub(crate) fn available() -> BTreeSet<Capability> {
+    BTreeSet::from([Capability::Reader, Capability::Pkcs11])
+}
+
+/// The name of `interface` as the component imports it.
+pub(crate) fn interface_name(interface: &str) -> String {
+    format!("{PACKAGE}{interface}@{}", crate::CONTRACT_VERSION)
+}
+
+pub(crate) fn link_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Link(format!("{e:#}"))
+}
