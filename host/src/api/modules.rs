@@ -32,7 +32,7 @@ use t1c_sdk::{DeviceKind, HashAlgorithm, HttpMethod, SignRequest};
 use super::error::{ApiError, ErrorKind};
 use super::guard::Caller;
 use super::{AppState, Reply};
-use crate::pkcs11::{Pkcs11Error, TokenSlot};
+use crate::pkcs11::{Pkcs11Error, TokenReader};
 use crate::readers::{ReaderError, ReaderId};
 use crate::runtime::{CallError, Device};
 
@@ -153,7 +153,7 @@ pub(super) async fn reader_operation(
             });
             // T1C's PKCS11TokenInfo names its slot; only the host knows it.
             if let (Target::Slot(slot), Some(object)) = (&target, data.as_object_mut()) {
-                object.entry("slot").or_insert(json!(slot.slot_id));
+                object.entry("slot").or_insert(json!(slot.slot.slot_id));
             }
             (data, "identity read".to_owned())
         }
@@ -185,7 +185,7 @@ pub(super) async fn reader_operation(
                         .and_then(|r| r.card.map(|c| c.atr)),
                     // A token's serial number stands for a card's ATR: another token in the
                     // slot drops the PIN.
-                    Target::Slot(slot) => Some(slot.serial.as_bytes().to_vec()),
+                    Target::Slot(token) => Some(token.slot.serial.as_bytes().to_vec()),
                 };
                 match (&pin, atr) {
                     (Some(pin), Some(atr)) => state.bulk_pins().keep(key, pin.clone(), atr),
@@ -298,7 +298,7 @@ enum Target {
     /// A PC/SC reader (or one unknown to both, which the reader backend reports).
     Reader(ReaderId),
     /// A PKCS#11 token slot.
-    Slot(TokenSlot),
+    Slot(TokenReader),
 }
 
 impl Target {
@@ -316,7 +316,7 @@ async fn resolve(state: &AppState, reader: &ReaderId) -> Result<Target, ApiError
         return Ok(Target::Reader(reader.clone()));
     }
     if let Some(service) = state.pkcs11_arc() {
-        let id = reader.to_string();
+        let id = reader.clone();
         let slot = tokio::task::spawn_blocking(move || service.slot(&id))
             .await
             .map_err(|_| ApiError::new(ErrorKind::Internal, "the slot lookup was cancelled"))?;
@@ -336,12 +336,11 @@ async fn call<R: Send + 'static>(
 ) -> Result<R, ApiError> {
     let readers = state.readers_arc();
     let pkcs11 = state.pkcs11_arc();
-    let (reader, target) = match target {
-        Target::Reader(id) => (id.clone(), target.clone()),
-        Target::Slot(slot) => {
-            (slot.id.parse().unwrap_or_else(|_| ReaderId::from_name(&slot.id)), target.clone())
-        }
+    let reader = match target {
+        Target::Reader(id) => id.clone(),
+        Target::Slot(slot) => slot.id.clone(),
     };
+    let target = target.clone();
     let outcome = tokio::task::spawn_blocking(move || match target {
         Target::Reader(id) => {
             let card = readers.connect(&id, READER_WAIT).map_err(Failure::Reader)?;

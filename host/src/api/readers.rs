@@ -94,7 +94,7 @@ pub(super) async fn one(
     let slot = slots(&state)
         .await?
         .into_iter()
-        .find(|slot| slot.id == id.as_str())
+        .find(|slot| slot.id == id)
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no reader with this id"))?;
     let modules = pkcs11_modules(&state);
     let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
@@ -122,7 +122,7 @@ pub(super) async fn atrs(State(state): State<AppState>) -> Reply {
 
 /// The PKCS#11 token slots (none without PKCS#11); asking the libraries blocks, so it runs on
 /// a blocking thread.
-async fn slots(state: &AppState) -> Result<Vec<crate::pkcs11::TokenSlot>, ApiError> {
+async fn slots(state: &AppState) -> Result<Vec<crate::pkcs11::TokenReader>, ApiError> {
     let Some(service) = state.pkcs11_arc() else {
         return Ok(Vec::new());
     };

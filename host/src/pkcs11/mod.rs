@@ -28,6 +28,7 @@
 //! in `GET /v3/readers`, with two different ids, one per path.
 
 mod protocol;
+mod service;
 mod supervisor;
 mod types;
 mod worker;
@@ -50,6 +51,7 @@ pub use types::{
     HashAlgorithm, KeyType, MechanismFlags, MechanismInfo, ObjectClass, ObjectInfo, ObjectQuery,
     PinTries, Pkcs11Error, SignatureScheme, TokenFlags, TokenInfo,
 };
+pub use service::{Pkcs11Service, TokenReader};
 pub use worker::worker_main;
 
 /// The hidden subcommand of `t1c` that runs a worker.
