@@ -170,22 +170,9 @@ async fn blocking(
 ) -> Response {
     match tokio::task::spawn_blocking(operation).await {
         Ok(Ok(data)) => Reply::unsigned(data).into_response(),
-        Ok(Err(err)) => install_error(&err).into_response(),
+        Ok(Err(err)) => ApiError::from(&err).into_response(),
         Err(_) => ApiError::new(ErrorKind::Internal, "the operation was cancelled").into_response(),
     }
-}
-
-/// The API error for an installer error; the description is the installer's reason.
-fn install_error(err: &InstallError) -> ApiError {
-    let kind = match err {
-        InstallError::Downgrade { .. }
-        | InstallError::Pinned { .. }
-        | InstallError::VersionReused { .. } => ErrorKind::ModuleVersionConflict,
-        InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => ErrorKind::UnknownModule,
-        InstallError::Store(_) => ErrorKind::ModuleStore,
-        _ => ErrorKind::BundleRefused,
-    };
-    ApiError::new(kind, err.to_string())
 }
 
 /// A client of a running connector's admin API.

@@ -269,7 +269,7 @@ pub(super) async fn module_operation(
     })
     .await
     .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))?
-    .map_err(call_error)?;
+    .map_err(ApiError::from)?;
     let data = answer_json(&answer.0)?;
     state.count(&caller, &module, &answer.1).await?;
     Ok(Reply::signed(data, state.device_key()))
@@ -363,19 +363,19 @@ async fn call<R: Send + 'static>(
             if matches!(err, Pkcs11Error::TokenRemoved | Pkcs11Error::NoSuchSlot) {
                 state.bulk_pins().forget_reader(reader);
             }
-            Err(super::pkcs11::slot_error(err))
+            Err(err.into())
         }
         Err(Failure::Reader(err)) => {
             if matches!(err, ReaderError::NoCard(_) | ReaderError::CardRemoved) {
                 state.bulk_pins().forget_reader(reader);
             }
-            Err(reader_error(err))
+            Err(err.into())
         }
         Err(Failure::Call(err)) => {
             if matches!(err.module_error(), Some(t1c_sdk::Error::CardRemoved)) {
                 state.bulk_pins().forget_reader(reader);
             }
-            Err(call_error(err))
+            Err(err.into())
         }
     }
 }
@@ -479,56 +479,6 @@ fn algorithm_name(algorithm: HashAlgorithm) -> &'static str {
 
 fn origin(headers: &HeaderMap) -> String {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-}
-
-/// Maps a reader failure to its API error.
-pub(super) fn reader_error(err: ReaderError) -> ApiError {
-    let kind = match &err {
-        ReaderError::UnknownReader(_) => ErrorKind::UnknownReader,
-        ReaderError::NoCard(_) => ErrorKind::NoCard,
-        ReaderError::CardRemoved => ErrorKind::CardRemoved,
-        ReaderError::CardReset => ErrorKind::CardReset,
-        ReaderError::QueueFull { .. }
-        | ReaderError::QueueTimeout { .. }
-        | ReaderError::SharingViolation => ErrorKind::ReaderBusy,
-        ReaderError::ServiceUnavailable(_) | ReaderError::ReaderUnavailable => {
-            ErrorKind::ReaderServiceUnavailable
-        }
-        ReaderError::Timeout => ErrorKind::CardTimeout,
-        _ => ErrorKind::ReaderTransport,
-    };
-    ApiError::new(kind, err.to_string())
-}
-
-/// Maps a module call failure to its API error. Descriptions come from typed errors that never
-/// hold a PIN.
-pub(super) fn call_error(err: CallError) -> ApiError {
-    use t1c_sdk::Error as E;
-    let (kind, description) = match &err {
-        CallError::Module { error, .. } => {
-            let kind = match error {
-                E::CardRemoved => ErrorKind::CardRemoved,
-                E::CardReset => ErrorKind::CardReset,
-                E::Timeout => ErrorKind::CardTimeout,
-                E::Transport(_) => ErrorKind::ReaderTransport,
-                E::PinWrong(_) => ErrorKind::PinWrong,
-                E::PinBlocked => ErrorKind::PinBlocked,
-                E::PinCancelled => ErrorKind::PinCancelled,
-                E::NotSupported(_) => ErrorKind::NotSupported,
-                E::StatusWord(_) => ErrorKind::CardStatus,
-                E::InvalidInput(_) => ErrorKind::ModuleInput,
-                _ => ErrorKind::ModuleFailed,
-            };
-            (kind, error.to_string())
-        }
-        CallError::DeadlineExceeded { .. } => (ErrorKind::ModuleDeadline, err.to_string()),
-        CallError::Busy { .. } => (ErrorKind::ModuleBusy, err.to_string()),
-        _ => {
-            tracing::warn!("module call failed: {err}");
-            (ErrorKind::ModuleFailed, "the module failed; see the connector's log".to_owned())
-        }
-    };
-    ApiError::new(kind, description)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ErrorKind};
 use super::{AppState, Reply};
 use crate::config::LibraryPaths;
-use crate::pkcs11::{Pkcs11Error, Pkcs11Service, TokenReader};
+use crate::pkcs11::{Pkcs11Service, TokenReader};
 
 /// `GET /v3/modules/pkcs11/apps/token/config`
 #[utoipa::path(get, path = "/v3/modules/pkcs11/apps/token/config", tag = "pkcs11",
@@ -83,22 +83,6 @@ pub(super) fn slot_json(reader: &TokenReader, modules: &[&str]) -> Value {
             "module": modules,
         },
     })
-}
-
-/// The API error of a failure to open a slot.
-pub(super) fn slot_error(err: Pkcs11Error) -> ApiError {
-    let kind = match &err {
-        Pkcs11Error::NoSuchSlot => ErrorKind::UnknownReader,
-        Pkcs11Error::TokenRemoved => ErrorKind::CardRemoved,
-        Pkcs11Error::Timeout | Pkcs11Error::WorkerCrashed(_) => ErrorKind::CardTimeout,
-        Pkcs11Error::LibraryLoad(_) => ErrorKind::ReaderServiceUnavailable,
-        _ => ErrorKind::ReaderTransport,
-    };
-    if matches!(err, Pkcs11Error::WorkerCrashed(_) | Pkcs11Error::LibraryLoad(_)) {
-        tracing::warn!("PKCS#11 slot unavailable: {err}");
-        return ApiError::new(kind, "the PKCS#11 library failed; see the connector's log");
-    }
-    ApiError::new(kind, err.to_string())
 }
 
 fn paths_json(paths: &LibraryPaths) -> Value {
