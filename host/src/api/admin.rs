@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::net::{UnixListener, UnixStream};
 use tower::ServiceExt;
@@ -131,7 +131,7 @@ struct InstallQuery {
 }
 
 async fn list(State(installer): State<Arc<Installer>>) -> Response {
-    blocking(move || Ok(serde_json::to_value(installer.list()).unwrap_or(Value::Null))).await
+    blocking(move || Ok(installer.list())).await
 }
 
 async fn install(
@@ -139,34 +139,26 @@ async fn install(
     Query(query): Query<InstallQuery>,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let outcome = installer.install(&body, InstallOptions { pin: query.pin })?;
-        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
-    })
-    .await
+    blocking(move || installer.install(&body, InstallOptions { pin: query.pin })).await
 }
 
 async fn remove(
     State(installer): State<Arc<Installer>>,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    blocking(move || installer.remove(&name).map(|()| Value::Bool(true))).await
+    blocking(move || installer.remove(&name).map(|()| true)).await
 }
 
 async fn rollback(
     State(installer): State<Arc<Installer>>,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    blocking(move || {
-        let outcome = installer.rollback(&name)?;
-        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
-    })
-    .await
+    blocking(move || installer.rollback(&name)).await
 }
 
 /// Runs an installer operation off the async threads (loading a component compiles it).
-async fn blocking(
-    operation: impl FnOnce() -> Result<Value, InstallError> + Send + 'static,
+async fn blocking<T: Serialize + Send + 'static>(
+    operation: impl FnOnce() -> Result<T, InstallError> + Send + 'static,
 ) -> Response {
     match tokio::task::spawn_blocking(operation).await {
         Ok(Ok(data)) => Reply::unsigned(data).into_response(),

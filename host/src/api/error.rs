@@ -8,7 +8,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::bundles::InstallError;
 use crate::pkcs11::Pkcs11Error;
@@ -155,9 +156,21 @@ impl ApiError {
     }
 }
 
+/// Every error: `{success: false, code, description}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    /// Six-digit T1C code.
+    pub code: String,
+    /// For developers; never holds a PIN.
+    pub description: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "success": false, "code": self.code, "description": self.description });
+        let body =
+            ErrorBody { success: false, code: self.code.to_owned(), description: self.description };
         (self.status, Json(body)).into_response()
     }
 }
@@ -226,9 +239,7 @@ impl From<&InstallError> for ApiError {
             InstallError::Downgrade { .. }
             | InstallError::Pinned { .. }
             | InstallError::VersionReused { .. } => ErrorKind::ModuleVersionConflict,
-            InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => {
-                ErrorKind::UnknownModule
-            }
+            InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => ErrorKind::UnknownModule,
             InstallError::Store(_) => ErrorKind::ModuleStore,
             _ => ErrorKind::BundleRefused,
         };

@@ -11,7 +11,7 @@ pub mod error;
 pub mod guard;
 mod info;
 mod modules;
-pub mod openapi;
+mod openapi;
 pub mod pkcs11;
 mod readers;
 pub mod server;

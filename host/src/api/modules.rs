@@ -23,8 +23,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use t1c_sdk::{DeviceKind, HashAlgorithm, HttpMethod, SignRequest};
@@ -88,6 +89,41 @@ impl BulkPins {
     }
 }
 
+/// The `data` of `GET .../token/readers/{reader}/info` when the module gives no details of its
+/// own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfoData {
+    /// The token's serial number.
+    pub serial_number: String,
+    /// The token's label.
+    pub label: String,
+    /// The token's version.
+    pub version: String,
+}
+
+/// The `data` of `GET .../token/readers/{reader}/supported-algorithms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SupportedAlgorithms {
+    /// Digest algorithm names (`sha1`, `sha256`, `sha384`, `sha512`).
+    #[serde(rename = "ref")]
+    pub algorithms: Vec<String>,
+}
+
+/// The `data` of `POST .../token/readers/{reader}/verify-pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PinVerified {
+    /// Always true (a wrong PIN is an error).
+    pub verified: bool,
+}
+
+/// The `data` of `POST .../token/readers/{reader}/{sign,sign_raw,authenticate}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SignatureData {
+    /// The signature, base64.
+    pub data: String,
+}
+
 /// The body of PIN-bearing requests, as t1c-sdk-js sends it.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -115,8 +151,8 @@ impl Drop for PinBody {
     request_body(content = Option<serde_json::Value>, description = "POST: `{pin?, base64Encoded?, algorithm?, data?, id?}` or the operation's JSON"),
     responses(
         (status = 200, description = "`{success, data, signature}`", body = serde_json::Value),
-        (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
-        (status = 500, body = super::openapi::ErrorBody), (status = 501, body = super::openapi::ErrorBody),
+        (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 500, body = super::error::ErrorBody), (status = 501, body = super::error::ErrorBody),
     ),
     security((), ("jwt" = [])))]
 pub(super) async fn reader_operation(
@@ -148,26 +184,31 @@ pub(super) async fn reader_operation(
             let info = call(&state, &target, move |card| loaded.token_info(card)).await?;
             let details =
                 serde_json::from_str::<Value>(&info.details).ok().filter(Value::is_object);
-            let mut data = details.unwrap_or_else(|| {
-                json!({ "serialNumber": info.serial_number, "label": info.label, "version": info.version })
-            });
+            let mut data = match details {
+                Some(details) => details,
+                None => to_json(TokenInfoData {
+                    serial_number: info.serial_number,
+                    label: info.label,
+                    version: info.version,
+                })?,
+            };
             // T1C's PKCS11TokenInfo names its slot; only the host knows it.
             if let (Target::Slot(slot), Some(object)) = (&target, data.as_object_mut()) {
-                object.entry("slot").or_insert(json!(slot.slot.slot_id));
+                object.entry("slot").or_insert(Value::from(slot.slot.slot_id));
             }
             (data, "identity read".to_owned())
         }
         (true, Method::GET, "supported-algorithms") => {
             let algorithms =
                 call(&state, &target, move |card| loaded.supported_algorithms(card)).await?;
-            let names: Vec<&str> = algorithms.into_iter().map(algorithm_name).collect();
-            (json!({ "ref": names }), String::new())
+            let algorithms = algorithms.into_iter().map(|a| algorithm_name(a).to_owned()).collect();
+            (to_json(SupportedAlgorithms { algorithms })?, String::new())
         }
         (true, Method::POST, "verify-pin") => {
             let body = pin_body(&body)?;
             let pin = decrypt_pin(&state, &body)?;
             call(&state, &target, move |card| loaded.verify_pin(card, pin)).await?;
-            (json!({ "verified": true }), "pin verification".to_owned())
+            (to_json(PinVerified { verified: true })?, "pin verification".to_owned())
         }
         (true, Method::POST, op @ ("sign" | "sign_raw" | "authenticate")) => {
             let body = pin_body(&body)?;
@@ -203,7 +244,7 @@ pub(super) async fn reader_operation(
             })
             .await?;
             let use_case = if authenticate { "authentication" } else { "digital signature" };
-            (json!({ "data": STANDARD.encode(signature) }), use_case.to_owned())
+            (to_json(SignatureData { data: STANDARD.encode(signature) })?, use_case.to_owned())
         }
         _ => {
             let declared = loaded
@@ -227,7 +268,7 @@ pub(super) async fn reader_operation(
         }
     };
     state.count(&caller, &module, &use_case).await?;
-    Ok(Reply::signed(data, state.device_key()))
+    Reply::signed(data, state.device_key())
 }
 
 /// `.../apps/{app}/{operation}`: module-wide operations (`reset-bulk-pin`, extension
@@ -235,7 +276,7 @@ pub(super) async fn reader_operation(
 #[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/{operation}", tag = "modules",
     params(("module" = String, Path, pattern = "^[a-z0-9_-]{1,64}$"), ("app" = String, Path), ("operation" = String, Path)),
     request_body(content = Option<serde_json::Value>),
-    responses((status = 200, body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    responses((status = 200, body = serde_json::Value), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn module_operation(
     State(state): State<AppState>,
@@ -252,7 +293,7 @@ pub(super) async fn module_operation(
         && matches!(method, Method::GET | Method::POST)
     {
         state.bulk_pins().reset(&module, &origin(&headers));
-        return Ok(Reply::signed(json!(true), state.device_key()));
+        return Reply::signed(true, state.device_key());
     }
     let declared = loaded
         .manifest()
@@ -272,7 +313,7 @@ pub(super) async fn module_operation(
     .map_err(ApiError::from)?;
     let data = answer_json(&answer.0)?;
     state.count(&caller, &module, &answer.1).await?;
-    Ok(Reply::signed(data, state.device_key()))
+    Reply::signed(data, state.device_key())
 }
 
 /// The loaded module called `name`.
@@ -284,6 +325,12 @@ fn module_named(
         .modules()
         .get(name)
         .ok_or_else(|| ApiError::new(ErrorKind::UnknownModule, format!("no module named `{name}`")))
+}
+
+/// A typed answer as JSON, to be merged with what the module said.
+fn to_json(answer: impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(answer)
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "the answer could not be encoded"))
 }
 
 /// An extension operation's answer, which the contract says is JSON.

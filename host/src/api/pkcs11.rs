@@ -3,26 +3,25 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, ErrorKind};
 use super::{AppState, Reply};
 use crate::config::LibraryPaths;
-use crate::pkcs11::{Pkcs11Service, TokenReader};
+use crate::pkcs11::Pkcs11Service;
 
 /// `GET /v3/modules/pkcs11/apps/token/config`
 #[utoipa::path(get, path = "/v3/modules/pkcs11/apps/token/config", tag = "pkcs11",
-    responses((status = 200, description = "`{success, data: {macos, win, linux}}`: the PKCS#11 library of each OS (a path, a list of paths, or null)", body = serde_json::Value), (status = 404, body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "`{success, data: {macos, win, linux}}`: the PKCS#11 library of each OS (a path, a list of paths, or null)", body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn get_config(State(state): State<AppState>) -> Result<Reply, ApiError> {
     let service = service(&state)?;
-    Ok(Reply::signed(paths_json(&service.libraries()), state.device_key()))
+    Reply::signed(service.libraries(), state.device_key())
 }
 
 /// `POST /v3/modules/pkcs11/apps/token/config`
 #[utoipa::path(post, path = "/v3/modules/pkcs11/apps/token/config", tag = "pkcs11",
     request_body(content = serde_json::Value, description = "`{macos, win, linux}`: a path or a list of paths per OS; this OS's must be absolute paths to existing files"),
-    responses((status = 200, description = "`{success, data: {macos, win, linux}}`, applied", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "`{success, data: {macos, win, linux}}`, applied", body = serde_json::Value), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn set_config(
     State(state): State<AppState>,
@@ -38,55 +37,30 @@ pub(super) async fn set_config(
     let saved = paths.clone();
     tokio::task::spawn_blocking(move || service.set_libraries(saved))
         .await
-    .map_err(|_| ApiError::new(ErrorKind::Internal, "the configuration change was cancelled"))?
-    .map_err(|err| {
-        tracing::error!("cannot save the PKCS#11 configuration: {err}");
-        ApiError::new(ErrorKind::Internal, "the PKCS#11 configuration could not be saved")
-    })?;
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "the configuration change was cancelled"))?
+        .map_err(|err| {
+            tracing::error!("cannot save the PKCS#11 configuration: {err}");
+            ApiError::new(ErrorKind::Internal, "the PKCS#11 configuration could not be saved")
+        })?;
     tracing::info!("PKCS#11 libraries changed through the API");
-    Ok(Reply::signed(paths_json(&paths), state.device_key()))
+    Reply::signed(paths, state.device_key())
 }
 
 /// `PATCH /v3/modules/pkcs11/apps/token/config/reset`
 #[utoipa::path(patch, path = "/v3/modules/pkcs11/apps/token/config/reset", tag = "pkcs11",
-    responses((status = 200, description = "`{success, data: true}`: back to the configuration file's libraries", body = serde_json::Value), (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "`{success, data: true}`: back to the configuration file's libraries", body = serde_json::Value), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn reset_config(State(state): State<AppState>) -> Result<Reply, ApiError> {
     allowed(service(&state)?)?;
     let service = state.pkcs11_arc().ok_or_else(unavailable)?;
     tokio::task::spawn_blocking(move || service.reset_libraries())
         .await
-    .map_err(|_| ApiError::new(ErrorKind::Internal, "the configuration change was cancelled"))?
-    .map_err(|err| {
-        tracing::error!("cannot remove the PKCS#11 configuration override: {err}");
-        ApiError::new(ErrorKind::Internal, "the PKCS#11 configuration could not be reset")
-    })?;
-    Ok(Reply::signed(json!(true), state.device_key()))
-}
-
-/// One slot as a T1C `CardReader`: `{id, name, pinpad, card: {atr: "", description, modules,
-/// module}}`. A token has no ATR; `description` is the token's label and model; `modules` are
-/// the loaded modules that serve PKCS#11 tokens.
-pub(super) fn slot_json(reader: &TokenReader, modules: &[&str]) -> Value {
-    let slot = &reader.slot;
-    let name = if slot.description.trim().is_empty() { &slot.label } else { &slot.description };
-    let description: Vec<&str> =
-        [slot.label.as_str(), slot.model.as_str()].into_iter().filter(|s| !s.is_empty()).collect();
-    json!({
-        "id": reader.id.as_str(),
-        "name": name.trim(),
-        "pinpad": slot.protected_authentication_path,
-        "card": {
-            "atr": "",
-            "description": description,
-            "modules": modules,
-            "module": modules,
-        },
-    })
-}
-
-fn paths_json(paths: &LibraryPaths) -> Value {
-    serde_json::to_value(paths).unwrap_or_else(|_| json!({}))
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "the configuration change was cancelled"))?
+        .map_err(|err| {
+            tracing::error!("cannot remove the PKCS#11 configuration override: {err}");
+            ApiError::new(ErrorKind::Internal, "the PKCS#11 configuration could not be reset")
+        })?;
+    Reply::signed(true, state.device_key())
 }
 
 fn service(state: &AppState) -> Result<&Pkcs11Service, ApiError> {

@@ -47,11 +47,11 @@ use zeroize::Zeroizing;
 use protocol::{Answer, Call, Hash, Mechanism, WireSlot};
 use supervisor::{Library, Limits};
 
+pub use service::{Pkcs11Service, TokenReader};
 pub use types::{
     HashAlgorithm, KeyType, MechanismFlags, MechanismInfo, ObjectClass, ObjectInfo, ObjectQuery,
     PinTries, Pkcs11Error, SignatureScheme, TokenFlags, TokenInfo,
 };
-pub use service::{Pkcs11Service, TokenReader};
 pub use worker::worker_main;
 
 /// The hidden subcommand of `t1c` that runs a worker.
