@@ -15,6 +15,7 @@ use crate::bundles::InstallError;
 use crate::pkcs11::Pkcs11Error;
 use crate::readers::ReaderError;
 use crate::runtime::CallError;
+use crate::security::device_key::DeviceKeyError;
 use crate::security::jwt::JwtError;
 
 /// An API failure: a T1C code, an HTTP status and a description for developers. Never carries
@@ -244,6 +245,21 @@ impl From<&InstallError> for ApiError {
             _ => ErrorKind::BundleRefused,
         };
         ApiError::new(kind, err.to_string())
+    }
+}
+
+/// A PIN that does not decrypt with the device key; the key's other failures are the
+/// connector's (logged).
+impl From<DeviceKeyError> for ApiError {
+    fn from(err: DeviceKeyError) -> Self {
+        if let DeviceKeyError::PinDecryption = err {
+            return ApiError::new(
+                ErrorKind::PinDecryption,
+                "the PIN could not be decrypted with the device key",
+            );
+        }
+        tracing::error!("device key: {err}");
+        ApiError::new(ErrorKind::Internal, "the device key failed")
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::info::{ApiInfo, InfoData, JavaInfo, OsInfo, RuntimeInfo, ServiceInfo, UserInfo};
-use super::modules::{PinVerified, SignatureData, SupportedAlgorithms, TokenInfoData};
+use super::modules::token::{PinVerified, SignatureData, SupportedAlgorithms, TokenInfoData};
 use super::readers::{AtrEntry, Card, CardReader};
 
 /// The description.
