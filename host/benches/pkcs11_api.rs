@@ -33,11 +33,10 @@ use rsa::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use t1c_host::api::pkcs11::Pkcs11Service;
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{Libraries, Pkcs11Config};
 use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
+use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
 use t1c_host::readers::SimulatorBackend;
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;

@@ -15,7 +15,7 @@ use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::bundles::{self, InstallOptions, InstallOutcome, Installer, ModuleStatus, Store};
 use t1c_host::config::{self, Config};
 use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
+use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
 use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;
@@ -419,7 +419,7 @@ fn readers(config: &Config) -> anyhow::Result<Arc<dyn ReaderBackend>> {
 
 /// The PKCS#11 libraries of the configuration (or the API's saved override), each loaded by a
 /// worker process running this same executable.
-fn pkcs11_service(config: &Config) -> anyhow::Result<api::pkcs11::Pkcs11Service> {
+fn pkcs11_service(config: &Config) -> anyhow::Result<Pkcs11Service> {
     let worker = std::env::current_exe().context("cannot find the t1c executable for workers")?;
     let mut options = Pkcs11Options::new(worker);
     options.call_timeout = config.pkcs11.call_timeout();
@@ -427,7 +427,7 @@ fn pkcs11_service(config: &Config) -> anyhow::Result<api::pkcs11::Pkcs11Service>
     options.init_timeout = config.pkcs11.init_timeout();
     let host = Arc::new(Pkcs11Host::new(options));
     let override_file = config::Pkcs11Config::override_file(&config.data_dir());
-    let service = api::pkcs11::Pkcs11Service::new(host.clone(), &config.pkcs11, override_file);
+    let service = Pkcs11Service::new(host.clone(), &config.pkcs11, override_file);
     for library in host.libraries() {
         tracing::info!(library = %library.display(), "PKCS#11 library configured");
     }

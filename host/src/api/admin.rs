@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::net::{UnixListener, UnixStream};
 use tower::ServiceExt;
@@ -132,7 +132,7 @@ struct InstallQuery {
 }
 
 async fn list(State(installer): State<Arc<Installer>>) -> Response {
-    blocking(move || Ok(serde_json::to_value(installer.list()).unwrap_or(Value::Null))).await
+    blocking(move || Ok(installer.list())).await
 }
 
 async fn install(
@@ -140,53 +140,32 @@ async fn install(
     Query(query): Query<InstallQuery>,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let outcome = installer.install(&body, InstallOptions { pin: query.pin })?;
-        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
-    })
-    .await
+    blocking(move || installer.install(&body, InstallOptions { pin: query.pin })).await
 }
 
 async fn remove(
     State(installer): State<Arc<Installer>>,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    blocking(move || installer.remove(&name).map(|()| Value::Bool(true))).await
+    blocking(move || installer.remove(&name).map(|()| true)).await
 }
 
 async fn rollback(
     State(installer): State<Arc<Installer>>,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    blocking(move || {
-        let outcome = installer.rollback(&name)?;
-        Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
-    })
-    .await
+    blocking(move || installer.rollback(&name)).await
 }
 
 /// Runs an installer operation off the async threads (loading a component compiles it).
-async fn blocking(
-    operation: impl FnOnce() -> Result<Value, InstallError> + Send + 'static,
+async fn blocking<T: Serialize + Send + 'static>(
+    operation: impl FnOnce() -> Result<T, InstallError> + Send + 'static,
 ) -> Response {
     match tokio::task::spawn_blocking(operation).await {
         Ok(Ok(data)) => Reply::unsigned(data).into_response(),
-        Ok(Err(err)) => install_error(&err).into_response(),
+        Ok(Err(err)) => ApiError::from(&err).into_response(),
         Err(_) => ApiError::new(ErrorKind::Internal, "the operation was cancelled").into_response(),
     }
-}
-
-/// The API error for an installer error; the description is the installer's reason.
-fn install_error(err: &InstallError) -> ApiError {
-    let kind = match err {
-        InstallError::Downgrade { .. }
-        | InstallError::Pinned { .. }
-        | InstallError::VersionReused { .. } => ErrorKind::ModuleVersionConflict,
-        InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => ErrorKind::UnknownModule,
-        InstallError::Store(_) => ErrorKind::ModuleStore,
-        _ => ErrorKind::BundleRefused,
-    };
-    ApiError::new(kind, err.to_string())
 }
 
 /// A client of a running connector's admin API.

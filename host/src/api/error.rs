@@ -1,10 +1,22 @@
 //! The error half of the API envelope: every failure becomes `{success: false, code,
 //! description}` with a six-digit T1C code and an HTTP status, from one table.
+//!
+//! This file is also the one place where the failures of the other concerns (readers, PKCS#11,
+//! module calls and the card errors they carry, the installer, the guard, axum's own
+//! rejections) become an [`ErrorKind`]: the `From` impls after the table.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::bundles::InstallError;
+use crate::pkcs11::Pkcs11Error;
+use crate::readers::ReaderError;
+use crate::security::device_key::DeviceKeyError;
+use crate::security::jwt::JwtError;
+use t1c_runtime::CallError;
 
 /// An API failure: a T1C code, an HTTP status and a description for developers. Never carries
 /// PINs or card data.
@@ -145,10 +157,155 @@ impl ApiError {
     }
 }
 
+/// Every error: `{success: false, code, description}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    /// Six-digit T1C code.
+    pub code: String,
+    /// For developers; never holds a PIN.
+    pub description: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "success": false, "code": self.code, "description": self.description });
+        let body =
+            ErrorBody { success: false, code: self.code.to_owned(), description: self.description };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// A reader failure: the description is the reader's reason.
+impl From<ReaderError> for ApiError {
+    fn from(err: ReaderError) -> Self {
+        let kind = match &err {
+            ReaderError::UnknownReader(_) => ErrorKind::UnknownReader,
+            ReaderError::NoCard(_) => ErrorKind::NoCard,
+            ReaderError::CardRemoved => ErrorKind::CardRemoved,
+            ReaderError::CardReset => ErrorKind::CardReset,
+            ReaderError::QueueFull { .. }
+            | ReaderError::QueueTimeout { .. }
+            | ReaderError::SharingViolation => ErrorKind::ReaderBusy,
+            ReaderError::ServiceUnavailable(_) | ReaderError::ReaderUnavailable => {
+                ErrorKind::ReaderServiceUnavailable
+            }
+            ReaderError::Timeout => ErrorKind::CardTimeout,
+            _ => ErrorKind::ReaderTransport,
+        };
+        ApiError::new(kind, err.to_string())
+    }
+}
+
+/// A failure to open a PKCS#11 token slot. A failing library's reason goes to the log, not to
+/// the page.
+impl From<Pkcs11Error> for ApiError {
+    fn from(err: Pkcs11Error) -> Self {
+        let kind = match &err {
+            Pkcs11Error::NoSuchSlot => ErrorKind::UnknownReader,
+            Pkcs11Error::TokenRemoved => ErrorKind::CardRemoved,
+            Pkcs11Error::Timeout | Pkcs11Error::WorkerCrashed(_) => ErrorKind::CardTimeout,
+            Pkcs11Error::LibraryLoad(_) => ErrorKind::ReaderServiceUnavailable,
+            _ => ErrorKind::ReaderTransport,
+        };
+        if matches!(err, Pkcs11Error::WorkerCrashed(_) | Pkcs11Error::LibraryLoad(_)) {
+            tracing::warn!("PKCS#11 slot unavailable: {err}");
+            return ApiError::new(kind, "the PKCS#11 library failed; see the connector's log");
+        }
+        ApiError::new(kind, err.to_string())
+    }
+}
+
+/// A module call failure. Descriptions come from typed errors that never hold a PIN; a crash's
+/// details go to the log.
+impl From<CallError> for ApiError {
+    fn from(err: CallError) -> Self {
+        let (kind, description) = match &err {
+            CallError::Module { error, .. } => (module_error_kind(error), error.to_string()),
+            CallError::DeadlineExceeded { .. } => (ErrorKind::ModuleDeadline, err.to_string()),
+            CallError::Busy { .. } => (ErrorKind::ModuleBusy, err.to_string()),
+            _ => {
+                tracing::warn!("module call failed: {err}");
+                (ErrorKind::ModuleFailed, "the module failed; see the connector's log".to_owned())
+            }
+        };
+        ApiError::new(kind, description)
+    }
+}
+
+/// An installer failure (admin API): the description is the installer's reason.
+impl From<&InstallError> for ApiError {
+    fn from(err: &InstallError) -> Self {
+        let kind = match err {
+            InstallError::Downgrade { .. }
+            | InstallError::Pinned { .. }
+            | InstallError::VersionReused { .. } => ErrorKind::ModuleVersionConflict,
+            InstallError::NotInstalled(_) | InstallError::NoPrevious(_) => ErrorKind::UnknownModule,
+            InstallError::Store(_) => ErrorKind::ModuleStore,
+            _ => ErrorKind::BundleRefused,
+        };
+        ApiError::new(kind, err.to_string())
+    }
+}
+
+/// A PIN that does not decrypt with the device key; the key's other failures are the
+/// connector's (logged).
+impl From<DeviceKeyError> for ApiError {
+    fn from(err: DeviceKeyError) -> Self {
+        if let DeviceKeyError::PinDecryption = err {
+            return ApiError::new(
+                ErrorKind::PinDecryption,
+                "the PIN could not be decrypted with the device key",
+            );
+        }
+        tracing::error!("device key: {err}");
+        ApiError::new(ErrorKind::Internal, "the device key failed")
+    }
+}
+
+/// A refused token: one answer whatever the reason (the guard logs it).
+impl From<&JwtError> for ApiError {
+    fn from(_: &JwtError) -> Self {
+        ApiError::new(ErrorKind::Unauthorized, "Unauthorized to do this action")
+    }
+}
+
+impl ApiError {
+    /// The error that replaces one of axum's own plain-text rejections (a malformed query, an
+    /// over-limit body, a wrong method) with status `status`.
+    pub(super) fn rejection(status: StatusCode) -> Self {
+        let (kind, description) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                (ErrorKind::PayloadTooLarge, "the request body is over the limit")
+            }
+            StatusCode::METHOD_NOT_ALLOWED => {
+                (ErrorKind::MethodNotAllowed, "method not allowed on this route")
+            }
+            StatusCode::NOT_FOUND => (ErrorKind::NotFound, "Functionality not found"),
+            status if status.is_client_error() => {
+                (ErrorKind::BadRequest, "malformed request (query, path or body)")
+            }
+            _ => (ErrorKind::Internal, "internal error"),
+        };
+        ApiError::new(kind, description)
+    }
+}
+
+/// The kind of a typed module error (the contract's `card-error` and `module-error`).
+fn module_error_kind(error: &t1c_sdk::Error) -> ErrorKind {
+    use t1c_sdk::Error as E;
+    match error {
+        E::CardRemoved => ErrorKind::CardRemoved,
+        E::CardReset => ErrorKind::CardReset,
+        E::Timeout => ErrorKind::CardTimeout,
+        E::Transport(_) => ErrorKind::ReaderTransport,
+        E::PinWrong(_) => ErrorKind::PinWrong,
+        E::PinBlocked => ErrorKind::PinBlocked,
+        E::PinCancelled => ErrorKind::PinCancelled,
+        E::NotSupported(_) => ErrorKind::NotSupported,
+        E::StatusWord(_) => ErrorKind::CardStatus,
+        E::InvalidInput(_) => ErrorKind::ModuleInput,
+        _ => ErrorKind::ModuleFailed,
     }
 }
 

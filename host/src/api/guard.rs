@@ -67,9 +67,7 @@ pub(super) async fn guarded(state: &AppState, router: Router, mut request: Reque
             Ok(claims) => caller.label = claims.label().map(str::to_owned),
             Err(reason) => {
                 tracing::info!(%path, "unauthorized: {reason}");
-                let mut response =
-                    ApiError::new(ErrorKind::Unauthorized, "Unauthorized to do this action")
-                        .into_response();
+                let mut response = ApiError::from(&reason).into_response();
                 if let Some(origin) = &origin {
                     add_cors(response.headers_mut(), origin);
                 }

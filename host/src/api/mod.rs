@@ -11,7 +11,7 @@ pub mod error;
 pub mod guard;
 mod info;
 mod modules;
-pub mod openapi;
+mod openapi;
 pub mod pkcs11;
 mod readers;
 pub mod server;
@@ -25,6 +25,7 @@ pub use envelope::Reply;
 pub use error::{ApiError, ErrorKind};
 
 use crate::counters::{Counters, Transaction, UseCase};
+use crate::pkcs11::Pkcs11Service;
 use crate::readers::ReaderBackend;
 use crate::security::cors::CorsPolicy;
 use crate::security::device_key::DeviceKey;
@@ -54,7 +55,7 @@ pub struct ApiConfig {
 pub struct AppState {
     inner: Arc<ApiConfig>,
     bulk_pins: Arc<modules::BulkPins>,
-    pkcs11: Option<Arc<pkcs11::Pkcs11Service>>,
+    pkcs11: Option<Arc<Pkcs11Service>>,
 }
 
 impl AppState {
@@ -65,16 +66,16 @@ impl AppState {
 
     /// Serves PKCS#11 token slots (as readers, to modules, and the library configuration).
     #[must_use]
-    pub fn with_pkcs11(mut self, pkcs11: pkcs11::Pkcs11Service) -> Self {
+    pub fn with_pkcs11(mut self, pkcs11: Pkcs11Service) -> Self {
         self.pkcs11 = Some(Arc::new(pkcs11));
         self
     }
 
-    fn pkcs11(&self) -> Option<&pkcs11::Pkcs11Service> {
+    fn pkcs11(&self) -> Option<&Pkcs11Service> {
         self.pkcs11.as_deref()
     }
 
-    fn pkcs11_arc(&self) -> Option<Arc<pkcs11::Pkcs11Service>> {
+    fn pkcs11_arc(&self) -> Option<Arc<Pkcs11Service>> {
         self.pkcs11.clone()
     }
 

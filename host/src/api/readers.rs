@@ -7,12 +7,55 @@
 //! twice under two ids (see [`crate::pkcs11`]).
 
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorKind};
-use super::{AppState, Reply, pkcs11};
+use super::{AppState, Reply};
+use crate::pkcs11::TokenReader;
 use crate::readers::{ReaderId, ReaderInfo};
+
+/// A reader (T1C `CardReader`), PC/SC or PKCS#11 token slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CardReader {
+    /// 16 lowercase hex characters, stable across restarts.
+    pub id: String,
+    /// The reader's name.
+    pub name: String,
+    /// Whether it has a PIN pad.
+    pub pinpad: bool,
+    /// The card, when one is inserted (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<Card>,
+}
+
+/// A card in a reader. Both `modules` (what t1c-sdk-js reads) and `module` (what the T1C
+/// documentation shows) are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Card {
+    /// ATR, uppercase hex; empty for a PKCS#11 token.
+    pub atr: String,
+    /// Descriptions of the modules claiming it; for a PKCS#11 token, its label and model.
+    pub description: Vec<String>,
+    /// Names of the modules claiming it.
+    pub modules: Vec<String>,
+    /// Same as `modules` (older clients read this key).
+    pub module: Vec<String>,
+}
+
+/// An ATR pattern a module claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AtrEntry {
+    /// Pattern value, uppercase hex.
+    pub atr: String,
+    /// Pattern mask, uppercase hex.
+    pub mask: String,
+    /// Module name.
+    pub module: String,
+    /// Module description.
+    #[serde(rename = "moduleDescription")]
+    pub module_description: String,
+}
 
 /// Query of `GET /v3/readers`.
 #[derive(Debug, Default, Deserialize)]
@@ -28,7 +71,7 @@ pub(super) struct ReadersQuery {
 /// `GET /v3/readers`
 #[utoipa::path(get, path = "/v3/readers", tag = "core",
     params(("cardInserted" = Option<bool>, Query), ("excluded" = Option<String>, Query)),
-    responses((status = 200, description = "`{success, data: [CardReader], signature}`", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "`{success, data: [CardReader], signature}`", body = serde_json::Value), (status = 400, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -54,32 +97,31 @@ pub(super) async fn list(
         let name = name.to_lowercase();
         !excluded.iter().any(|e| name.contains(e.as_str()))
     };
-    let mut readers: Vec<Value> = state
+    let mut readers: Vec<CardReader> = state
         .readers()
         .readers()
         .into_iter()
         .filter(|r| card_inserted.is_none_or(|wanted| r.card.is_some() == wanted))
         .filter(|r| kept(&r.name))
-        .map(|r| reader_json(&state, &r))
+        .map(|r| CardReader::of_reader(&state, &r))
         .collect();
     if card_inserted != Some(false) {
         let modules = pkcs11_modules(&state);
-        let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
         readers.extend(
             slots(&state)
                 .await?
                 .iter()
-                .map(|slot| pkcs11::slot_json(slot, &modules))
-                .filter(|slot| kept(slot["name"].as_str().unwrap_or_default())),
+                .map(|slot| CardReader::of_token(slot, &modules))
+                .filter(|slot| kept(&slot.name)),
         );
     }
-    Ok(Reply::signed(Value::Array(readers), state.device_key()))
+    Reply::signed(readers, state.device_key())
 }
 
 /// `GET /v3/readers/{id}`
 #[utoipa::path(get, path = "/v3/readers/{id}", tag = "core",
     params(("id" = String, Path, pattern = "^[0-9a-f]{16}$")),
-    responses((status = 200, description = "`{success, data: CardReader, signature}`", body = serde_json::Value), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    responses((status = 200, description = "`{success, data: CardReader, signature}`", body = serde_json::Value), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security((), ("jwt" = [])))]
 pub(super) async fn one(
     State(state): State<AppState>,
@@ -89,40 +131,38 @@ pub(super) async fn one(
         ApiError::new(ErrorKind::BadRequest, "a reader id is 16 lowercase hex characters")
     })?;
     if let Some(reader) = state.readers().readers().into_iter().find(|r| r.id == id) {
-        return Ok(Reply::signed(reader_json(&state, &reader), state.device_key()));
+        return Reply::signed(CardReader::of_reader(&state, &reader), state.device_key());
     }
     let slot = slots(&state)
         .await?
         .into_iter()
-        .find(|slot| slot.id == id.as_str())
+        .find(|slot| slot.id == id)
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no reader with this id"))?;
-    let modules = pkcs11_modules(&state);
-    let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-    Ok(Reply::signed(pkcs11::slot_json(&slot, &modules), state.device_key()))
+    Reply::signed(CardReader::of_token(&slot, &pkcs11_modules(&state)), state.device_key())
 }
 
 /// `GET /atrs`
 #[utoipa::path(get, path = "/atrs", tag = "core",
     responses((status = 200, description = "`{success, data: [AtrEntry], signature}`", body = serde_json::Value)),
     security((), ("jwt" = [])))]
-pub(super) async fn atrs(State(state): State<AppState>) -> Reply {
+pub(super) async fn atrs(State(state): State<AppState>) -> Result<Reply, ApiError> {
     let mut atrs = Vec::new();
     for module in state.modules().modules() {
         for pattern in &module.manifest().atrs {
-            atrs.push(json!({
-                "atr": hex::encode_upper(&pattern.value),
-                "mask": hex::encode_upper(&pattern.mask),
-                "module": module.name(),
-                "moduleDescription": module.manifest().description,
-            }));
+            atrs.push(AtrEntry {
+                atr: hex::encode_upper(&pattern.value),
+                mask: hex::encode_upper(&pattern.mask),
+                module: module.name().to_owned(),
+                module_description: module.manifest().description.clone(),
+            });
         }
     }
-    Reply::signed(Value::Array(atrs), state.device_key())
+    Reply::signed(atrs, state.device_key())
 }
 
 /// The PKCS#11 token slots (none without PKCS#11); asking the libraries blocks, so it runs on
 /// a blocking thread.
-async fn slots(state: &AppState) -> Result<Vec<crate::pkcs11::TokenSlot>, ApiError> {
+async fn slots(state: &AppState) -> Result<Vec<TokenReader>, ApiError> {
     let Some(service) = state.pkcs11_arc() else {
         return Ok(Vec::new());
     };
@@ -143,22 +183,39 @@ pub(super) fn pkcs11_modules(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-/// One `CardReader`: `{id, name, pinpad, card?: {atr, description, modules, module}}`. Both
-/// `modules` (what t1c-sdk-js reads) and `module` (what the T1C documentation shows) are sent.
-fn reader_json(state: &AppState, reader: &ReaderInfo) -> Value {
-    let mut value =
-        json!({ "id": reader.id.to_string(), "name": reader.name, "pinpad": reader.pinpad });
-    if let Some(card) = &reader.card {
-        let modules = state.modules().modules_for_atr(&card.atr);
-        let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
-        let descriptions: Vec<&str> =
-            modules.iter().map(|m| m.manifest().description.as_str()).collect();
-        value["card"] = json!({
-            "atr": hex::encode_upper(&card.atr),
-            "description": descriptions,
-            "modules": names,
-            "module": names,
+impl CardReader {
+    /// A PC/SC reader, its card claimed by the modules whose ATR patterns match.
+    fn of_reader(state: &AppState, reader: &ReaderInfo) -> Self {
+        let card = reader.card.as_ref().map(|card| {
+            let modules = state.modules().modules_for_atr(&card.atr);
+            let names: Vec<String> = modules.iter().map(|m| m.name().to_owned()).collect();
+            Card {
+                atr: hex::encode_upper(&card.atr),
+                description: modules.iter().map(|m| m.manifest().description.clone()).collect(),
+                modules: names.clone(),
+                module: names,
+            }
         });
+        Self { id: reader.id.to_string(), name: reader.name.clone(), pinpad: reader.pinpad, card }
     }
-    value
+
+    /// A PKCS#11 token slot, holding a card (the token) that `modules` serve. A token has no
+    /// ATR; the card's description is the token's label and model.
+    fn of_token(token: &TokenReader, modules: &[String]) -> Self {
+        let slot = &token.slot;
+        let name = if slot.description.trim().is_empty() { &slot.label } else { &slot.description };
+        let description =
+            [&slot.label, &slot.model].into_iter().filter(|s| !s.is_empty()).cloned().collect();
+        Self {
+            id: token.id.to_string(),
+            name: name.trim().to_owned(),
+            pinpad: slot.protected_authentication_path,
+            card: Some(Card {
+                atr: String::new(),
+                description,
+                modules: modules.to_vec(),
+                module: modules.to_vec(),
+            }),
+        }
+    }
 }

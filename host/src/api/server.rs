@@ -152,21 +152,7 @@ fn with_envelope(response: Response) -> Response {
     if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let kind = match status {
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
-        axum::http::StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
-        axum::http::StatusCode::NOT_FOUND => ErrorKind::NotFound,
-        status if status.is_client_error() => ErrorKind::BadRequest,
-        _ => ErrorKind::Internal,
-    };
-    let description = match kind {
-        ErrorKind::PayloadTooLarge => "the request body is over the limit",
-        ErrorKind::MethodNotAllowed => "method not allowed on this route",
-        ErrorKind::NotFound => "Functionality not found",
-        ErrorKind::BadRequest => "malformed request (query, path or body)",
-        _ => "internal error",
-    };
-    let mut enveloped = ApiError::new(kind, description).into_response();
+    let mut enveloped = ApiError::rejection(status).into_response();
     // Keep what the original answer said about the route (`Allow` on a 405, CORS headers).
     for (name, value) in response.headers() {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {

@@ -1,7 +1,7 @@
 //! Why a bundle is not installed, removed or rolled back. Every refusal leaves the installed
 //! set as it was.
 
-use t1c_bundle::BundleError;
+use t1c_bundle::{BundleError, Digest};
 
 use super::store::StoreError;
 use t1c_runtime::LoadError;
@@ -73,7 +73,7 @@ pub enum InstallError {
         /// The version.
         version: semver::Version,
         /// The installed bundle's digest.
-        installed: String,
+        installed: Digest,
     },
     /// The component does not load: not a component, no contract exports, a link error...
     #[error("the component of module `{module}` is refused: {source}")]
@@ -106,9 +106,9 @@ pub enum InstallError {
         /// The module.
         module: String,
         /// The digest the install state records.
-        expected: String,
+        expected: Digest,
         /// The digest of the file found.
-        found: String,
+        found: Digest,
     },
     /// No module of that name is installed.
     #[error("no module `{0}` is installed")]

@@ -25,7 +25,7 @@ pub struct InstallOptions {
     pub pin: bool,
 }
 
-/// What an install or a rollback did.
+/// What an install or a rollback did, as the admin API sends it (digest and signer in hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallOutcome {
     /// The module.
@@ -44,7 +44,8 @@ pub struct InstallOutcome {
     pub changed: bool,
 }
 
-/// One installed module, for `t1c modules list`.
+/// One installed module, for `t1c modules list`, as the admin API sends it (digest and signer
+/// in hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleStatus {
     /// The module.
@@ -129,8 +130,8 @@ impl Installer {
         self.check_manifest(&bundle)?;
         let manifest = bundle.manifest();
         let name = manifest.name.to_string();
-        let digest = bundle.digest().to_string();
-        let signer = bundle.signer().to_string();
+        let digest = bundle.digest();
+        let signer = bundle.signer().clone();
 
         let mut store = self.store();
         let existing = store.state().modules.get(&name).cloned();
@@ -170,7 +171,7 @@ impl Installer {
                     return Err(InstallError::VersionReused {
                         module: name,
                         version: installed.version.clone(),
-                        installed: installed.digest.clone(),
+                        installed: installed.digest,
                     });
                 }
                 if order == std::cmp::Ordering::Less {
@@ -278,8 +279,8 @@ impl Installer {
             .map(|(name, entry)| ModuleStatus {
                 name: name.clone(),
                 version: entry.current.version.to_string(),
-                digest: entry.current.digest.clone(),
-                signer: entry.current.signer.clone(),
+                digest: entry.current.digest.to_string(),
+                signer: entry.current.signer.to_string(),
                 pinned: entry.pinned,
                 previous: entry.previous.as_ref().map(|b| b.version.to_string()),
                 served: served
@@ -302,11 +303,11 @@ impl Installer {
     ) -> Result<Arc<LoadedModule>, InstallError> {
         let bytes = store.read(stored)?;
         let bundle = Bundle::read(&bytes)?.verify(&self.trust)?;
-        if bundle.digest().to_string() != stored.digest {
+        if bundle.digest() != stored.digest {
             return Err(InstallError::StoredBundleChanged {
                 module: name.to_owned(),
-                expected: stored.digest.clone(),
-                found: bundle.digest().to_string(),
+                expected: stored.digest,
+                found: bundle.digest(),
             });
         }
         if bundle.manifest().name != name {
@@ -393,8 +394,8 @@ fn outcome(
         module: name.to_owned(),
         version: current.version.to_string(),
         replaced: replaced.map(|b| b.version.to_string()),
-        digest: current.digest.clone(),
-        signer: current.signer.clone(),
+        digest: current.digest.to_string(),
+        signer: current.signer.to_string(),
         pinned,
         changed,
     }

@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use t1c_bundle::{Digest, KeyId};
 
 /// The state file's name.
 const STATE_FILE: &str = "installed.toml";
@@ -65,10 +66,12 @@ pub enum StoreError {
 pub struct StoredBundle {
     /// The module version.
     pub version: semver::Version,
-    /// The bundle digest (hex SHA-256, see the bundle format).
-    pub digest: String,
-    /// The id of the key that signed it.
-    pub signer: String,
+    /// The bundle digest (hex SHA-256 in the state file, see the bundle format).
+    #[serde(with = "as_text")]
+    pub digest: Digest,
+    /// The id of the key that signed it (hex in the state file).
+    #[serde(with = "as_text")]
+    pub signer: KeyId,
     /// The file under `bundles/`.
     pub file: String,
 }
@@ -182,19 +185,14 @@ impl Store {
         &self,
         name: &str,
         version: &semver::Version,
-        digest: &str,
-        signer: &str,
+        digest: &Digest,
+        signer: &KeyId,
         bytes: &[u8],
     ) -> Result<StoredBundle, StoreError> {
         let file = format!("{name}-{digest}.t1cm");
         let path = self.bundle_path(&file)?;
         write_atomically(&path, bytes)?;
-        Ok(StoredBundle {
-            version: version.clone(),
-            digest: digest.to_owned(),
-            signer: signer.to_owned(),
-            file,
-        })
+        Ok(StoredBundle { version: version.clone(), digest: *digest, signer: signer.clone(), file })
     }
 
     /// Replaces the state durably, then removes the bundle files it no longer mentions.
@@ -319,12 +317,46 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A field kept in the state file as its text form (`Display`, `FromStr`): the digest and
+/// key id are hex there, typed everywhere else.
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(super) fn serialize<T: Display, S: Serializer>(
+        value: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn version(v: &str) -> semver::Version {
         semver::Version::parse(v).expect("version")
+    }
+
+    fn digest(byte: u8) -> Digest {
+        Digest::from([byte; 32])
+    }
+
+    fn signer() -> KeyId {
+        "0123456789abcdef".parse().expect("key id")
     }
 
     #[test]
@@ -340,9 +372,9 @@ mod tests {
         {
             let mut store = Store::open(dir.path()).expect("open");
             let current =
-                store.put("demo", &version("1.0.0"), &"ab".repeat(32), "k1", b"v1").expect("put");
+                store.put("demo", &version("1.0.0"), &digest(0xab), &signer(), b"v1").expect("put");
             let orphan =
-                store.put("demo", &version("2.0.0"), &"cd".repeat(32), "k1", b"v2").expect("put");
+                store.put("demo", &version("2.0.0"), &digest(0xcd), &signer(), b"v2").expect("put");
             let mut state = store.state().clone();
             state.modules.insert(
                 "demo".into(),
@@ -362,6 +394,30 @@ mod tests {
     }
 
     #[test]
+    fn digest_and_signer_are_hex_in_the_state_file_and_checked_on_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = Store::open(dir.path()).expect("open");
+            let current =
+                store.put("demo", &version("1.0.0"), &digest(0xab), &signer(), b"v1").expect("put");
+            let mut state = store.state().clone();
+            state
+                .modules
+                .insert("demo".into(), ModuleEntry { current, previous: None, pinned: false });
+            store.commit(state).expect("commit");
+        }
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).expect("state");
+        assert!(text.contains(&format!("digest = \"{}\"", "ab".repeat(32))), "{text}");
+        assert!(text.contains("signer = \"0123456789abcdef\""), "{text}");
+        let reopened = Store::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.state().modules["demo"].current.digest, digest(0xab));
+        drop(reopened);
+        std::fs::write(dir.path().join(STATE_FILE), text.replace("0123456789abcdef", "k1"))
+            .expect("write");
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::Damaged { .. })));
+    }
+
+    #[test]
     fn a_damaged_state_is_reported_not_replaced() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join(STATE_FILE), "format = 1\nmodules = 7\n").unwrap();
@@ -378,8 +434,8 @@ mod tests {
         for file in ["../x", "/etc/passwd", "", ".hidden", "a/b"] {
             let bundle = StoredBundle {
                 version: version("1.0.0"),
-                digest: String::new(),
-                signer: String::new(),
+                digest: digest(0),
+                signer: signer(),
                 file: file.into(),
             };
             assert!(matches!(store.read(&bundle), Err(StoreError::Damaged { .. })), "{file}");

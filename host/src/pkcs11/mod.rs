@@ -29,6 +29,7 @@
 
 mod device;
 mod protocol;
+mod service;
 mod supervisor;
 mod types;
 mod worker;
@@ -47,6 +48,7 @@ use zeroize::Zeroizing;
 use protocol::{Answer, Call, Hash, Mechanism, WireSlot};
 use supervisor::{Library, Limits};
 
+pub use service::{Pkcs11Service, TokenReader};
 pub use types::{
     HashAlgorithm, KeyType, MechanismFlags, MechanismInfo, ObjectClass, ObjectInfo, ObjectQuery,
     PinTries, Pkcs11Error, SignatureScheme, TokenFlags, TokenInfo,

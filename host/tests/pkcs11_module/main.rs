@@ -24,11 +24,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rsa::pkcs8::DecodePublicKey as _;
 use serde_json::Value;
 
-use t1c_host::api::pkcs11::Pkcs11Service;
 use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{Libraries, Pkcs11Config};
 use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
+use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
 use t1c_host::readers::ReaderBackend;
 use t1c_host::security::cors::CorsPolicy;
 use t1c_host::security::device_key::DeviceKey;

@@ -83,15 +83,44 @@ impl PcscCard {
     }
 }
 
+impl PcscCard {
+    /// `error`, or what the reader says of the card when `error` is a PC/SC failure that does
+    /// not name the card's state. A card pulled out under the transaction makes pcscd answer
+    /// a transmit with whichever failure the race gives (SCARD_E_NOT_TRANSACTED,
+    /// SCARD_E_PROTO_MISMATCH, ...); asking the reader's status then tells a removed card from
+    /// a real transport failure.
+    fn card_state_or(&self, error: ReaderError) -> ReaderError {
+        if !matches!(error, ReaderError::Pcsc { .. }) {
+            return error;
+        }
+        match self.held.card().status2_owned() {
+            Err(status) => match ReaderError::from_pcsc("status", &self.reader, status) {
+                state @ (ReaderError::CardRemoved
+                | ReaderError::CardReset
+                | ReaderError::NoCard(_)) => state,
+                _ => error,
+            },
+            Ok(status) if status.status().contains(pcsc::Status::ABSENT) => {
+                ReaderError::CardRemoved
+            }
+            Ok(_) => error,
+        }
+    }
+}
+
 impl Card for PcscCard {
     fn atr(&self) -> Vec<u8> {
         self.atr.clone()
     }
 
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
-        let response = self.held.card().transmit(apdu, &mut self.receive).map_err(|error| {
-            CardError::from(ReaderError::from_pcsc("transmit", &self.reader, error))
-        })?;
+        let response = match self.held.card().transmit(apdu, &mut self.receive) {
+            Ok(response) => response,
+            Err(error) => {
+                let error = ReaderError::from_pcsc("transmit", &self.reader, error);
+                return Err(self.card_state_or(error).into());
+            }
+        };
         if response.len() < 2 {
             // No status word. With the card still listed, this is what a card pulled out under
             // the transaction looks like before the service notices (vpcd, several readers);
