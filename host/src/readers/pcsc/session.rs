@@ -36,10 +36,15 @@ impl PcscCard {
     ) -> Result<Self, ReaderError> {
         let failed = |operation| move |error| ReaderError::from_pcsc(operation, reader, error);
         let context = Context::establish(Scope::User).map_err(failed("establish context"))?;
-        let card =
-            context.connect(name, ShareMode::Shared, Protocols::ANY).map_err(failed("connect"))?;
+        let context = &context;
+        let in_reader = |operation| {
+            move |error| reader_state_or(context, name, failed(operation)(error), reader)
+        };
+        let card = context
+            .connect(name, ShareMode::Shared, Protocols::ANY)
+            .map_err(in_reader("connect"))?;
         let release = if reset_after { Disposition::ResetCard } else { Disposition::LeaveCard };
-        let held = HeldTransaction::begin(card, release).map_err(failed("begin transaction"))?;
+        let held = HeldTransaction::begin(card, release).map_err(in_reader("begin transaction"))?;
         let status = held.card().status2_owned().map_err(failed("status"))?;
         let mut answer = [0u8; 256];
         let features = match held.card().control(part10::get_feature_request(), &[], &mut answer) {
@@ -80,6 +85,27 @@ impl PcscCard {
             0x6401 => Err(CardError::PinCancelled),
             sw => Ok(sw),
         }
+    }
+}
+
+/// `error`, or [`ReaderError::NoCard`] when `error` is a PC/SC failure that does not name the
+/// card's state and the reader has no card now: a card pulled out while pcscd has not noticed
+/// yet makes a connect fail with whichever error the race gives (SCARD_E_PROTO_MISMATCH, ...).
+fn reader_state_or(
+    context: &Context,
+    name: &CStr,
+    error: ReaderError,
+    reader: &ReaderId,
+) -> ReaderError {
+    if !matches!(error, ReaderError::Pcsc { .. }) {
+        return error;
+    }
+    let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+    match context.get_status_change(std::time::Duration::ZERO, &mut states) {
+        Ok(()) if !states[0].event_state().contains(pcsc::State::PRESENT) => {
+            ReaderError::NoCard(reader.clone())
+        }
+        _ => error,
     }
 }
 
