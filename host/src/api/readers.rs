@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorKind};
 use super::{AppState, Reply};
-use crate::pkcs11::TokenReader;
+use crate::pkcs11::TokenSlot;
 use crate::readers::{ReaderId, ReaderInfo};
 
 /// A reader (T1C `CardReader`), PC/SC or PKCS#11 token slot.
@@ -162,7 +162,7 @@ pub(super) async fn atrs(State(state): State<AppState>) -> Result<Reply, ApiErro
 
 /// The PKCS#11 token slots (none without PKCS#11); asking the libraries blocks, so it runs on
 /// a blocking thread.
-async fn slots(state: &AppState) -> Result<Vec<TokenReader>, ApiError> {
+async fn slots(state: &AppState) -> Result<Vec<TokenSlot>, ApiError> {
     let Some(service) = state.pkcs11_arc() else {
         return Ok(Vec::new());
     };
@@ -201,8 +201,8 @@ impl CardReader {
 
     /// A PKCS#11 token slot, holding a card (the token) that `modules` serve. A token has no
     /// ATR; the card's description is the token's label and model.
-    fn of_token(token: &TokenReader, modules: &[String]) -> Self {
-        let slot = &token.slot;
+    fn of_token(token: &TokenSlot, modules: &[String]) -> Self {
+        let slot = token;
         let name = if slot.description.trim().is_empty() { &slot.label } else { &slot.description };
         let description =
             [&slot.label, &slot.model].into_iter().filter(|s| !s.is_empty()).cloned().collect();

@@ -43,12 +43,14 @@ use std::thread;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use crate::readers::ReaderId;
 use zeroize::Zeroizing;
 
 use protocol::{Answer, Call, Hash, Mechanism, WireSlot};
 use supervisor::{Library, Limits};
 
-pub use service::{Pkcs11Service, TokenReader};
+pub use service::Pkcs11Service;
 pub use types::{
     HashAlgorithm, KeyType, MechanismFlags, MechanismInfo, ObjectClass, ObjectInfo, ObjectQuery,
     PinTries, Pkcs11Error, SignatureScheme, TokenFlags, TokenInfo,
@@ -206,8 +208,8 @@ impl Pkcs11Host {
     }
 
     /// The slot with this id, if a token is in it now.
-    pub fn slot(&self, id: &str) -> Option<TokenSlot> {
-        self.slots().into_iter().find(|slot| slot.id == id)
+    pub fn slot(&self, id: &ReaderId) -> Option<TokenSlot> {
+        self.slots().into_iter().find(|slot| &slot.id == id)
     }
 
     /// Opens a slot for operations, checking its token is still the one listed.
@@ -257,8 +259,8 @@ impl Drop for Pkcs11Host {
 /// A slot that holds a token, as `GET /v3/readers` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSlot {
-    /// Stable id: 16 lowercase hex characters (see the module docs).
-    pub id: String,
+    /// Stable id (see the module docs), served like a PC/SC reader's.
+    pub id: ReaderId,
     /// The library that serves it (never shown to modules).
     pub library: PathBuf,
     /// CK_SLOT_ID in the library's current numbering.
@@ -280,14 +282,14 @@ pub struct TokenSlot {
 /// An open slot: token info, mechanisms, sessions.
 pub struct SlotHandle {
     library: Arc<Library>,
-    id: String,
+    id: ReaderId,
     canonical: PathBuf,
     slot_id: u64,
 }
 
 impl SlotHandle {
     /// The slot's stable id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ReaderId {
         &self.id
     }
 
@@ -450,7 +452,7 @@ impl Drop for SessionHandle {
     }
 }
 
-fn slot_id_of(canonical_library: &Path, token: &TokenInfo) -> String {
+fn slot_id_of(canonical_library: &Path, token: &TokenInfo) -> ReaderId {
     let mut hasher = Sha256::new();
     hasher.update(b"t1c pkcs11 token slot v1\0");
     hasher.update(canonical_library.as_os_str().as_encoded_bytes());
@@ -458,7 +460,7 @@ fn slot_id_of(canonical_library: &Path, token: &TokenInfo) -> String {
         hasher.update(b"\0");
         hasher.update(part.as_bytes());
     }
-    hex::encode(&hasher.finalize()[..8])
+    ReaderId::from_digest(&hasher.finalize())
 }
 
 fn canonical(library: &Path) -> PathBuf {
@@ -550,8 +552,7 @@ mod tests {
     #[test]
     fn slot_ids_are_16_hex_and_depend_on_library_and_token() {
         let a = slot_id_of(Path::new("/usr/lib/a.so"), &token("1"));
-        assert_eq!(a.len(), 16);
-        assert!(a.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        assert_eq!(a.as_str().parse::<ReaderId>().as_ref(), Ok(&a), "a valid reader id");
         assert_eq!(a, slot_id_of(Path::new("/usr/lib/a.so"), &token("1")));
         assert_ne!(a, slot_id_of(Path::new("/usr/lib/b.so"), &token("1")));
         assert_ne!(a, slot_id_of(Path::new("/usr/lib/a.so"), &token("2")));

@@ -25,16 +25,7 @@ pub struct Pkcs11Service {
     locks: Mutex<HashMap<ReaderId, Arc<Mutex<()>>>>,
     /// The slots of the last listing, by id: a request on a listed token skips a listing (the
     /// host checks the token again when it opens the slot).
-    known: Mutex<HashMap<ReaderId, TokenReader>>,
-}
-
-/// A token slot served as a reader: the slot, under the reader id the API names it by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenReader {
-    /// The slot's stable id, a reader id like a PC/SC reader's (see [`crate::pkcs11`]).
-    pub id: ReaderId,
-    /// The slot.
-    pub slot: TokenSlot,
+    known: Mutex<HashMap<ReaderId, TokenSlot>>,
 }
 
 impl Pkcs11Service {
@@ -56,8 +47,8 @@ impl Pkcs11Service {
     }
 
     /// The slots that hold a token now (asks every library; blocking).
-    pub fn slots(&self) -> Vec<TokenReader> {
-        let slots: Vec<TokenReader> = self.host.slots().into_iter().filter_map(reader).collect();
+    pub fn slots(&self) -> Vec<TokenSlot> {
+        let slots = self.host.slots();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         *known = slots.iter().map(|slot| (slot.id.clone(), slot.clone())).collect();
         slots
@@ -65,7 +56,7 @@ impl Pkcs11Service {
 
     /// The slot with this id as last listed, else as listed now (blocking). A token removed
     /// since the last listing is reported when the slot is opened.
-    pub fn slot(&self, id: &ReaderId) -> Option<TokenReader> {
+    pub fn slot(&self, id: &ReaderId) -> Option<TokenSlot> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
         known.or_else(|| self.slots().into_iter().find(|slot| &slot.id == id))
     }
@@ -78,7 +69,7 @@ impl Pkcs11Service {
     /// longer has the token.
     pub fn with_slot<R>(
         &self,
-        slot: &TokenReader,
+        slot: &TokenSlot,
         f: impl FnOnce(SlotHandle) -> R,
     ) -> Result<R, Pkcs11Error> {
         let lock = {
@@ -87,7 +78,7 @@ impl Pkcs11Service {
             locks.entry(slot.id.clone()).or_default().clone()
         };
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let handle = match self.host.open(&slot.slot) {
+        let handle = match self.host.open(slot) {
             Ok(handle) => handle,
             Err(err @ (Pkcs11Error::Timeout | Pkcs11Error::WorkerCrashed(_))) => return Err(err),
             // The slot came from the last listing: a token gone since fails in the library in
@@ -136,17 +127,5 @@ impl Pkcs11Service {
         self.host.set_libraries(paths.for_this_os());
         self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = paths;
-    }
-}
-
-/// `slot` under its reader id. Slot ids are made as reader ids are (16 lowercase hex
-/// characters); one that is not would be a host bug, and its slot is not served.
-fn reader(slot: TokenSlot) -> Option<TokenReader> {
-    match slot.id.parse() {
-        Ok(id) => Some(TokenReader { id, slot }),
-        Err(_) => {
-            tracing::error!(slot = %slot.id, "PKCS#11 slot id is not a reader id; slot skipped");
-            None
-        }
     }
 }

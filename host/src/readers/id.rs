@@ -22,6 +22,16 @@ impl ReaderId {
         Self(hex::encode(&digest[..8]))
     }
 
+    /// An id made of the first 8 bytes of `digest`: PKCS#11 token slots hash their library and
+    /// token (with a domain tag that keeps them apart from reader names) and are served under
+    /// the same kind of id as PC/SC readers.
+    ///
+    /// # Panics
+    /// When `digest` is shorter than 8 bytes (a SHA-256 is 32).
+    pub(crate) fn from_digest(digest: &[u8]) -> Self {
+        Self(hex::encode(&digest[..8]))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

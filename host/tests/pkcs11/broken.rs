@@ -53,7 +53,7 @@ fn broken_host(hsm: &SoftHsm, broken: &[&Path]) -> Arc<Pkcs11Host> {
 /// A slot of a library that cannot list its own (to reach its worker through `open`).
 fn unlisted_slot(library: &Path) -> TokenSlot {
     TokenSlot {
-        id: "0000000000000000".to_owned(),
+        id: "0000000000000000".parse().expect("a reader id"),
         library: library.to_owned(),
         slot_id: 1,
         description: String::new(),

@@ -49,8 +49,8 @@ fn slots_list_the_token_with_an_id_stable_across_hosts() {
     assert_eq!(first.library, hsm.library);
     assert!(!first.serial.is_empty());
     assert!(!first.protected_authentication_path);
-    assert_eq!(first.id.len(), 16);
-    assert!(first.id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    assert_eq!(first.id.as_str().len(), 16);
+    assert!(first.id.as_str().bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
 
     // A new host (new worker) and a second token that takes a slot number: same id.
     hsm.init_token("Another token");
@@ -60,7 +60,7 @@ fn slots_list_the_token_with_an_id_stable_across_hosts() {
     let again = slots.iter().find(|s| s.label == hsm.token_label).expect("still listed");
     assert_eq!(again.id, first.id);
     assert_eq!(second_host.slot(&first.id).as_ref(), Some(again));
-    assert!(second_host.slot("0000000000000000").is_none());
+    assert!(second_host.slot(&"0000000000000000".parse().expect("a reader id")).is_none());
 }
 
 #[test]

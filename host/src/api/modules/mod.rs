@@ -34,7 +34,7 @@ pub use bulk_pin::BulkPins;
 use super::error::{ApiError, ErrorKind};
 use super::guard::Caller;
 use super::{AppState, Reply};
-use crate::pkcs11::{Pkcs11Error, TokenReader};
+use crate::pkcs11::{Pkcs11Error, TokenSlot};
 use crate::readers::{ReaderError, ReaderId};
 use bulk_pin::BulkKey;
 use t1c_runtime::{CallError, Device, LoadedModule};
@@ -149,7 +149,7 @@ enum Target {
     /// A PC/SC reader (or one unknown to both, which the reader backend reports).
     Reader(ReaderId),
     /// A PKCS#11 token slot.
-    Slot(TokenReader),
+    Slot(TokenSlot),
 }
 
 impl Target {

@@ -114,7 +114,7 @@ pub(super) async fn run(
             };
             // T1C's PKCS11TokenInfo names its slot; only the host knows it.
             if let (Target::Slot(token), Some(object)) = (target, data.as_object_mut()) {
-                object.entry("slot").or_insert(Value::from(token.slot.slot_id));
+                object.entry("slot").or_insert(Value::from(token.slot_id));
             }
             Ok(Answer { data, use_case: "identity read".to_owned() })
         }
@@ -189,7 +189,7 @@ fn card_identity(state: &AppState, target: &Target) -> Option<Vec<u8>> {
             .into_iter()
             .find(|r| &r.id == id)
             .and_then(|r| r.card.map(|c| c.atr)),
-        Target::Slot(token) => Some(token.slot.serial.as_bytes().to_vec()),
+        Target::Slot(token) => Some(token.serial.as_bytes().to_vec()),
     }
 }
 
