@@ -17,7 +17,8 @@ pub const API_VERSION: &str = "3.8.8";
     responses((status = 200, description = "`{success, data: InfoResponse}`", body = serde_json::Value)))]
 pub(super) async fn info(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
     let source = &state.inner;
-    let cors: Vec<String> = source.cors.patterns().collect();
+    let policy = state.policy();
+    let cors: Vec<String> = policy.cors().patterns().collect();
     let registry = source.modules.snapshot();
     let modules: Vec<&str> = registry.modules().map(|m| m.name()).collect();
     let data = json!({
@@ -56,7 +57,7 @@ pub(super) async fn info(State(state): State<AppState>) -> axum::Json<serde_json
                 "cors": cors,
                 "version": API_VERSION,
                 "logLevel": "info",
-                "jwtEnabled": source.jwt.is_some(),
+                "jwtEnabled": policy.jwt().is_some(),
                 "optionalConsent": true,
             },
     });
