@@ -18,29 +18,22 @@
 //!
 //! `T1C_BENCH_ITERATIONS` sets N (default 200).
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rsa::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
-use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig};
-use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
-use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona, TestPki};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
 use t1c_sdk::simulator::vpcd::VpcdBridge;
 use t1c_sdk::simulator::{VirtualCard, VirtualReader};
+use t1c_testkit::TestConnector;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -75,7 +68,8 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(200)
         .max(10);
-    let component = beid_component();
+    // Built before any thread starts: cargo runs as a child process.
+    t1c_testkit::components::path("t1c-module-beid");
     let pki = TestPki::generate_seeded(&Persona::default_citizen(), AppletVersion::V1_7, 5)
         .expect("test PKI");
     let card = BelpicCard::from_pki(&Persona::default_citizen(), &pki).expect("card");
@@ -95,7 +89,7 @@ fn main() {
     let reader_name = pcscd.reader_name(0).expect("reader name");
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
-    let connector = runtime.block_on(start_connector(&component));
+    let connector = runtime.block_on(start_connector());
     let id = runtime.block_on(connector.wait_for_reader(&reader_name));
     let base = format!("/v3/modules/beid/apps/token/readers/{id}");
 
@@ -178,11 +172,7 @@ fn main() {
     }
     println!("  OpenSC, certificates 02 03 04 06 in four runs: {opensc_all}");
 
-    runtime.block_on(async {
-        if let Some(running) = connector.running {
-            running.shutdown().await;
-        }
-    });
+    runtime.block_on(connector.kit.shutdown());
 }
 
 /// How many APDUs reached the card while `f` ran.
@@ -238,37 +228,21 @@ fn opensc_read_certificate(pcscd: &PrivatePcscd, dir: &Path, id: &str) {
     );
 }
 
-/// The `beid` component, built for the bench.
-fn beid_component() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2"])
-        .args(["--profile", "wasm-release", "-p", "t1c-module-beid"])
-        .status()
-        .expect("cargo starts");
-    assert!(status.success(), "building the beid module failed");
-    root.join("target/wasm32-wasip2/wasm-release/t1c_module_beid.wasm")
-}
-
+/// The connector for tests, with the `beid` module on the PC/SC readers.
 struct Connector {
-    running: Option<server::RunningServer>,
-    address: SocketAddr,
-    device_key: DeviceKey,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    kit: TestConnector,
 }
 
 impl Connector {
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.address.port())
+        self.kit.url(path)
     }
 
     /// A module call that must succeed.
     async fn call(&self, path: &str, body: Option<&Value>) -> Value {
         let request = match body {
-            None => self.http.get(self.url(path)),
-            Some(body) => self.http.post(self.url(path)).json(body),
+            None => self.kit.http().get(self.url(path)),
+            Some(body) => self.kit.http().post(self.url(path)).json(body),
         };
         let response = request.send().await.expect("https");
         let status = response.status();
@@ -281,7 +255,8 @@ impl Connector {
     async fn wait_for_reader(&self, name: &str) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
-            let response = self.http.get(self.url("/v3/readers")).send().await.expect("https");
+            let response =
+                self.kit.http().get(self.url("/v3/readers")).send().await.expect("https");
             let body: Value = response.json().await.expect("json");
             let found = body["data"].as_array().and_then(|readers| {
                 readers
@@ -297,51 +272,13 @@ impl Connector {
     }
 
     fn encrypted_pin(&self, pin: &str) -> String {
-        let public = rsa::RsaPublicKey::from_public_key_pem(self.device_key.public_pem())
-            .expect("device key PEM");
-        let ciphertext = public
-            .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
-            .expect("encrypt");
-        BASE64.encode(ciphertext)
+        self.kit.encrypted_pin(pin)
     }
 }
 
-async fn start_connector(component: &Path) -> Connector {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tls_dir = dir.path().join("tls");
-    let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
-    let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
-    let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
-    let settings = server::ServerSettings {
-        https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        http: None,
-        max_header_bytes: 16 << 10,
-        max_body_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(30),
-        max_connections: 64,
-    };
+async fn start_connector() -> Connector {
     let readers = PcscBackend::start(PcscConfig::default()).expect("PC/SC backend");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("module runtime");
-    let mut modules = Registry::new();
-    modules.insert(runtime.load_file(component).expect("beid loads")).expect("inserted");
-    let key_path = dir.path().join("device-key.pem");
-    let state = AppState::new(ApiConfig {
-        port: 51983,
-        cors: CorsPolicy::new(&["https://app.test"]).expect("cors"),
-        jwt: None,
-        device_key: DeviceKey::load_or_create(&key_path).expect("device key"),
-        modules: Arc::new(modules.into()),
-        readers: Arc::new(readers),
-        counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
-    });
-    let running = server::start(api::router(state), &settings, resolver).await.expect("starts");
-    let address = running.https_addresses()[0];
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
-        .tls_built_in_root_certs(false)
-        .resolve("localhost", address)
-        .build()
-        .expect("client");
-    let device_key = DeviceKey::load_or_create(&key_path).expect("device key");
-    Connector { running: Some(running), address, device_key, http, _dir: dir }
+    let kit =
+        TestConnector::builder().module("t1c-module-beid").readers(Arc::new(readers)).start().await;
+    Connector { kit }
 }

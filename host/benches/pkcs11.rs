@@ -5,9 +5,6 @@
 //! and reports medians, p99 and the ratio a/b: what isolation costs. Batches of (a) and (b)
 //! alternate so both see the same machine state. `T1C_BENCH_SAMPLES` sets the samples per key.
 
-#[path = "../tests/support/softhsm.rs"]
-mod softhsm;
-
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,7 +21,7 @@ use t1c_host::pkcs11::{
     HashAlgorithm, ObjectClass, ObjectQuery, Pkcs11Host, Pkcs11Options, SignatureScheme,
 };
 
-use softhsm::{KeyKind, SoftHsm};
+use t1c_testkit::softhsm::{KeyKind, SoftHsm};
 
 fn main() {
     let samples: usize =

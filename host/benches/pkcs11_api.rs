@@ -13,13 +13,6 @@
 //! `T1C_BENCH_SPLIT=1` also times a sign with a plain-text PIN (no device-key decryption) and
 //! `supported-algorithms` (HTTPS, slot, fresh instance, one worker call; nothing counted).
 
-#[path = "../tests/support/softhsm.rs"]
-mod softhsm;
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -29,21 +22,12 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
-use rsa::pkcs8::DecodePublicKey as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
-use t1c_host::config::{Libraries, Pkcs11Config};
-use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
-use t1c_host::readers::SimulatorBackend;
-use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
-use t1c_runtime::{Registry, Runtime, RuntimeConfig};
-
-use softhsm::{KeyKind, SoftHsm};
+use t1c_host::config::Libraries;
+use t1c_testkit::TestConnector;
+use t1c_testkit::softhsm::{KeyKind, SoftHsm};
 
 const BATCH: usize = 50;
 
@@ -51,7 +35,8 @@ fn main() {
     let samples: usize =
         std::env::var("T1C_BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(400);
     let hsm = SoftHsm::new();
-    let component = build_component();
+    // Built before any thread starts: cargo runs as a child process.
+    t1c_testkit::components::path("t1c-module-pkcs11");
     // SoftHSM reads its configuration at C_Initialize. SAFETY: no other thread exists yet.
     #[allow(unsafe_code)]
     unsafe {
@@ -67,7 +52,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let connector = runtime.block_on(Connector::start(&hsm, &component));
+    let connector = runtime.block_on(Connector::start(&hsm));
     let reader = runtime.block_on(connector.slot_id());
 
     println!(
@@ -186,89 +171,34 @@ fn stats(samples: &mut [Duration]) -> (Duration, Duration) {
     (at(0.5), at(0.99))
 }
 
-fn build_component() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-release"])
-        .args(["-p", "t1c-module-pkcs11"])
-        .status()
-        .expect("cargo starts");
-    assert!(status.success(), "building the pkcs11 module failed");
-    root.join("target/wasm32-wasip2/wasm-release/t1c_module_pkcs11.wasm")
-}
-
+/// The connector for tests, with the `pkcs11` module on the SoftHSM token.
 struct Connector {
-    running: server::RunningServer,
-    address: SocketAddr,
-    device_key: DeviceKey,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    kit: TestConnector,
 }
 
 impl Connector {
-    async fn start(hsm: &SoftHsm, component: &std::path::Path) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tls_dir = dir.path().join("tls");
-        let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
-        let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
-        let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
-        let settings = server::ServerSettings {
-            https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            http: None,
-            max_header_bytes: 16 << 10,
-            max_body_bytes: 1 << 20,
-            request_timeout: Duration::from_secs(30),
-            max_connections: 64,
-        };
-        let runtime = Runtime::new(RuntimeConfig::default()).expect("module runtime");
-        let mut modules = Registry::new();
-        modules.insert(runtime.load_file(component).expect("pkcs11 loads")).expect("insert");
-        let mut options = Pkcs11Options::new(PathBuf::from(env!("CARGO_BIN_EXE_t1c")));
-        options.env = hsm.env();
-        let config = Pkcs11Config {
-            linux: Some(Libraries::One(hsm.library.clone())),
-            ..Pkcs11Config::default()
-        };
-        let pkcs11 = Pkcs11Service::new(
-            Arc::new(Pkcs11Host::new(options)),
-            &config,
-            Pkcs11Config::override_file(dir.path()),
-        );
-        let key_path = dir.path().join("device-key.pem");
-        let state = AppState::new(ApiConfig {
-            port: 51983,
-            cors: CorsPolicy::new(&["https://app.test"]).expect("cors"),
-            jwt: None,
-            device_key: DeviceKey::load_or_create(&key_path).expect("device key"),
-            modules: Arc::new(modules.into()),
-            readers: Arc::new(SimulatorBackend::new(Vec::new())),
-            counters: Arc::new(
-                Counters::open(dir.path().join("counters.sqlite")).expect("counters"),
-            ),
-        })
-        .with_pkcs11(pkcs11);
-        let running = server::start(api::router(state), &settings, resolver).await.expect("start");
-        let address = running.https_addresses()[0];
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
-            .tls_built_in_root_certs(false)
-            .resolve("localhost", address)
-            .build()
-            .expect("client");
-        let device_key = DeviceKey::load_or_create(&key_path).expect("device key");
-        Self { running, address, device_key, http, _dir: dir }
+    async fn start(hsm: &SoftHsm) -> Self {
+        let library = hsm.library.clone();
+        let kit = TestConnector::builder()
+            .module("t1c-module-pkcs11")
+            .pkcs11_worker(env!("CARGO_BIN_EXE_t1c"))
+            .pkcs11_worker_env(hsm.env())
+            .config(|config| config.pkcs11.linux = Some(Libraries::One(library)))
+            .start()
+            .await;
+        Self { kit }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.address.port())
+        self.kit.url(path)
     }
 
     async fn slot_id(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let readers: Value = self
-                .http
+                .kit
+                .http()
                 .get(self.url("/v3/readers"))
                 .send()
                 .await
@@ -285,28 +215,23 @@ impl Connector {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let response = self.http.get(self.url(path)).send().await.expect("get");
+        let response = self.kit.http().get(self.url(path)).send().await.expect("get");
         assert_eq!(response.status(), 200);
         response.json().await.expect("json")
     }
 
     async fn sign(&self, path: &str, body: &Value) -> Vec<u8> {
-        let response = self.http.post(self.url(path)).json(body).send().await.expect("sign");
+        let response = self.kit.http().post(self.url(path)).json(body).send().await.expect("sign");
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.expect("json");
         BASE64.decode(answer["data"]["data"].as_str().expect("signature")).expect("base64")
     }
 
     fn encrypted_pin(&self, pin: &str) -> String {
-        let public = rsa::RsaPublicKey::from_public_key_pem(self.device_key.public_pem())
-            .expect("device key PEM");
-        let ciphertext = public
-            .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
-            .expect("encrypt");
-        BASE64.encode(ciphertext)
+        self.kit.encrypted_pin(pin)
     }
 
     async fn stop(self) {
-        self.running.shutdown().await;
+        self.kit.shutdown().await;
     }
 }

@@ -12,7 +12,6 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use t1c_module_hello::{Hello, VERSION_JSON};
@@ -135,14 +134,5 @@ fn with_custom_section(wasm: &[u8], i: u8) -> Vec<u8> {
 }
 
 fn build_hello() -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-release"])
-        .args(["-p", "t1c-module-hello"])
-        .status()
-        .expect("cargo starts");
-    assert!(status.success(), "building the hello module failed");
-    std::fs::read(root.join("target/wasm32-wasip2/wasm-release/t1c_module_hello.wasm"))
-        .expect("built")
+    t1c_testkit::components::bytes("t1c-module-hello")
 }

@@ -9,8 +9,11 @@
 //! - [`bundles`]: signed module bundles: trust store, install state, install / remove /
 //!   rollback with hot swap.
 //! - [`config`]: the TOML configuration, environment overrides and defaults.
+//! - [`connector`]: the composition root: a running connector built from a configuration
+//!   (what `t1c serve`, the tests and the benches start).
 //! - [`counters`]: durable transaction counters per label, tag, module, use case and day.
-//! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap).
+//! - [`security`]: the TLS identity (local CA, leaf, runtime certificate swap), the live CORS
+//!   and JWT policy, the device key.
 //! - [`pkcs11`]: PKCS#11 libraries in supervised worker processes, token slots, sessions.
 //! - [`readers`]: PC/SC and simulated card readers, reader ids, exclusive card sessions.
 //!
@@ -21,6 +24,7 @@
 pub mod api;
 pub mod bundles;
 pub mod config;
+pub mod connector;
 pub mod counters;
 pub mod pkcs11;
 pub mod readers;

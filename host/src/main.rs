@@ -1,30 +1,17 @@
 //! `t1c`: the T1C connector's command line.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
-use t1c_host::bundles::{self, InstallOptions, InstallOutcome, Installer, ModuleStatus, Store};
+use t1c_host::api;
+use t1c_host::bundles::{InstallOptions, InstallOutcome, ModuleStatus};
 use t1c_host::config::{self, Config};
-use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
-use t1c_host::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
-use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
-use t1c_host::security::jwt::JwtVerifier;
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource};
+use t1c_host::connector::{self, Connector};
 use t1c_host::security::trust;
-use t1c_runtime::{ModuleSet, Runtime, RuntimeConfig};
-use t1c_sdk::simulator::VirtualReader;
-use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona};
 
 #[derive(Parser)]
 #[command(name = "t1c", version, about = "T1C smart-card connector")]
@@ -177,75 +164,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The installer over the configured install state, trust store and granted capabilities.
-fn installer(config: &Config) -> anyhow::Result<Arc<Installer>> {
-    let granted: BTreeSet<_> =
-        config.modules.granted.iter().filter_map(|c| t1c_sdk::Capability::from_name(c)).collect();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(config.data_dir().join("cache")),
-        granted,
-        ..RuntimeConfig::default()
-    })?;
-    let trust =
-        bundles::trust_store(&config.modules.trusted_keys, config.modules.trust_development_key)?;
-    if config.modules.trust_development_key && !cfg!(debug_assertions) {
-        tracing::warn!(
-            "modules.trust_development_key is on: bundles signed with the public development key are installed"
-        );
-    }
-    let store = Store::open(&config.modules_dir())?;
-    Ok(Arc::new(Installer::new(Arc::new(runtime), trust, Arc::new(ModuleSet::default()), store)))
-}
-
-/// Installs, pinned, the highest version of each module among the bundles of `dir`; a bundle
-/// already installed is left alone (no recompilation, the rollback slot is kept). Failures are
-/// logged.
-fn install_folder(installer: &Installer, dir: &std::path::Path) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the bundle folder {}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == t1c_bundle::FILE_EXTENSION))
-        .collect();
-    files.sort();
-    // The newest bundle of each module (by semver precedence; the installer verifies it).
-    let mut newest: std::collections::BTreeMap<
-        t1c_bundle::ModuleName,
-        (semver::Version, PathBuf, Vec<u8>),
-    > = std::collections::BTreeMap::new();
-    for file in files {
-        let read = std::fs::read(&file)
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| Ok((t1c_bundle::Bundle::read(&bytes)?.manifest().clone(), bytes)));
-        let (manifest, bytes) = match read {
-            Ok(read) => read,
-            Err(err) => {
-                tracing::warn!(file = %file.display(), "bundle not installed: {err:#}");
-                continue;
-            }
-        };
-        let newer = newest.get(&manifest.name).is_none_or(|(version, _, _)| {
-            manifest.version.cmp_precedence(version) == std::cmp::Ordering::Greater
-        });
-        if newer {
-            newest.insert(manifest.name, (manifest.version, file, bytes));
-        }
-    }
-    for (file, bytes) in newest.into_values().map(|(_, file, bytes)| (file, bytes)) {
-        match installer.install(&bytes, InstallOptions { pin: true }) {
-            Ok(outcome) if outcome.changed => tracing::info!(
-                file = %file.display(),
-                module = %outcome.module,
-                version = %outcome.version,
-                "bundle installed"
-            ),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(file = %file.display(), "bundle not installed: {err:#}"),
-        }
-    }
-    Ok(())
-}
-
 /// `t1c modules ...`: through the running connector's admin socket, or on the install state
 /// when no connector runs.
 fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<ExitCode> {
@@ -267,7 +185,7 @@ fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<E
     let data = match runtime.block_on(client.request(method, &path, body.clone())) {
         Ok(data) => data,
         Err(api::admin::AdminClientError::Unreachable { .. }) => {
-            let installer = installer(config)?;
+            let installer = connector::installer(config)?;
             installer.load_installed();
             match &command {
                 ModulesCommand::List => serde_json::to_value(installer.list())?,
@@ -325,114 +243,13 @@ fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<E
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let installer = installer(&config)?;
-    for (module, err) in installer.load_installed() {
-        eprintln!("installed module {module} not served: {err}");
-    }
-    if let Some(dir) = &config.modules.bundles {
-        install_folder(&installer, dir)?;
-    }
-    let readers = readers(&config)?;
-    let source = match (&config.tls.certificate, &config.tls.key) {
-        (Some(certificate), Some(key)) => {
-            CertificateSource::Files { certificate: certificate.clone(), key: key.clone() }
-        }
-        _ => CertificateSource::LocalCa {
-            dir: config.data_dir().join("tls"),
-            dns_names: config.server.dns_names.clone(),
-        },
-    };
-    let resolver = Arc::new(CertificateResolver::new(tls::load(&source)?));
-    for address in config.server.listen.iter().filter(|a| !a.is_loopback()) {
-        tracing::warn!(%address, "listening on a non-loopback address, as configured");
-    }
-    let settings = server::ServerSettings {
-        https: config
-            .server
-            .listen
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, config.server.port))
-            .collect(),
-        http: (config.server.http_port != 0)
-            .then(|| SocketAddr::from(([127, 0, 0, 1], config.server.http_port))),
-        max_header_bytes: config.server.max_header_bytes,
-        max_body_bytes: config.server.max_body_bytes,
-        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
-        max_connections: config.server.max_connections,
-    };
-    let cors = CorsPolicy::new(&config.cors.allowed_origins)
-        .map_err(|(pattern, err)| anyhow::anyhow!("cors.allowed_origins: `{pattern}`: {err}"))?;
-    let jwt = if config.jwt.enabled {
-        let mut verifier = JwtVerifier::new(config.jwt.issuer.clone());
-        for key in &config.jwt.keys {
-            verifier.add_key_file(&key.kid, &key.algorithm, &key.public_key)?;
-        }
-        Some(verifier)
-    } else {
-        None
-    };
-    let device_key = DeviceKey::load_or_create(&config.data_dir().join("device-key.pem"))?;
-    let state = AppState::new(ApiConfig {
-        port: config.server.port,
-        cors,
-        jwt,
-        device_key,
-        modules: installer.modules().clone(),
-        readers,
-        counters: Arc::new(Counters::open(config.data_dir().join("counters.sqlite"))?),
-    })
-    .with_pkcs11(pkcs11_service(&config)?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let running = server::start(api::router(state), &settings, resolver.clone()).await?;
-        let admin_socket = api::admin::socket_path(&config.data_dir());
-        let admin = api::admin::serve(&admin_socket, installer).await?;
-        tokio::spawn(tls::watch(source, resolver, Duration::from_secs(2)));
+        let connector = Connector::builder(config).start().await?;
         tokio::signal::ctrl_c().await?;
         tracing::info!("stopping");
-        admin.abort();
-        let _ = std::fs::remove_file(&admin_socket);
-        running.shutdown().await;
+        connector.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
-
-/// The PC/SC readers, plus a simulated Belgian eID reader when configured.
-fn readers(config: &Config) -> anyhow::Result<Arc<dyn ReaderBackend>> {
-    let mut backends: Vec<Arc<dyn ReaderBackend>> = Vec::new();
-    if config.readers.simulate {
-        let persona = Persona::default_citizen();
-        let card = BelpicCard::new(&persona, AppletVersion::V1_7)
-            .map_err(|e| anyhow::anyhow!("cannot build the simulated eID: {e}"))?;
-        let reader = VirtualReader::new(SIMULATED_READER);
-        reader.insert(Box::new(card));
-        tracing::info!(reader = SIMULATED_READER, "simulated Belgian eID inserted (PIN 1234)");
-        backends.push(Arc::new(SimulatorBackend::new(vec![reader])));
-    }
-    match PcscBackend::start(PcscConfig::default()) {
-        Ok(pcsc) => backends.push(Arc::new(pcsc)),
-        Err(err) => tracing::warn!("PC/SC readers unavailable: {err}"),
-    }
-    Ok(Arc::new(Readers::new(backends)))
-}
-
-/// The PKCS#11 libraries of the configuration (or the API's saved override), each loaded by a
-/// worker process running this same executable.
-fn pkcs11_service(config: &Config) -> anyhow::Result<Pkcs11Service> {
-    let worker = std::env::current_exe().context("cannot find the t1c executable for workers")?;
-    let mut options = Pkcs11Options::new(worker);
-    options.call_timeout = config.pkcs11.call_timeout();
-    options.login_timeout = config.pkcs11.login_timeout();
-    options.init_timeout = config.pkcs11.init_timeout();
-    let host = Arc::new(Pkcs11Host::new(options));
-    let override_file = config::Pkcs11Config::override_file(&config.data_dir());
-    let service = Pkcs11Service::new(host.clone(), &config.pkcs11, override_file);
-    for library in host.libraries() {
-        tracing::info!(library = %library.display(), "PKCS#11 library configured");
-    }
-    Ok(service)
-}
-
-/// Name of the simulated reader `[readers] simulate = true` adds.
-const SIMULATED_READER: &str = "T1C Simulated Reader";

@@ -8,9 +8,6 @@
 #![cfg(target_os = "linux")]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,17 +20,12 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use x509_cert::der::{Decode as _, Encode as _};
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
-use t1c_host::counters::Counters;
 use t1c_host::readers::{PcscBackend, PcscConfig};
-use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
-use t1c_runtime::{Registry, Runtime, RuntimeConfig};
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, CertificateRole, Persona, TestPki};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
 use t1c_sdk::simulator::vpcd::VpcdBridge;
+use t1c_testkit::TestConnector;
 
 /// Generous: pcscd polls vpcd about every 400 ms, the backend reconnects with backoff.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -67,13 +59,10 @@ struct Rig {
 }
 
 struct Connector {
-    running: Option<server::RunningServer>,
-    address: SocketAddr,
-    device_key: DeviceKey,
-    http: reqwest::Client,
+    /// The connector; taken when the rig stops it.
+    running: Option<TestConnector>,
     /// Successful module calls by use case, to compare with `/ds/transactions`.
     counted: Mutex<BTreeMap<String, u64>>,
-    _dir: tempfile::TempDir,
 }
 
 impl Rig {
@@ -87,7 +76,7 @@ impl Rig {
                 .expect("1.8 card"),
         ];
         // Built before any thread starts: cargo runs as a child process.
-        let component = beid_component();
+        t1c_testkit::components::path("t1c-module-beid");
         let pcscd = PrivatePcscd::start(cards.len()).expect("private pcscd starts");
         // SAFETY: one test per process (nextest), and no other thread has started yet.
         #[allow(unsafe_code)]
@@ -109,7 +98,7 @@ impl Rig {
             .enable_all()
             .build()
             .expect("tokio");
-        let connector = runtime.block_on(start_connector(&component));
+        let connector = runtime.block_on(start_connector());
         let rig = Self { pcscd, slots, _bridges: bridges, runtime, connector };
         rig.wait_for_readers(|readers| {
             rig.slots.iter().all(|slot| {
@@ -161,7 +150,10 @@ impl Rig {
             assert_eq!(answer["success"], true, "{answer}");
             let data = answer["data"].to_string();
             let signature = answer["signature"].as_str().expect("signed reply");
-            assert!(self.connector.device_key.verify(data.as_bytes(), signature), "signature");
+            assert!(
+                self.connector.kit().device_key().verify(data.as_bytes(), signature),
+                "signature"
+            );
             if let Some(use_case) = counted_use_case(operation) {
                 let mut counted = self.connector.counted.lock().expect("lock");
                 *counted.entry(use_case.to_owned()).or_default() += 1;
@@ -180,12 +172,7 @@ impl Rig {
     }
 
     fn encrypted_pin(&self, pin: &str) -> String {
-        let public = rsa::RsaPublicKey::from_public_key_pem(self.connector.device_key.public_pem())
-            .expect("device key PEM");
-        let ciphertext = public
-            .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
-            .expect("encrypt");
-        BASE64.encode(ciphertext)
+        self.connector.kit().encrypted_pin(pin)
     }
 
     /// `/ds/transactions` summed by use case, for the `beid` module.
@@ -225,18 +212,20 @@ impl Drop for Rig {
 }
 
 impl Connector {
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.address.port())
+    fn kit(&self) -> &TestConnector {
+        self.running.as_ref().expect("the connector runs")
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("https");
+        let kit = self.kit();
+        let response = kit.http().get(kit.url(path)).send().await.expect("https");
         let status = response.status().as_u16();
         (status, response.json().await.expect("json"))
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.expect("https");
+        let kit = self.kit();
+        let response = kit.http().post(kit.url(path)).json(body).send().await.expect("https");
         let status = response.status().as_u16();
         (status, response.json().await.expect("json"))
     }
@@ -281,74 +270,15 @@ fn pki(version: AppletVersion) -> &'static TestPki {
     cell.get_or_init(|| TestPki::generate_seeded(&persona, version, 23).expect("test PKI"))
 }
 
-/// The `beid` component, built once per test process.
-fn beid_component() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            let status = Command::new(env!("CARGO"))
-                .current_dir(&root)
-                .args(["build", "--quiet", "--target", "wasm32-wasip2"])
-                .args(["--profile", "wasm-release", "-p", "t1c-module-beid"])
-                .status()
-                .expect("cargo starts");
-            assert!(status.success(), "building the beid module failed");
-            root.join("target/wasm32-wasip2/wasm-release/t1c_module_beid.wasm")
-        })
-        .clone()
-}
-
 /// The connector over HTTPS on an ephemeral loopback port, its readers the PC/SC backend and
 /// its one module `beid`.
-async fn start_connector(component: &std::path::Path) -> Connector {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tls_dir = dir.path().join("tls");
-    let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
-    let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
-    let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
-    let settings = server::ServerSettings {
-        https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        http: None,
-        max_header_bytes: 16 << 10,
-        max_body_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(30),
-        max_connections: 64,
-    };
+async fn start_connector() -> Connector {
     let mut config = PcscConfig::default();
     config.max_backoff = Duration::from_millis(200);
     let readers = PcscBackend::start(config).expect("PC/SC backend starts");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("module runtime");
-    let mut modules = Registry::new();
-    modules.insert(runtime.load_file(component).expect("beid loads")).expect("inserted");
-    let key_path = dir.path().join("device-key.pem");
-    let state = AppState::new(ApiConfig {
-        port: 51983,
-        cors: CorsPolicy::new(&["https://app.test"]).expect("cors"),
-        jwt: None,
-        device_key: DeviceKey::load_or_create(&key_path).expect("device key"),
-        modules: Arc::new(modules.into()),
-        readers: Arc::new(readers),
-        counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
-    });
-    let running = server::start(api::router(state), &settings, resolver).await.expect("starts");
-    let address = running.https_addresses()[0];
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
-        .tls_built_in_root_certs(false)
-        .resolve("localhost", address)
-        .build()
-        .expect("client");
-    // The same key file loaded again, to check reply signatures and encrypt PINs.
-    let device_key = DeviceKey::load_or_create(&key_path).expect("device key");
-    Connector {
-        running: Some(running),
-        address,
-        device_key,
-        http,
-        counted: Mutex::default(),
-        _dir: dir,
-    }
+    let connector =
+        TestConnector::builder().module("t1c-module-beid").readers(Arc::new(readers)).start().await;
+    Connector { running: Some(connector), counted: Mutex::default() }
 }
 
 // ---------------------------------------------------------------------------------------------

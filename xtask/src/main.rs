@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use t1c_runtime::{Runtime, RuntimeConfig};
+use t1c_testkit::components;
 
 #[derive(Parser)]
 #[command(about = "T1C build helper")]
@@ -175,34 +176,27 @@ fn free_port() -> Result<u16> {
 
 /// Builds, checks and copies every module; returns the copied files.
 fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let crates = module_crates(&root.join("modules"))?;
+    let crates = components::crates_in(&root.join("modules"))?;
     if crates.is_empty() {
         bail!("no module crates in modules/");
     }
-    let mut build = cargo();
-    build.args(["build", "--target", "wasm32-wasip2", "--profile", "wasm-release"]);
-    for (package, _) in &crates {
-        build.args(["-p", package]);
-    }
-    run(&mut build)?;
+    let artifacts = components::build(root, &crates, false)?;
 
     std::fs::create_dir_all(out)?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let development_key =
         t1c_bundle::SigningKey::read_pem_file(&root.join("xtask/development-key.pem"))?;
-    let artifacts = root.join("target/wasm32-wasip2/wasm-release");
     let mut written = Vec::new();
-    for (package, _) in &crates {
-        let wasm = artifacts.join(format!("{}.wasm", package.replace('-', "_")));
+    for package in &crates {
+        let wasm = components::artifact(&artifacts, package);
         let module = runtime.load_file(&wasm).with_context(|| {
             format!("{package}: the component does not pass the contract check")
         })?;
         let target = out.join(format!("{}.wasm", module.name()));
         std::fs::copy(&wasm, &target)?;
         let bundle = out.join(format!("{}.{}", module.name(), t1c_bundle::FILE_EXTENSION));
-        let manifest = t1c_runtime::manifest_of(&module)?;
-        let packed = t1c_bundle::pack(&manifest, &std::fs::read(&wasm)?)?;
-        std::fs::write(&bundle, t1c_bundle::sign(&packed, &development_key)?)?;
+        let signed = t1c_testkit::bundle::sign(&module, &std::fs::read(&wasm)?, &development_key)?;
+        std::fs::write(&bundle, signed)?;
         let size = std::fs::metadata(&target)?.len();
         println!(
             "module {} {} ({} KiB, capabilities {:?}) -> {}",
@@ -215,26 +209,6 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         written.push(target);
     }
     Ok(written)
-}
-
-/// `(package name, directory)` of every crate under `dir`.
-fn module_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut crates = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let manifest = path.join("Cargo.toml");
-        if !manifest.is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&manifest)?;
-        let name = text
-            .lines()
-            .find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
-            .with_context(|| format!("no package name in {}", manifest.display()))?;
-        crates.push((name.to_owned(), path));
-    }
-    crates.sort();
-    Ok(crates)
 }
 
 fn cargo() -> Command {

@@ -1,5 +1,8 @@
 //! The request guard every route passes: the CORS allowlist (with Chrome's private-network
 //! preflight), then the JWT check. Unlisted origins get 403 with no CORS headers at all.
+//!
+//! Both checks of one request use the same snapshot of the live security policy, so a policy
+//! replaced mid-request never judges half of it.
 
 use axum::Router;
 use axum::extract::Request;
@@ -27,10 +30,11 @@ pub struct Caller {
 
 /// Runs `request` through the guard and, when it passes, through `router`.
 pub(super) async fn guarded(state: &AppState, router: Router, mut request: Request) -> Response {
+    let policy = state.policy();
     let origin = match request.headers().get(header::ORIGIN) {
         None => None,
         Some(value) => {
-            let allowed = value.to_str().ok().and_then(|v| state.cors().allowed(v));
+            let allowed = value.to_str().ok().and_then(|v| policy.cors().allowed(v));
             match allowed {
                 Some(origin) => Some(origin.to_string()),
                 None => {
@@ -58,7 +62,7 @@ pub(super) async fn guarded(state: &AppState, router: Router, mut request: Reque
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect()),
     };
-    if let Some(verifier) = state.jwt()
+    if let Some(verifier) = policy.jwt()
         && !OPEN_ROUTES.contains(&path.as_str())
     {
         let authorization =

@@ -155,12 +155,13 @@ struct InfoBody<'a> {
     responses((status = 200, description = "`{success, data: InfoResponse}`", body = serde_json::Value)))]
 pub(super) async fn info(State(state): State<AppState>) -> Response {
     let source = &state.inner;
+    let policy = state.policy();
     let registry = source.modules.snapshot();
     let data = InfoData::new(
         source.port,
         registry.modules().map(|m| m.name().to_owned()).collect(),
-        source.cors.patterns().collect(),
-        source.jwt.is_some(),
+        policy.cors().patterns().collect(),
+        policy.jwt().is_some(),
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

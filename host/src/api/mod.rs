@@ -27,19 +27,16 @@ pub use error::{ApiError, ErrorKind};
 use crate::counters::{Counters, Transaction, UseCase};
 use crate::pkcs11::Pkcs11Service;
 use crate::readers::ReaderBackend;
-use crate::security::cors::CorsPolicy;
 use crate::security::device_key::DeviceKey;
-use crate::security::jwt::JwtVerifier;
+use crate::security::policy::{LivePolicy, SecurityPolicy};
 use t1c_runtime::{ModuleSet, Registry};
 
 /// What the API is built from.
 pub struct ApiConfig {
     /// The HTTPS port, as `/info` reports it.
     pub port: u16,
-    /// Allowed origins.
-    pub cors: CorsPolicy,
-    /// Token checks; `None` when JWT is off.
-    pub jwt: Option<JwtVerifier>,
+    /// Allowed origins and token checks; replaced at runtime by the DS sync.
+    pub policy: Arc<LivePolicy>,
     /// The installation's key.
     pub device_key: DeviceKey,
     /// The installed modules; swapped at runtime when a module is installed or removed.
@@ -115,12 +112,9 @@ impl AppState {
         &self.inner.counters
     }
 
-    fn cors(&self) -> &CorsPolicy {
-        &self.inner.cors
-    }
-
-    fn jwt(&self) -> Option<&JwtVerifier> {
-        self.inner.jwt.as_ref()
+    /// The security policy in force now: one snapshot judges a whole request.
+    fn policy(&self) -> Arc<SecurityPolicy> {
+        self.inner.policy.snapshot()
     }
 
     fn device_key(&self) -> &DeviceKey {

@@ -9,6 +9,8 @@ use t1c_host::bundles::{InstallError, InstallOptions, Installer, ModuleStatus, S
 use t1c_runtime::{LoadError, ModuleSet, Runtime, RuntimeConfig};
 use t1c_sdk::Capability;
 
+use t1c_testkit::bundle::bundle_with;
+
 use crate::fixtures;
 
 const V1: &str = "t1c-module-hello";
@@ -58,20 +60,11 @@ fn listed(installer: &Installer) -> Vec<ModuleStatus> {
     installer.list()
 }
 
-/// A bundle of `package` with its manifest changed by `edit`, signed by `key`.
-fn bundle_with(package: &str, key: &SigningKey, edit: impl FnOnce(&mut BundleManifest)) -> Vec<u8> {
-    let wasm = fixtures::module_bytes(package);
-    let module = fixtures::runtime().load(&wasm, package).expect("loads");
-    let mut manifest = t1c_runtime::manifest_of(&module).expect("manifest");
-    edit(&mut manifest);
-    t1c_bundle::sign(&t1c_bundle::pack(&manifest, &wasm).expect("pack"), key).expect("sign")
-}
-
 #[test]
 fn install_upgrade_and_rollback_swap_the_served_module() {
     let s = setup();
-    let v1 = fixtures::signed_bundle(V1, &s.key);
-    let v2 = fixtures::signed_bundle(V2, &s.key);
+    let v1 = t1c_testkit::bundle::signed_bundle(V1, &s.key);
+    let v2 = t1c_testkit::bundle::signed_bundle(V2, &s.key);
 
     let first = s.installer.install(&v1, InstallOptions::default()).expect("v1");
     assert!(first.changed && first.replaced.is_none());
@@ -106,8 +99,8 @@ fn install_upgrade_and_rollback_swap_the_served_module() {
 #[test]
 fn a_lower_version_is_refused_unless_pinned_and_a_pin_holds() {
     let s = setup();
-    let v1 = fixtures::signed_bundle(V1, &s.key);
-    let v2 = fixtures::signed_bundle(V2, &s.key);
+    let v1 = t1c_testkit::bundle::signed_bundle(V1, &s.key);
+    let v2 = t1c_testkit::bundle::signed_bundle(V2, &s.key);
     s.installer.install(&v2, InstallOptions::default()).expect("v2");
     let err = s.installer.install(&v1, InstallOptions::default()).expect_err("downgrade");
     assert!(matches!(err, InstallError::Downgrade { .. }), "{err}");
@@ -128,7 +121,9 @@ fn a_lower_version_is_refused_unless_pinned_and_a_pin_holds() {
 #[test]
 fn no_previous_version_means_no_rollback() {
     let s = setup();
-    s.installer.install(&fixtures::signed_bundle(V1, &s.key), InstallOptions::default()).unwrap();
+    s.installer
+        .install(&t1c_testkit::bundle::signed_bundle(V1, &s.key), InstallOptions::default())
+        .unwrap();
     let err = s.installer.rollback("hello").expect_err("nothing to roll back to");
     assert!(matches!(err, InstallError::NoPrevious(_)), "{err}");
     assert_eq!(served_version(&s.installer).as_deref(), Some("0.1.0"));
@@ -137,8 +132,12 @@ fn no_previous_version_means_no_rollback() {
 #[test]
 fn the_install_state_survives_a_restart() {
     let s = setup();
-    s.installer.install(&fixtures::signed_bundle(V1, &s.key), InstallOptions::default()).unwrap();
-    s.installer.install(&fixtures::signed_bundle(V2, &s.key), InstallOptions::default()).unwrap();
+    s.installer
+        .install(&t1c_testkit::bundle::signed_bundle(V1, &s.key), InstallOptions::default())
+        .unwrap();
+    s.installer
+        .install(&t1c_testkit::bundle::signed_bundle(V2, &s.key), InstallOptions::default())
+        .unwrap();
     let before = listed(&s.installer);
     let Setup { installer, path, key, _dir } = s;
     drop(installer);
@@ -166,7 +165,9 @@ fn the_install_state_survives_a_restart() {
 #[test]
 fn every_refusal_says_why_and_changes_nothing() {
     let s = setup();
-    s.installer.install(&fixtures::signed_bundle(V1, &s.key), InstallOptions::default()).unwrap();
+    s.installer
+        .install(&t1c_testkit::bundle::signed_bundle(V1, &s.key), InstallOptions::default())
+        .unwrap();
     let before = listed(&s.installer);
     let unchanged = |what: &str| {
         assert_eq!(listed(&s.installer), before, "{what}: installed set changed");
@@ -175,16 +176,14 @@ fn every_refusal_says_why_and_changes_nothing() {
 
     // Signed by a key the connector does not trust.
     let stranger = SigningKey::generate();
-    let err =
-        s.installer.install(&fixtures::signed_bundle(V2, &stranger), InstallOptions::default());
+    let err = s
+        .installer
+        .install(&t1c_testkit::bundle::signed_bundle(V2, &stranger), InstallOptions::default());
     assert!(matches!(err, Err(InstallError::Bundle(BundleError::UntrustedKey { .. }))), "{err:?}");
     unchanged("untrusted key");
 
     // Not signed at all.
-    let wasm = fixtures::module_bytes(V2);
-    let module = fixtures::runtime().load(&wasm, V2).expect("loads");
-    let manifest = t1c_runtime::manifest_of(&module).expect("manifest");
-    let unsigned = t1c_bundle::pack(&manifest, &wasm).expect("pack");
+    let unsigned = t1c_testkit::bundle::unsigned_bundle(V2);
     let err = s.installer.install(&unsigned, InstallOptions::default());
     assert!(matches!(err, Err(InstallError::Bundle(BundleError::SignatureMissing))), "{err:?}");
     unchanged("unsigned");

@@ -26,7 +26,8 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn load_hello(runtime: &Runtime) -> CacheOutcome {
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     // Whatever the cache did, the module must work.
     module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
     module.cache_outcome()
@@ -71,7 +72,7 @@ fn truncated_entry_is_recompiled() {
 fn foreign_entry_is_recompiled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runtime = cached_runtime(dir.path());
-    runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads");
+    runtime.load(&t1c_testkit::components::bytes("t1c-test-hostile"), "hostile").expect("loads");
     let hostile_entry = entries(dir.path())[0].clone();
     load_hello(&runtime);
     let hello_entry =

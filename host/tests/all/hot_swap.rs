@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use t1c_bundle::SigningKey;
 
-use crate::fixtures;
-
 /// Parallel clients driving requests.
 const CLIENTS: usize = 6;
 
@@ -127,8 +125,9 @@ async fn install_and_rollback_under_load_fail_no_request() {
     let key = SigningKey::generate();
     let v1 = dir.path().join("hello-0.1.0.t1cm");
     let v2 = dir.path().join("hello-0.2.0.t1cm");
-    std::fs::write(&v1, fixtures::signed_bundle("t1c-module-hello", &key)).expect("v1");
-    std::fs::write(&v2, fixtures::signed_bundle("t1c-test-hello-next", &key)).expect("v2");
+    std::fs::write(&v1, t1c_testkit::bundle::signed_bundle("t1c-module-hello", &key)).expect("v1");
+    std::fs::write(&v2, t1c_testkit::bundle::signed_bundle("t1c-test-hello-next", &key))
+        .expect("v2");
 
     let connector = Arc::new(Connector::start(dir.path(), &key));
     let http = connector.client().await;
@@ -219,8 +218,9 @@ fn the_cli_works_on_the_install_state_when_no_connector_runs() {
     let key = SigningKey::generate();
     let v1 = dir.path().join("v1.t1cm");
     let v2 = dir.path().join("v2.t1cm");
-    std::fs::write(&v1, fixtures::signed_bundle("t1c-module-hello", &key)).expect("v1");
-    std::fs::write(&v2, fixtures::signed_bundle("t1c-test-hello-next", &key)).expect("v2");
+    std::fs::write(&v1, t1c_testkit::bundle::signed_bundle("t1c-module-hello", &key)).expect("v1");
+    std::fs::write(&v2, t1c_testkit::bundle::signed_bundle("t1c-test-hello-next", &key))
+        .expect("v2");
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -263,8 +263,11 @@ fn an_install_killed_at_any_point_leaves_the_old_or_the_new_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = SigningKey::generate();
     let bundles = [
-        (dir.path().join("v1.t1cm"), fixtures::signed_bundle("t1c-module-hello", &key)),
-        (dir.path().join("v2.t1cm"), fixtures::signed_bundle("t1c-test-hello-next", &key)),
+        (dir.path().join("v1.t1cm"), t1c_testkit::bundle::signed_bundle("t1c-module-hello", &key)),
+        (
+            dir.path().join("v2.t1cm"),
+            t1c_testkit::bundle::signed_bundle("t1c-test-hello-next", &key),
+        ),
     ];
     for (path, bytes) in &bundles {
         std::fs::write(path, bytes).expect("bundle");

@@ -10,7 +10,8 @@ use crate::fixtures::{self, MemoryCard};
 #[test]
 fn example_module_loads_with_its_manifest() {
     let runtime = fixtures::runtime();
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     assert_eq!(module.name(), "hello");
     assert_eq!(module.manifest().contract, t1c_sdk::CONTRACT_VERSION);
     assert_eq!(module.manifest().capabilities, [Capability::Reader]);
@@ -22,7 +23,8 @@ fn example_module_loads_with_its_manifest() {
 #[test]
 fn token_call_reaches_the_card_and_returns_a_typed_result() {
     let runtime = fixtures::runtime();
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     let info = module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("info");
     assert_eq!(info.serial_number, "3B981340");
     assert_eq!(info.label, "hello");
@@ -31,7 +33,8 @@ fn token_call_reaches_the_card_and_returns_a_typed_result() {
 #[test]
 fn extension_call_sends_apdus_through_the_host() {
     let runtime = fixtures::runtime();
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     let card = MemoryCard::default();
     let sent = card.sent.clone();
     let answer = module
@@ -44,7 +47,8 @@ fn extension_call_sends_apdus_through_the_host() {
 #[test]
 fn module_errors_arrive_typed() {
     let runtime = fixtures::runtime();
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     let device = Device::Card(Box::new(MemoryCard::default()));
     let err = module.invoke(Some(device), "select", "not json").expect_err("bad request");
     assert!(matches!(err.module_error(), Some(Error::InvalidInput(_))), "{err}");
@@ -57,7 +61,7 @@ fn module_errors_arrive_typed() {
 fn undeclared_capability_stops_the_module_from_loading() {
     let runtime = fixtures::runtime();
     let err = runtime
-        .load(&fixtures::module_bytes("t1c-test-undeclared"), "undeclared")
+        .load(&t1c_testkit::components::bytes("t1c-test-undeclared"), "undeclared")
         .expect_err("must not load");
     match err {
         LoadError::UndeclaredCapability { module, capability } => {
@@ -76,8 +80,9 @@ fn capability_not_granted_by_config_stops_the_module_from_loading() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let err =
-        runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect_err("denied");
+    let err = runtime
+        .load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello")
+        .expect_err("denied");
     assert!(
         matches!(err, LoadError::CapabilityNotGranted { capability: Capability::Reader, .. }),
         "{err}"
@@ -93,8 +98,9 @@ fn a_module_without_capabilities_loads_when_nothing_is_granted() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let module =
-        runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads");
+    let module = runtime
+        .load(&t1c_testkit::components::bytes("t1c-test-hostile"), "hostile")
+        .expect("loads");
     assert!(module.imported_capabilities().is_empty());
 }
 
@@ -115,7 +121,7 @@ fn garbage_and_core_modules_are_rejected_as_not_components() {
 #[test]
 fn truncated_component_is_rejected() {
     let runtime = fixtures::runtime();
-    let bytes = fixtures::module_bytes("t1c-module-hello");
+    let bytes = t1c_testkit::components::bytes("t1c-module-hello");
     let err = runtime.load(&bytes[..bytes.len() / 2], "truncated").expect_err("rejected");
     assert!(matches!(err, LoadError::Compile(_)), "{err}");
 }
@@ -125,7 +131,8 @@ fn registry_matches_atrs_to_the_modules_that_claim_them() {
     let runtime = fixtures::runtime();
     let mut registry = Registry::new();
     for package in ["t1c-module-hello", "t1c-test-hostile"] {
-        let module = runtime.load(&fixtures::module_bytes(package), package).expect("loads");
+        let module =
+            runtime.load(&t1c_testkit::components::bytes(package), package).expect("loads");
         registry.insert(module).expect("inserted");
     }
     let names: Vec<String> =
@@ -137,7 +144,7 @@ fn registry_matches_atrs_to_the_modules_that_claim_them() {
 #[test]
 fn registry_refuses_two_modules_with_one_name() {
     let runtime = fixtures::runtime();
-    let bytes = fixtures::module_bytes("t1c-module-hello");
+    let bytes = t1c_testkit::components::bytes("t1c-module-hello");
     let mut registry = Registry::new();
     registry.insert(runtime.load(&bytes, "a").expect("loads")).expect("first");
     let err = registry.insert(runtime.load(&bytes, "b").expect("loads")).expect_err("duplicate");
@@ -156,7 +163,8 @@ fn sign_request() -> t1c_sdk::SignRequest {
 #[test]
 fn pin_reaches_the_card_without_entering_the_module() {
     let runtime = fixtures::runtime();
-    let module = runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads");
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
     let card = MemoryCard::default();
     let sent = card.sent.clone();
     module

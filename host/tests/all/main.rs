@@ -6,6 +6,7 @@ mod fixtures;
 mod hot_swap;
 mod loading;
 mod pin_hygiene;
+mod policy;
 mod sandbox;
 mod server;
 mod sigkill;

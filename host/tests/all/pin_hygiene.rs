@@ -68,7 +68,7 @@ async fn pins_never_appear_in_logs_or_responses() {
     }
     bodies +=
         &post("/v3/modules/hello/apps/token/reset-bulk-pin".into(), serde_json::json!({})).await;
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 
     let logs = String::from_utf8_lossy(&capture.0.lock().expect("capture")).into_owned();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture is live");

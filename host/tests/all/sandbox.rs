@@ -14,7 +14,7 @@ use crate::fixtures;
 
 fn hostile() -> LoadedModule {
     fixtures::runtime()
-        .load(&fixtures::module_bytes("t1c-test-hostile"), "hostile")
+        .load(&t1c_testkit::components::bytes("t1c-test-hostile"), "hostile")
         .expect("hostile module loads")
 }
 
@@ -136,7 +136,9 @@ fn a_full_instance_pool_gives_busy_not_a_hang() {
     })
     .expect("runtime");
     let module = Arc::new(
-        runtime.load(&fixtures::module_bytes("t1c-test-hostile"), "hostile").expect("loads"),
+        runtime
+            .load(&t1c_testkit::components::bytes("t1c-test-hostile"), "hostile")
+            .expect("loads"),
     );
     let spin = |module: Arc<t1c_runtime::LoadedModule>| {
         thread::spawn(move || module.invoke(None, "spin", ""))

@@ -6,86 +6,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
-use t1c_host::counters::Counters;
 use t1c_host::readers::SimulatorBackend;
 use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::jwt::JwtVerifier;
-use t1c_runtime::Registry;
+use t1c_host::security::policy::SecurityPolicy;
+use t1c_host::security::tls::{self, CertificateSource, LocalCa};
 use t1c_sdk::simulator::VirtualReader;
 use t1c_sdk::simulator::t0::{CardLogic, T0};
+use t1c_testkit::{TestConnector, TestConnectorBuilder};
 
-use crate::fixtures::{self, MemoryCard};
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
+use crate::fixtures::MemoryCard;
 
-pub struct Connector {
-    pub running: server::RunningServer,
-    address: SocketAddr,
-    resolver: Arc<CertificateResolver>,
-    device_key: Arc<DeviceKey>,
-    ca_pem: String,
-    _dir: tempfile::TempDir,
-}
+pub type Connector = TestConnector;
+
+/// The origins test connectors allow.
+const ORIGINS: [&str; 2] = ["https://app.test", "https://*.example.org"];
 
 pub async fn start_connector() -> Connector {
-    start_connector_with(None).await
+    connector().start().await
 }
 
-async fn start_connector_with(jwt: Option<JwtVerifier>) -> Connector {
-    start_connector_limited(jwt, 64).await
+/// A connector allowing `https://app.test` and `https://*.example.org`, serving the hello
+/// module (which claims any 4-byte ATR starting 3B) on one reader holding a [`TestCard`].
+fn connector() -> TestConnectorBuilder {
+    TestConnector::builder()
+        .cors(&ORIGINS)
+        .module("t1c-module-hello")
+        .readers(Arc::new(SimulatorBackend::new(vec![simulated_reader()])))
 }
 
-/// A connector allowing `https://app.test` and `https://*.example.org`, with JWT checked
-/// against `jwt` when given.
-async fn start_connector_limited(jwt: Option<JwtVerifier>, max_connections: usize) -> Connector {
-    start_connector_full(jwt, max_connections, false).await
-}
-
-async fn start_connector_full(
-    jwt: Option<JwtVerifier>,
-    max_connections: usize,
-    plain_http: bool,
-) -> Connector {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tls_dir = dir.path().join("tls");
-    let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
-    let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
-    let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
-    let settings = server::ServerSettings {
-        https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        http: plain_http.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        max_header_bytes: 16 << 10,
-        max_body_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(30),
-        max_connections,
-    };
-    let state = AppState::new(ApiConfig {
-        port: 51983,
-        cors: CorsPolicy::new(&["https://app.test", "https://*.example.org"]).expect("cors"),
-        jwt,
-        device_key: DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"),
-        modules: Arc::new(modules().into()),
-        readers: Arc::new(SimulatorBackend::new(vec![simulated_reader()])),
-        counters: Arc::new(Counters::open(dir.path().join("counters.sqlite")).expect("counters")),
-    });
-    let running =
-        server::start(api::router(state), &settings, resolver.clone()).await.expect("starts");
-    let address = running.https_addresses()[0];
-    // The same key file, loaded again, to check response signatures.
-    let device_key =
-        Arc::new(DeviceKey::load_or_create(&dir.path().join("device-key.pem")).expect("key"));
-    Connector { running, address, resolver, device_key, ca_pem, _dir: dir }
-}
-
-/// The hello module, which claims any 4-byte ATR starting 3B.
-fn modules() -> Registry {
-    let mut registry = Registry::new();
-    let runtime = fixtures::runtime();
-    registry
-        .insert(runtime.load(&fixtures::module_bytes("t1c-module-hello"), "hello").expect("loads"))
-        .expect("inserted");
-    registry
+/// [`connector`] with JWT checked against `jwt`.
+async fn start_connector_with(jwt: JwtVerifier) -> Connector {
+    let cors = CorsPolicy::new(&ORIGINS).expect("cors");
+    connector().policy(SecurityPolicy::new(cors, Some(jwt))).start().await
 }
 
 /// The PIN of [`TestCard`]: long and unusual, so a scan of the logs for it cannot match by
@@ -119,18 +72,11 @@ fn simulated_reader() -> VirtualReader {
 }
 
 pub fn client(connector: &Connector) -> reqwest::Client {
-    reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(connector.ca_pem.as_bytes()).expect("ca"),
-        )
-        .tls_built_in_root_certs(false)
-        .resolve("localhost", connector.address)
-        .build()
-        .expect("client")
+    connector.client()
 }
 
 pub fn url(connector: &Connector, path: &str) -> String {
-    format!("https://localhost:{}{path}", connector.address.port())
+    connector.url(path)
 }
 
 #[tokio::test]
@@ -146,16 +92,18 @@ async fn info_is_served_over_https_trusted_through_the_local_ca() {
         serde_json::json!(["https://app.test", "https://*.example.org"])
     );
     assert_eq!(body["data"]["t1CInfoUser"]["username"], "", "no personal data in /info");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_client_without_the_ca_refuses_the_connection() {
     let connector = start_connector().await;
-    let stranger =
-        reqwest::Client::builder().resolve("localhost", connector.address).build().expect("client");
+    let stranger = reqwest::Client::builder()
+        .resolve("localhost", connector.address())
+        .build()
+        .expect("client");
     assert!(stranger.get(url(&connector, "/info")).send().await.is_err());
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -169,7 +117,7 @@ async fn unknown_route_is_112999_in_the_envelope() {
         body,
         serde_json::json!({"success": false, "code": "112999", "description": "Functionality not found"})
     );
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -184,7 +132,7 @@ async fn oversized_headers_are_refused() {
         Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
         Err(err) => assert!(err.is_request() || err.is_connect() || err.is_body(), "{err}"),
     }
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,12 +153,12 @@ async fn certificate_swap_under_load_fails_no_request() {
         }));
     }
     // Swap in newly issued leaves (same CA) while requests run.
-    let dir = connector._dir.path().join("tls");
-    let before = connector.resolver.chain()[0].clone();
+    let dir = connector.data_dir().join("tls");
+    let before = connector.certificates().chain()[0].clone();
     for _ in 0..5 {
         LocalCa::open_or_create(&dir).expect("ca").issue_leaf(&[]).expect("new leaf");
         let source = CertificateSource::LocalCa { dir: dir.clone(), dns_names: vec![] };
-        connector.resolver.swap(tls::load(&source).expect("new leaf"));
+        connector.certificates().swap(tls::load(&source).expect("new leaf"));
         let target = served.load(Ordering::Relaxed) + 20;
         while served.load(Ordering::Relaxed) < target {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -220,11 +168,11 @@ async fn certificate_swap_under_load_fails_no_request() {
     for client in clients {
         client.await.expect("client task");
     }
-    assert_ne!(connector.resolver.chain()[0], before, "the leaf was swapped");
+    assert_ne!(connector.certificates().chain()[0], before, "the leaf was swapped");
     // A fresh connection sees the new leaf.
     let fresh = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
     assert_eq!(fresh.status(), 200);
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -243,7 +191,7 @@ async fn listed_origin_gets_cors_headers_with_credentials() {
         assert_eq!(headers["access-control-allow-credentials"], "true");
         assert_eq!(headers["vary"], "Origin");
     }
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -272,7 +220,7 @@ async fn unlisted_and_tricky_origins_get_403_without_cors_headers() {
         let body: serde_json::Value = response.json().await.expect("json");
         assert_eq!(body["code"], "104030");
     }
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -298,7 +246,7 @@ async fn private_network_preflight_is_answered_for_listed_origins_only() {
     let refused = preflight("https://evil.test").await.expect("https");
     assert_eq!(refused.status(), 403);
     assert!(refused.headers().get("access-control-allow-private-network").is_none());
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -314,7 +262,7 @@ async fn device_key_is_a_pem_public_key() {
         .expect("json");
     let pem = body["data"].as_str().expect("string");
     assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -322,7 +270,7 @@ async fn with_jwt_on_only_info_and_device_key_are_open() {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let mut verifier = JwtVerifier::new(None);
     verifier.add_key_pem("ds", "ES256", key.public_key_pem().as_bytes()).expect("key");
-    let connector = start_connector_with(Some(verifier)).await;
+    let connector = start_connector_with(verifier).await;
     let http = client(&connector);
     for open in ["/info", "/device-key"] {
         assert_eq!(http.get(url(&connector, open)).send().await.expect("https").status(), 200);
@@ -348,7 +296,7 @@ async fn with_jwt_on_only_info_and_device_key_are_open() {
         .await
         .expect("https");
     assert_eq!(passed.status(), 404, "the token passed the guard");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -371,7 +319,7 @@ async fn readers_list_the_card_and_the_modules_that_claim_it() {
     assert_eq!(reader["card"]["module"], serde_json::json!(["hello"]));
     let data = body["data"].to_string();
     assert!(
-        connector.device_key.verify(data.as_bytes(), body["signature"].as_str().expect("signed"))
+        connector.device_key().verify(data.as_bytes(), body["signature"].as_str().expect("signed"))
     );
 
     let id = reader["id"].as_str().expect("id");
@@ -384,7 +332,7 @@ async fn readers_list_the_card_and_the_modules_that_claim_it() {
         .await
         .expect("json");
     assert_eq!(one["data"]["name"], "Test Reader 00");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -403,12 +351,12 @@ async fn reader_filters_and_bad_ids() {
     assert_eq!(get("/v3/readers/0123456789abcdef").await.expect("https").status(), 404);
     let atrs: serde_json::Value = get("/atrs").await.expect("https").json().await.expect("json");
     assert_eq!(atrs["data"][0]["module"], "hello");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_over_the_limit_get_503_in_the_envelope() {
-    let connector = start_connector_limited(None, 1).await;
+    let connector = connector().listeners(|s| s.max_connections = 1).start().await;
     // The first client keeps its connection open (keep-alive), holding the only slot.
     let first = client(&connector);
     assert_eq!(first.get(url(&connector, "/info")).send().await.expect("https").status(), 200);
@@ -417,7 +365,7 @@ async fn connections_over_the_limit_get_503_in_the_envelope() {
     let body: serde_json::Value = second.json().await.expect("json");
     assert_eq!(body["code"], "106503");
     drop(first);
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 pub async fn reader_id(connector: &Connector) -> String {
@@ -433,14 +381,7 @@ pub async fn reader_id(connector: &Connector) -> String {
 }
 
 pub fn encrypted_pin(connector: &Connector, pin: &str) -> String {
-    use base64::Engine;
-    use rsa::pkcs8::DecodePublicKey;
-    let public =
-        rsa::RsaPublicKey::from_public_key_pem(connector.device_key.public_pem()).expect("pem");
-    let ciphertext = public
-        .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
-        .expect("encrypt");
-    base64::engine::general_purpose::STANDARD.encode(ciphertext)
+    connector.encrypted_pin(pin)
 }
 
 #[tokio::test]
@@ -460,7 +401,7 @@ async fn module_routes_run_the_module_on_the_reader() {
         .expect("json");
     assert_eq!(info["data"], serde_json::json!({"atrLength": 4}));
     assert!(
-        connector.device_key.verify(
+        connector.device_key().verify(
             info["data"].to_string().as_bytes(),
             info["signature"].as_str().expect("signed")
         )
@@ -486,7 +427,7 @@ async fn module_routes_run_the_module_on_the_reader() {
         .await
         .expect("json");
     assert_eq!(version["data"]["version"], "0.1.0");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -518,7 +459,7 @@ async fn verify_pin_decrypts_the_pin_and_reports_tries_left() {
     assert_eq!(garbage.status(), 400);
     let garbage: serde_json::Value = garbage.json().await.expect("json");
     assert_eq!(garbage["code"], "104006");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -553,7 +494,7 @@ async fn unknown_module_reader_and_operation_are_distinct_errors() {
         (404, "112999".into()),
         "select is POST only"
     );
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -575,7 +516,7 @@ async fn openapi_document_describes_the_routes() {
         doc["paths"]["/v3/modules/{module}/apps/{app}/readers/{reader}/{operation}"]["post"]
             .is_object()
     );
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -613,7 +554,7 @@ async fn successful_operations_are_counted_with_label_and_tag() {
     assert_eq!(rows[0]["module"], "hello");
     assert_eq!(rows[0]["useCase"], "pin verification");
     assert_eq!(rows[0]["tag"], "shop-42");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
@@ -621,16 +562,19 @@ async fn http2_is_negotiated_over_tls() {
     let connector = start_connector().await;
     let response = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
 async fn plain_http_listens_only_when_enabled() {
     let off = start_connector().await;
-    assert!(off.running.http_address().is_none());
-    off.running.shutdown().await;
-    let on = start_connector_full(None, 64, true).await;
-    let address = on.running.http_address().expect("plain listener");
+    assert!(off.http_address().is_none());
+    off.shutdown().await;
+    let on = connector()
+        .listeners(|s| s.http = Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .start()
+        .await;
+    let address = on.http_address().expect("plain listener");
     assert!(address.ip().is_loopback());
     let body: serde_json::Value = reqwest::get(format!("http://{address}/info"))
         .await
@@ -639,7 +583,7 @@ async fn plain_http_listens_only_when_enabled() {
         .await
         .expect("json");
     assert_eq!(body["success"], true);
-    on.running.shutdown().await;
+    on.shutdown().await;
 }
 
 #[tokio::test]
@@ -656,27 +600,23 @@ async fn oversized_body_gets_413_in_the_envelope() {
     assert_eq!(response.status(), 413);
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["code"], "106413");
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_replaced_certificate_file_is_picked_up_without_restart() {
-    let connector = start_connector().await;
-    let dir = connector._dir.path().join("tls");
-    let source = CertificateSource::LocalCa { dir: dir.clone(), dns_names: vec![] };
-    let watcher =
-        tokio::spawn(tls::watch(source, connector.resolver.clone(), Duration::from_millis(20)));
-    let before = connector.resolver.chain()[0].clone();
+    let connector = connector().certificate_watch(Duration::from_millis(20)).start().await;
+    let dir = connector.data_dir().join("tls");
+    let before = connector.certificates().chain()[0].clone();
     // Make sure the new files get a different modification time than the old ones.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     LocalCa::open_or_create(&dir).expect("ca").issue_leaf(&["renewed.test".into()]).expect("leaf");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while connector.resolver.chain()[0] == before {
+    while connector.certificates().chain()[0] == before {
         assert!(std::time::Instant::now() < deadline, "the new certificate was not picked up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let response = client(&connector).get(url(&connector, "/info")).send().await.expect("https");
     assert_eq!(response.status(), 200);
-    watcher.abort();
-    connector.running.shutdown().await;
+    connector.shutdown().await;
 }

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use rsa::pkcs8::DecodePublicKey;
 
-use crate::fixtures;
-
 struct Connector {
     child: Child,
     port: u16,
@@ -81,7 +79,10 @@ async fn sigkill_under_load_loses_no_acknowledged_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
     let modules = dir.path().join("modules");
     std::fs::create_dir_all(&modules).expect("modules dir");
-    let bundle = fixtures::signed_bundle("t1c-module-hello", &fixtures::development_key());
+    let bundle = t1c_testkit::bundle::signed_bundle(
+        "t1c-module-hello",
+        &t1c_testkit::bundle::development_key(),
+    );
     std::fs::write(modules.join("hello.t1cm"), bundle).expect("bundle");
     let data = dir.path().join("data");
 

@@ -18,8 +18,8 @@ use t1c_host::pkcs11::{
     ObjectClass, ObjectQuery, PinTries, Pkcs11Error, Pkcs11Host, SignatureScheme, TokenSlot,
 };
 
-use crate::softhsm::{KeyKind, SoftHsm};
 use crate::{host, options};
+use t1c_testkit::softhsm::{KeyKind, SoftHsm};
 
 /// The deadlines of these tests (`options` sets 2 s; broken tests use 1 s).
 const DEADLINE: Duration = Duration::from_secs(1);

@@ -1,10 +1,7 @@
 //! The PKCS#11 host layer against real SoftHSMv2 tokens and purpose-built broken libraries.
 //!
-//! Every test makes its own token directory (`support/softhsm.rs`) and its own `Pkcs11Host`,
+//! Every test makes its own token directory (`t1c_testkit::softhsm`) and its own `Pkcs11Host`,
 //! whose workers are the real `t1c pkcs11-worker` processes.
-
-#[path = "../support/softhsm.rs"]
-mod softhsm;
 
 mod broken;
 mod softhsm_tokens;
@@ -14,7 +11,7 @@ use std::time::Duration;
 
 use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options};
 
-use softhsm::SoftHsm;
+use t1c_testkit::softhsm::SoftHsm;
 
 /// Options with the `t1c` binary as worker, the token's environment and short deadlines.
 fn options(hsm: &SoftHsm) -> Pkcs11Options {

@@ -10,8 +10,8 @@ use t1c_host::pkcs11::{
     TokenSlot,
 };
 
-use crate::softhsm::{KeyKind, SoftHsm, TestKey};
 use crate::{host, options};
+use t1c_testkit::softhsm::{KeyKind, SoftHsm, TestKey};
 
 fn only_slot(host: &t1c_host::pkcs11::Pkcs11Host) -> TokenSlot {
     let slots = host.slots();

@@ -1,61 +1,27 @@
 //! The `pkcs11` module end to end: the real HTTPS API, the built component, the host's PKCS#11
 //! workers (`t1c pkcs11-worker`) and real libraries: SoftHSMv2 tokens made per test
-//! (`softhsm.rs`), and OpenSC's `opensc-pkcs11.so` in front of a simulated Belgian eID behind the
-//! real `pcscd` (`opensc.rs`), compared with the `beid` module on the same card.
+//! (`t1c_testkit::softhsm`), and OpenSC's `opensc-pkcs11.so` in front of a simulated Belgian
+//! eID behind the real `pcscd` (`opensc.rs`), compared with the `beid` module on the same card.
 //!
 //! Every signature is verified here, with the RustCrypto crates, against the certificate the
 //! token holds.
-
-#[path = "../support/softhsm.rs"]
-mod softhsm;
 
 mod opensc;
 mod tokens;
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rsa::pkcs8::DecodePublicKey as _;
 use serde_json::Value;
 
-use t1c_host::api::{self, ApiConfig, AppState, server};
 use t1c_host::config::{Libraries, Pkcs11Config};
-use t1c_host::counters::Counters;
-use t1c_host::pkcs11::{Pkcs11Host, Pkcs11Options, Pkcs11Service};
 use t1c_host::readers::ReaderBackend;
-use t1c_host::security::cors::CorsPolicy;
-use t1c_host::security::device_key::DeviceKey;
-use t1c_host::security::tls::{self, CertificateResolver, CertificateSource, LocalCa};
-use t1c_runtime::{Registry, Runtime, RuntimeConfig};
-
-/// A module component of this workspace, built once per test process.
-fn component(package: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-release"])
-            .args([
-                "-p",
-                "t1c-module-pkcs11",
-                "-p",
-                "t1c-module-beid",
-                "-p",
-                "t1c-test-session-hog",
-            ])
-            .status()
-            .expect("cargo starts");
-        assert!(status.success(), "building the modules failed");
-    });
-    root.join(format!("target/wasm32-wasip2/wasm-release/{}.wasm", package.replace('-', "_")))
-}
+use t1c_testkit::TestConnector;
+use t1c_testkit::softhsm;
 
 /// What a connector is started with.
 struct Setup {
@@ -86,87 +52,58 @@ impl Setup {
 /// The connector over HTTPS on an ephemeral loopback port.
 struct Connector {
     runtime: tokio::runtime::Runtime,
-    running: Option<server::RunningServer>,
-    address: SocketAddr,
-    device_key: DeviceKey,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
+    /// The connector; taken when it is dropped.
+    running: Option<TestConnector>,
 }
 
 impl Connector {
     fn start(setup: Setup) -> Self {
-        let components: Vec<PathBuf> = setup.modules.iter().map(|p| component(p)).collect();
+        // Built before any thread starts: cargo runs as a child process.
+        for package in &setup.modules {
+            t1c_testkit::components::path(package);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tls_dir = dir.path().join("tls");
-        let source = CertificateSource::LocalCa { dir: tls_dir.clone(), dns_names: vec![] };
-        let resolver = Arc::new(CertificateResolver::new(tls::load(&source).expect("certificate")));
-        let ca_pem = LocalCa::open_or_create(&tls_dir).expect("ca").certificate_pem().to_owned();
-        let settings = server::ServerSettings {
-            https: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            http: None,
-            max_header_bytes: 16 << 10,
-            max_body_bytes: 1 << 20,
-            request_timeout: Duration::from_secs(30),
-            max_connections: 64,
-        };
-        let module_runtime = Runtime::new(RuntimeConfig::default()).expect("module runtime");
-        let mut modules = Registry::new();
-        for path in &components {
-            modules.insert(module_runtime.load_file(path).expect("module loads")).expect("insert");
+        let mut builder = TestConnector::builder()
+            .readers(setup.readers)
+            .pkcs11_worker(env!("CARGO_BIN_EXE_t1c"))
+            .pkcs11_worker_env(setup.env)
+            .config(|config| {
+                config.pkcs11 = Pkcs11Config {
+                    linux: Some(Libraries::Many(setup.libraries.clone())),
+                    macos: Some(Libraries::Many(setup.libraries.clone())),
+                    win: Some(Libraries::Many(setup.libraries)),
+                    api_config: setup.api_config,
+                    call_timeout_secs: 10,
+                    login_timeout_secs: 10,
+                    ..Pkcs11Config::default()
+                };
+            });
+        for package in setup.modules {
+            builder = builder.module(package);
         }
-        let key_path = dir.path().join("device-key.pem");
-        let mut options = Pkcs11Options::new(PathBuf::from(env!("CARGO_BIN_EXE_t1c")));
-        options.env = setup.env;
-        options.call_timeout = Duration::from_secs(10);
-        options.login_timeout = Duration::from_secs(10);
-        let host = Arc::new(Pkcs11Host::new(options));
-        let config = Pkcs11Config {
-            linux: Some(Libraries::Many(setup.libraries.clone())),
-            macos: Some(Libraries::Many(setup.libraries.clone())),
-            win: Some(Libraries::Many(setup.libraries)),
-            api_config: setup.api_config,
-            ..Pkcs11Config::default()
-        };
-        let pkcs11 = Pkcs11Service::new(host, &config, Pkcs11Config::override_file(dir.path()));
-        let state = AppState::new(ApiConfig {
-            port: 51983,
-            cors: CorsPolicy::new(&["https://app.test"]).expect("cors"),
-            jwt: None,
-            device_key: DeviceKey::load_or_create(&key_path).expect("device key"),
-            modules: Arc::new(modules.into()),
-            readers: setup.readers,
-            counters: Arc::new(
-                Counters::open(dir.path().join("counters.sqlite")).expect("counters"),
-            ),
-        })
-        .with_pkcs11(pkcs11);
-        let running = runtime
-            .block_on(server::start(api::router(state), &settings, resolver))
-            .expect("starts");
-        let address = running.https_addresses()[0];
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
-            .tls_built_in_root_certs(false)
-            .resolve("localhost", address)
-            .build()
-            .expect("client");
-        let device_key = DeviceKey::load_or_create(&key_path).expect("device key");
-        Self { runtime, running: Some(running), address, device_key, http, dir }
+        let running = runtime.block_on(builder.start());
+        Self { runtime, running: Some(running) }
+    }
+
+    fn kit(&self) -> &TestConnector {
+        self.running.as_ref().expect("the connector runs")
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.address.port())
+        self.kit().url(path)
     }
 
     fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
         self.runtime.block_on(async {
-            let mut request =
-                self.http.request(method, self.url(path)).header("origin", "https://app.test");
+            let mut request = self
+                .kit()
+                .http()
+                .request(method, self.url(path))
+                .header("origin", "https://app.test");
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -177,7 +114,10 @@ impl Connector {
                 assert_eq!(answer["success"], true, "{answer}");
                 let data = answer["data"].to_string();
                 let signature = answer["signature"].as_str().expect("signed reply");
-                assert!(self.device_key.verify(data.as_bytes(), signature), "reply signature");
+                assert!(
+                    self.kit().device_key().verify(data.as_bytes(), signature),
+                    "reply signature"
+                );
             }
             (status, answer)
         })
@@ -214,16 +154,11 @@ impl Connector {
 
     /// A PIN as t1c-sdk-js sends it: RSA-encrypted to the device key, base64.
     fn encrypted_pin(&self, pin: &str) -> String {
-        let public = rsa::RsaPublicKey::from_public_key_pem(self.device_key.public_pem())
-            .expect("device key PEM");
-        let ciphertext = public
-            .encrypt(&mut rsa::rand_core::OsRng, rsa::Pkcs1v15Encrypt, pin.as_bytes())
-            .expect("encrypt");
-        BASE64.encode(ciphertext)
+        self.kit().encrypted_pin(pin)
     }
 
     fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.kit().data_dir()
     }
 }
 

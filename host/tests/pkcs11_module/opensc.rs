@@ -22,7 +22,7 @@ use t1c_sdk::simulator::belpic::{AppletVersion, BelpicCard, Persona, TestPki};
 use t1c_sdk::simulator::pcscd::PrivatePcscd;
 use t1c_sdk::simulator::vpcd::VpcdBridge;
 
-use super::{Connector, Hash, Setup, certificates, component, verify};
+use super::{Connector, Hash, Setup, certificates, verify};
 
 const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const PIN: &str = "1234";
@@ -44,7 +44,7 @@ impl Rig {
     fn start(version: AppletVersion, declassify: bool) -> Self {
         let card = BelpicCard::from_pki(&Persona::default_citizen(), pki(version)).expect("card");
         // Built before any thread starts: cargo runs as a child process.
-        component("t1c-module-pkcs11");
+        t1c_testkit::components::path("t1c-module-pkcs11");
         let pcscd = PrivatePcscd::start(1).expect("private pcscd");
         // SAFETY: one test per process (nextest), and no other thread has started yet.
         #[allow(unsafe_code)]

@@ -1,13 +1,13 @@
 //! SoftHSMv2 tokens through the `pkcs11` module: one token per test with RSA-2048, RSA-3072,
-//! EC P-256 and EC P-384 keys and their certificates (`support/softhsm.rs`).
+//! EC P-256 and EC P-384 keys and their certificates (`t1c_testkit::softhsm`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::softhsm::{KeyKind, SoftHsm};
 use super::{Connector, Hash, Setup, certificates, verify};
+use t1c_testkit::softhsm::{KeyKind, SoftHsm};
 
 /// A connector serving `hsm`'s library and the id of its one token slot.
 fn connect(hsm: &SoftHsm) -> (Connector, String) {

@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use t1c_bundle::{Bundle, TrustStore};
-use t1c_host::bundles::{InstallOptions, Installer, Store};
-use t1c_runtime::{ModuleSet, Runtime, RuntimeConfig};
+use t1c_host::bundles::InstallOptions;
+use t1c_host::config::{Config, ModulesConfig};
 
 /// Runs one documented command in `dir` and returns its standard output; fails with its output
 /// when it fails.
@@ -73,9 +72,18 @@ fn from_zero_to_a_signed_bundle_the_connector_loads() {
     let trust = TrustStore::from_lines(&public).expect("a trust list");
     let verified = Bundle::read(&bytes).and_then(|b| b.verify(&trust)).expect("it verifies");
     assert_eq!(verified.manifest().name, "mycard");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("a runtime");
-    let store = Store::open(&home.join("connector-modules")).expect("an install state");
-    let installer = Installer::new(Arc::new(runtime), trust, Arc::new(ModuleSet::default()), store);
+    let trusted_keys = public
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let config = Config {
+        data_dir: Some(home.join("connector")),
+        modules: ModulesConfig { trusted_keys, trust_development_key: false, ..Default::default() },
+        ..Config::default()
+    };
+    let installer = t1c_host::connector::installer(&config).expect("the connector's installer");
     let installed = installer.install(&bytes, InstallOptions::default()).expect("it installs");
     assert_eq!((installed.module.as_str(), installed.version.as_str()), ("mycard", "0.1.0"));
     let served = installer.modules().snapshot().get("mycard").expect("it is served");

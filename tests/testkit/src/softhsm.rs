@@ -9,10 +9,6 @@
 //!
 //! Nothing touches the test process's environment: give [`SoftHsm::env`] to whatever loads the
 //! library (`Pkcs11Options::env` for the connector's workers, `Command::envs` for tools).
-//!
-//! Use it from any test crate of the workspace with
-//! `#[path = "<relative>/host/tests/support/softhsm.rs"] mod softhsm;`.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -107,6 +103,7 @@ pub struct SoftHsm {
 impl SoftHsm {
     /// A token labelled `T1C Test Token` (user PIN `123456`, SO PIN `12345678`) with the four
     /// key pairs and certificates.
+    #[expect(clippy::new_without_default, reason = "making a token runs tools; say so with `new`")]
     pub fn new() -> Self {
         let mut hsm = Self::empty();
         hsm.init_token(&hsm.token_label.clone());
