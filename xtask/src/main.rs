@@ -1,12 +1,18 @@
 //! `cargo xtask`: the project's build helper.
 //!
+//! - `cargo xtask run [-- ARGS]`: what a newcomer runs first: installs what is missing (the
+//!   Debian packages marked `run` in `xtask/system-packages.txt`, the `wasm32-wasip2` target),
+//!   builds the modules, and starts the connector with the simulated Belgian eID
+//!   (`t1c serve --simulate --bundles target/modules`, then ARGS).
 //! - `cargo xtask build-modules`: compiles every crate in `modules/` to a `wasm32-wasip2`
 //!   component, loads each in the connector's runtime (which checks that it is a component,
 //!   exports the contract, and has a valid manifest), copies it to `target/modules/` and packs
 //!   it as a bundle signed with the repository's development key (`xtask/development-key.pem`,
 //!   public: local runs and tests only; the connector trusts it only in debug builds), as
 //!   `target/modules/<name>.t1cm`.
-//! - `cargo xtask test`: the full suite: `build-modules`, `cargo fmt --check`,
+//! - `cargo xtask test`: installs what the tests need (every package of
+//!   `xtask/system-packages.txt`, the target, rustfmt, clippy, cargo-nextest, cargo-fuzz,
+//!   schemathesis) when missing, then the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
 //!   test), the doc tests, schemathesis against a running connector's OpenAPI document, and
 //!   the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
@@ -20,6 +26,8 @@ use clap::{Parser, Subcommand};
 use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
+mod setup;
+
 #[derive(Parser)]
 #[command(about = "T1C build helper")]
 struct Cli {
@@ -29,6 +37,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Install what is missing, build the modules and start the connector with the simulated
+    /// eID.
+    Run {
+        /// More arguments for `t1c serve` (for instance `--port 51984`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Build every module in modules/ as a component and check it against the contract.
     BuildModules {
         /// Where to put the checked components.
@@ -51,13 +66,26 @@ fn main() -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     match cli.command {
+        Task::Run { args } => run_connector(&root, &args),
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
     }
 }
 
+/// `cargo xtask run`: the README's first command.
+fn run_connector(root: &Path, args: &[String]) -> Result<()> {
+    setup::ensure(root, setup::Need::Run)?;
+    build_modules(root, &root.join("target/modules"))?;
+    run(cargo()
+        .args(["run", "-p", "t1c-host", "--bin", "t1c", "--", "serve", "--simulate"])
+        .args(["--bundles", "target/modules"])
+        .args(args))
+}
+
 fn test(root: &Path) -> Result<()> {
+    setup::ensure(root, setup::Need::Test)?;
+    setup::ensure_tools()?;
     build_modules(root, &root.join("target/modules"))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
