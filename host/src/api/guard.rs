@@ -18,6 +18,9 @@ const ALLOWED_HEADERS: &str = "authorization, content-type, accept, accept-langu
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Routes open without a token (the SDK reads them before it has one).
 const OPEN_ROUTES: [&str; 3] = ["/info", "/device-key", "/openapi.json"];
+/// Headers a request carries at most once. With two, which one counts is a guess, and a proxy,
+/// a browser and the connector could guess differently; such a request is refused (400).
+const SINGLETON_HEADERS: [&str; 4] = ["authorization", "origin", "host", "x-t1c-billing-tag"];
 
 /// The JWT claims of an authenticated request, for transaction counting.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +33,14 @@ pub struct Caller {
 
 /// Runs `request` through the guard and, when it passes, through `router`.
 pub(super) async fn guarded(state: &AppState, router: Router, mut request: Request) -> Response {
+    if let Some(name) = duplicated_singleton(request.headers()) {
+        tracing::info!(header = name, "request with the header twice refused");
+        return ApiError::new(
+            ErrorKind::BadRequest,
+            format!("the request has more than one {name}"),
+        )
+        .into_response();
+    }
     let policy = state.policy();
     let origin = match request.headers().get(header::ORIGIN) {
         None => None,
@@ -112,4 +123,9 @@ fn add_cors(headers: &mut HeaderMap, origin: &str) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
+}
+
+/// The first of [`SINGLETON_HEADERS`] that `headers` holds more than once.
+fn duplicated_singleton(headers: &HeaderMap) -> Option<&'static str> {
+    SINGLETON_HEADERS.into_iter().find(|name| headers.get_all(*name).iter().nth(1).is_some())
 }

@@ -34,6 +34,10 @@ pub enum JwtError {
     /// Signature, expiry, not-before or issuer check failed.
     #[error("token rejected: {0}")]
     Rejected(String),
+    /// The header lists critical extensions (`crit`); the connector understands none, and
+    /// RFC 7515 §4.1.11 says such a token must be rejected.
+    #[error("critical header extensions are not understood")]
+    CriticalExtension,
 }
 
 /// Why the verifier cannot be built from the configuration.
@@ -197,6 +201,7 @@ impl JwtVerifier {
     }
 
     fn verify_signature(&self, token: &str) -> Result<Claims, JwtError> {
+        refuse_critical_extensions(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         let kid = header.kid.ok_or(JwtError::Malformed)?;
         let key = self.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
@@ -215,6 +220,20 @@ impl JwtVerifier {
             .map(|data| data.claims)
             .map_err(|e| JwtError::Rejected(e.kind().to_owned_string()))
     }
+}
+
+/// [`JwtError::CriticalExtension`] when the token's protected header has a `crit` member:
+/// jsonwebtoken ignores it, but a recipient that does not understand every listed extension
+/// must reject the token (RFC 7515 §4.1.11), and this one understands none.
+fn refuse_critical_extensions(token: &str) -> Result<(), JwtError> {
+    use base64::Engine as _;
+    let header = token.split('.').next().ok_or(JwtError::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| JwtError::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
+    if header.contains_key("crit") { Err(JwtError::CriticalExtension) } else { Ok(()) }
 }
 
 /// Short names for jsonwebtoken's error kinds, for the log.
@@ -279,6 +298,38 @@ mod tests {
         let mut header = Header::new(alg);
         header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, claims, key).expect("encode")
+    }
+
+    /// A token signed with the Ed25519 key of `keys`, with `header` as its protected header.
+    fn ed25519_token(
+        keys: &Keys,
+        header: &serde_json::Value,
+        claims: &serde_json::Value,
+    ) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let pair =
+            ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&keys.ed.serialize_der())
+                .expect("ed25519 key");
+        let signature = pair.sign(input.as_bytes());
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+        format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn a_token_with_critical_extensions_is_rejected() {
+        let keys = keys();
+        let plain = json!({ "alg": "EdDSA", "kid": "ed", "typ": "JWT" });
+        let token = ed25519_token(&keys, &plain, &claims(300));
+        assert!(keys.verifier.verify(&token).is_ok(), "the same token without crit passes");
+        for crit in [json!(["x-unknown"]), json!(["exp"]), json!([])] {
+            let header = json!({ "alg": "EdDSA", "kid": "ed", "crit": crit, "x-unknown": 1 });
+            let token = ed25519_token(&keys, &header, &claims(300));
+            assert_eq!(keys.verifier.verify(&token), Err(JwtError::CriticalExtension), "{crit}");
+        }
     }
 
     #[test]

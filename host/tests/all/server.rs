@@ -300,6 +300,41 @@ async fn with_jwt_on_only_info_and_device_key_are_open() {
 }
 
 #[tokio::test]
+async fn a_header_that_counts_once_sent_twice_is_a_400() {
+    let connector = start_connector().await;
+    let http = client(&connector);
+    for (name, first, second) in [
+        ("authorization", "Bearer a", "Bearer b"),
+        ("origin", "https://app.test", "https://evil.test"),
+        ("origin", "https://app.test", "https://app.test"),
+        ("x-t1c-billing-tag", "one", "two"),
+    ] {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append(name, first.parse().expect("value"));
+        headers.append(name, second.parse().expect("value"));
+        let response =
+            http.get(url(&connector, "/info")).headers(headers).send().await.expect("https");
+        assert_eq!(response.status(), 400, "{name}");
+        assert!(response.headers().get("access-control-allow-origin").is_none(), "{name}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(
+            (body["success"].as_bool(), body["code"].as_str()),
+            (Some(false), Some("106997"))
+        );
+    }
+    // Once each is fine.
+    let response = http
+        .get(url(&connector, "/info"))
+        .header("origin", "https://app.test")
+        .header("x-t1c-billing-tag", "one")
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(response.status(), 200);
+    connector.shutdown().await;
+}
+
+#[tokio::test]
 async fn readers_list_the_card_and_the_modules_that_claim_it() {
     let connector = start_connector().await;
     let body: serde_json::Value = client(&connector)
