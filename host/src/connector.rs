@@ -353,6 +353,7 @@ fn listener_settings(server: &ServerConfig) -> server::ServerSettings {
         max_body_bytes: server.max_body_bytes,
         request_timeout: Duration::from_secs(server.request_timeout_secs),
         max_connections: server.max_connections,
+        dns_names: server.dns_names.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod envelope;
 pub mod error;
 pub mod guard;
+mod host;
 mod info;
 mod modules;
 mod openapi;

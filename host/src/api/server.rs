@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Api;
 use super::error::{ApiError, ErrorKind};
+use super::host::HostCheck;
 use crate::security::tls::CertificateResolver;
 
 /// How long a client may take to finish the TLS handshake.
@@ -38,6 +39,9 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Concurrent connections across listeners.
     pub max_connections: usize,
+    /// Names the listeners answer for besides `localhost`, `127.0.0.1` and `[::1]`
+    /// (`server.dns_names`); a request naming another host is refused (DNS rebinding).
+    pub dns_names: Vec<String>,
 }
 
 /// A running server; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -94,8 +98,10 @@ pub async fn start(
         let listener = TcpListener::bind(address).await?;
         https.push(listener.local_addr()?);
         tracing::info!(address = %listener.local_addr()?, "HTTPS listening");
+        let hosts = HostCheck::new(listener.local_addr()?, true, &settings.dns_names);
         tasks.spawn(accept_loop(
             listener,
+            Arc::new(hosts),
             Some(acceptor.clone()),
             router.clone(),
             settings.request_timeout,
@@ -109,8 +115,10 @@ pub async fn start(
         let listener = TcpListener::bind(address).await?;
         http = Some(listener.local_addr()?);
         tracing::warn!(address = %listener.local_addr()?, "plain-HTTP development listener enabled");
+        let hosts = HostCheck::new(listener.local_addr()?, false, &settings.dns_names);
         tasks.spawn(accept_loop(
             listener,
+            Arc::new(hosts),
             None,
             router.clone(),
             settings.request_timeout,
@@ -127,10 +135,20 @@ pub async fn start(
 /// Runs one request through the router with the request timeout and the error envelope. This
 /// wraps the whole router once, at the connection, instead of every route: a per-route
 /// middleware layer costs an allocation and a boxed future per request.
-async fn limited(api: Option<Api>, request: Request, timeout: Duration) -> Response {
+async fn limited(
+    api: Option<Api>,
+    hosts: &HostCheck,
+    request: Request,
+    timeout: Duration,
+) -> Response {
     let Some(api) = api else {
         return busy();
     };
+    if !hosts.allows(&request) {
+        tracing::info!(host = ?request.headers().get(axum::http::header::HOST), "request for a host this connector does not serve");
+        return ApiError::new(ErrorKind::Forbidden, "this connector does not answer for that host")
+            .into_response();
+    }
     match tokio::time::timeout(timeout, api.handle(request)).await {
         Ok(response) => with_envelope(response),
         Err(_) => ApiError::new(
@@ -162,8 +180,10 @@ fn with_envelope(response: Response) -> Response {
     enveloped
 }
 
+#[allow(clippy::too_many_arguments)] // One listener's whole setup, passed once at start.
 async fn accept_loop(
     listener: TcpListener,
+    hosts: Arc<HostCheck>,
     tls: Option<TlsAcceptor>,
     router: Api,
     request_timeout: Duration,
@@ -183,6 +203,7 @@ async fn accept_loop(
             _ = stop.changed() => return,
         };
         let tls = tls.clone();
+        let hosts = hosts.clone();
         // Over the limit, the connection still gets an answer: 503 in the envelope, then close.
         let (router, permit) = match connections.clone().try_acquire_owned() {
             Ok(permit) => (Some(router.clone()), Some(permit)),
@@ -193,7 +214,8 @@ async fn accept_loop(
         };
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(stream, peer, tls, router, request_timeout, max_header_bytes).await;
+            let limits = (request_timeout, max_header_bytes);
+            serve_connection(stream, peer, tls, hosts, router, limits).await;
         });
     }
 }
@@ -212,16 +234,19 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
+    hosts: Arc<HostCheck>,
     router: Option<Api>,
-    request_timeout: Duration,
-    max_header_bytes: usize,
+    (request_timeout, max_header_bytes): (Duration, usize),
 ) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let router = router.clone();
+        let hosts = hosts.clone();
         async move {
             let request = request.map(axum::body::Body::new);
-            Ok::<_, std::convert::Infallible>(limited(router, request, request_timeout).await)
+            Ok::<_, std::convert::Infallible>(
+                limited(router, &hosts, request, request_timeout).await,
+            )
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());

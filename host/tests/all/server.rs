@@ -600,6 +600,56 @@ async fn http2_is_negotiated_over_tls() {
     connector.shutdown().await;
 }
 
+/// What a page on `rebound.test`, whose name now resolves to the connector, sends: a
+/// same-origin request (no `Origin` header) naming its own host.
+async fn rebound_get(scheme: &str, address: SocketAddr, host: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .resolve(host, address)
+        // The page's own certificate name does not matter here: the Host check must refuse
+        // the request even where the TLS name check does not (the plain-HTTP listener).
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let url = format!("{scheme}://{host}:{}/v3/readers", address.port());
+    client.get(url).send().await.expect("the connection is accepted")
+}
+
+#[tokio::test]
+async fn a_dns_rebinding_request_is_refused_on_both_listeners() {
+    let connector = connector()
+        .listeners(|s| {
+            s.http = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+            s.dns_names = vec!["t1c.example.org".into()];
+        })
+        .start()
+        .await;
+    let https = connector.address();
+    let http = connector.http_address().expect("plain listener");
+    for (scheme, address) in [("https", https), ("http", http)] {
+        let refused = rebound_get(scheme, address, "rebound.test").await;
+        assert_eq!(refused.status(), 403, "{scheme}");
+        let body: serde_json::Value = refused.json().await.expect("json");
+        assert_eq!(
+            (body["success"].as_bool(), body["code"].as_str()),
+            (Some(false), Some("104030"))
+        );
+        // The names the connector serves pass, on this listener's port only.
+        for host in ["localhost", "t1c.example.org"] {
+            let served = rebound_get(scheme, address, host).await;
+            assert_eq!(served.status(), 200, "{scheme} {host}");
+        }
+    }
+    // A Host naming the other listener's port is refused as well.
+    let response = reqwest::Client::new()
+        .get(format!("http://{http}/info"))
+        .header("host", format!("localhost:{}", https.port()))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(response.status(), 403);
+    connector.shutdown().await;
+}
+
 #[tokio::test]
 async fn plain_http_listens_only_when_enabled() {
     let off = start_connector().await;
