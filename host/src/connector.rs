@@ -298,6 +298,7 @@ impl ConnectorBuilder {
             modules: installer.modules().clone(),
             readers,
             counters: Arc::new(Counters::open(data_dir.join("counters.sqlite"))?),
+            accept_plain_pin: config.pin.accept_plain,
         })
         .with_pkcs11(pkcs11_service(&config, worker, self.pkcs11_worker_env));
         let server = server::start(api::router(state), &self.listeners, certificates.clone())

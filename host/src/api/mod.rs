@@ -46,6 +46,8 @@ pub struct ApiConfig {
     pub readers: Arc<dyn ReaderBackend>,
     /// Where successful operations are counted.
     pub counters: Arc<Counters>,
+    /// Whether a PIN may arrive as is, without `base64Encoded` (`[pin] accept_plain`).
+    pub accept_plain_pin: bool,
 }
 
 /// What every request handler can reach. Cheap to clone.
@@ -116,6 +118,10 @@ impl AppState {
     /// The security policy in force now: one snapshot judges a whole request.
     fn policy(&self) -> Arc<SecurityPolicy> {
         self.inner.policy.snapshot()
+    }
+
+    fn accept_plain_pin(&self) -> bool {
+        self.inner.accept_plain_pin
     }
 
     fn device_key(&self) -> &DeviceKey {

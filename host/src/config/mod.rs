@@ -39,6 +39,11 @@
 //! [readers]
 //! simulate = false                  # add an in-process reader with a simulated Belgian eID
 //!
+//! [pin]
+//! accept_plain = true               # PINs sent without base64Encoded (plain, over TLS): what
+//!                                   # t1c-sdk-js 3.6.1 sends before it has the device key;
+//!                                   # false takes only PINs encrypted to the device key
+//!
 //! [pkcs11]                          # see [`pkcs11`]
 //! linux = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"   # one path or a list, per OS
 //! macos = "/Library/OpenSC/lib/opensc-pkcs11.so"
@@ -79,6 +84,8 @@ pub struct Config {
     pub readers: ReadersConfig,
     /// PKCS#11 libraries.
     pub pkcs11: Pkcs11Config,
+    /// How PINs may arrive.
+    pub pin: PinConfig,
     /// Where the connector keeps its state (keys, certificates, counters). Default: the OS's
     /// per-user data directory.
     pub data_dir: Option<PathBuf>,
@@ -210,6 +217,22 @@ pub struct ReadersConfig {
     pub simulate: bool,
 }
 
+/// `[pin]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinConfig {
+    /// Accept a PIN sent as is (no `base64Encoded`), over TLS. t1c-sdk-js 3.6.1 sends one when
+    /// a page calls before its own `/device-key` request has answered, so the default is to
+    /// accept; `false` takes only PINs encrypted to the device key.
+    pub accept_plain: bool,
+}
+
+impl Default for PinConfig {
+    fn default() -> Self {
+        Self { accept_plain: true }
+    }
+}
+
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -276,7 +299,8 @@ impl Config {
     /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`,
     /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`, `T1C_PKCS11_LINUX`, `T1C_PKCS11_MACOS`,
     /// `T1C_PKCS11_WIN` (comma-separated paths), `T1C_PKCS11_API_CONFIG`,
-    /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`. Others starting with
+    /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`, `T1C_PIN_ACCEPT_PLAIN`.
+    /// Others starting with
     /// `T1C_` are rejected so a typo does not go unnoticed.
     ///
     /// # Errors
@@ -321,6 +345,10 @@ impl Config {
                 }
                 "T1C_READERS_SIMULATE" => {
                     self.readers.simulate =
+                        parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
+                }
+                "T1C_PIN_ACCEPT_PLAIN" => {
+                    self.pin.accept_plain =
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
                 }
                 "T1C_DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),

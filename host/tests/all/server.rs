@@ -465,6 +465,55 @@ async fn module_routes_run_the_module_on_the_reader() {
     connector.shutdown().await;
 }
 
+/// `POST verify-pin` with `body` on the first reader of `connector`.
+async fn verify_pin_with(connector: &Connector, body: serde_json::Value) -> reqwest::Response {
+    let id = reader_id(connector).await;
+    client(connector)
+        .post(url(connector, &format!("/v3/modules/hello/apps/token/readers/{id}/verify-pin")))
+        .json(&body)
+        .send()
+        .await
+        .expect("https")
+}
+
+#[tokio::test]
+async fn a_plain_pin_is_accepted_by_default_as_t1c_sdk_js_sends_it() {
+    let connector = start_connector().await;
+    let answer = verify_pin_with(&connector, serde_json::json!({"pin": TEST_PIN})).await;
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(answer["data"], serde_json::json!({"verified": true}));
+    connector.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_plain_pins_off_only_an_encrypted_pin_reaches_the_card() {
+    let connector = connector().config(|c| c.pin.accept_plain = false).start().await;
+    // A wrong plain PIN would cost a try; refused before the card, it costs none.
+    for plain in [
+        serde_json::json!({"pin": "9876"}),
+        serde_json::json!({"pin": TEST_PIN, "base64Encoded": false}),
+    ] {
+        let refused = verify_pin_with(&connector, plain).await;
+        assert_eq!(refused.status(), 400);
+        let body: serde_json::Value = refused.json().await.expect("json");
+        assert_eq!(body["code"], "106997");
+        assert!(body["description"].as_str().expect("text").contains("base64Encoded"), "{body}");
+    }
+    // Had the refused wrong PIN reached the card, a wrong one now would leave 1 try, not 2.
+    let wrong = encrypted_pin(&connector, "9876");
+    let wrong =
+        verify_pin_with(&connector, serde_json::json!({"pin": wrong, "base64Encoded": true})).await;
+    let wrong: serde_json::Value = wrong.json().await.expect("json");
+    assert!(wrong["description"].as_str().expect("text").contains("2 tries left"), "{wrong}");
+    let encrypted = encrypted_pin(&connector, TEST_PIN);
+    let answer =
+        verify_pin_with(&connector, serde_json::json!({"pin": encrypted, "base64Encoded": true}))
+            .await;
+    assert_eq!(answer.status(), 200, "an encrypted PIN still works");
+    connector.shutdown().await;
+}
+
 #[tokio::test]
 async fn verify_pin_decrypts_the_pin_and_reports_tries_left() {
     let connector = start_connector().await;

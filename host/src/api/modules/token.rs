@@ -215,13 +215,20 @@ fn pin_body(body: &Bytes) -> Result<PinBody, ApiError> {
 }
 
 /// The PIN of a request: decrypted with the device key when `base64Encoded`, as given
-/// otherwise, `None` when absent (the reader's pinpad then asks for it).
+/// otherwise (when `[pin] accept_plain` allows it), `None` when absent (the reader's pinpad
+/// then asks for it).
 fn decrypt_pin(state: &AppState, body: &PinBody) -> Result<Option<Zeroizing<String>>, ApiError> {
     let Some(pin) = body.pin.as_deref().filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
     if body.base64_encoded {
         return Ok(Some(state.device_key().decrypt_pin(pin)?));
+    }
+    if !state.accept_plain_pin() {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "this connector takes a PIN only encrypted to its device key (base64Encoded)",
+        ));
     }
     if pin.len() > 64 || !pin.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::new(
