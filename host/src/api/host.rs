@@ -38,21 +38,27 @@ impl HostCheck {
     /// else its `Host` header is one of the names, with this port. A request naming neither
     /// is refused too.
     pub(crate) fn allows(&self, request: &Request) -> bool {
+        let parsed;
         let authority = match request.uri().authority() {
-            Some(authority) => Some(authority.clone()),
-            None => request
-                .headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<Authority>().ok()),
+            Some(authority) => authority,
+            None => {
+                let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+                match host.and_then(|v| v.parse::<Authority>().ok()) {
+                    Some(authority) => {
+                        parsed = authority;
+                        &parsed
+                    }
+                    None => return false,
+                }
+            }
         };
         // A Host has no user part (RFC 9110 §7.2); one is a trick, not a name.
-        let Some(authority) = authority.filter(|a| !a.as_str().contains('@')) else {
+        if authority.as_str().contains('@') {
             return false;
-        };
-        let host = authority.host().to_ascii_lowercase();
+        }
         let port = authority.port_u16().unwrap_or(self.default_port);
-        port == self.port && self.names.contains(&host)
+        let host = authority.host();
+        port == self.port && self.names.iter().any(|name| name.eq_ignore_ascii_case(host))
     }
 }
 

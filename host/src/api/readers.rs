@@ -201,13 +201,12 @@ impl CardReader {
 
     /// A PKCS#11 token slot, holding a card (the token) that `modules` serve. A token has no
     /// ATR; the card's description is the token's label and model.
-    fn of_token(token: &TokenSlot, modules: &[String]) -> Self {
-        let slot = token;
+    fn of_token(slot: &TokenSlot, modules: &[String]) -> Self {
         let name = if slot.description.trim().is_empty() { &slot.label } else { &slot.description };
         let description =
             [&slot.label, &slot.model].into_iter().filter(|s| !s.is_empty()).cloned().collect();
         Self {
-            id: token.id.to_string(),
+            id: slot.id.to_string(),
             name: name.trim().to_owned(),
             pinpad: slot.protected_authentication_path,
             card: Some(Card {

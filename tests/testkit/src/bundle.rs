@@ -2,7 +2,7 @@
 //! component and signed, as `cargo xtask build-modules` and the author CLI make them.
 
 use t1c_bundle::{BundleManifest, SigningKey};
-use t1c_runtime::{LoadedModule, Runtime, RuntimeConfig};
+use t1c_runtime::LoadedModule;
 
 use crate::components;
 
@@ -89,7 +89,6 @@ pub fn unsigned_bundle(package: &str) -> Vec<u8> {
 
 fn load(package: &str) -> (LoadedModule, Vec<u8>) {
     let wasm = components::bytes(package);
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("a module runtime");
-    let module = runtime.load(&wasm, package).expect("the component loads");
+    let module = components::runtime().load(&wasm, package).expect("the component loads");
     (module, wasm)
 }

@@ -124,3 +124,15 @@ pub fn bytes(package: &str) -> Vec<u8> {
     let path = path(package);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// One module runtime per process (default configuration, no cache) for loading components
+/// in tests: an engine reserves its instance pool and starts a ticker thread, once.
+///
+/// # Panics
+/// When the engine cannot be created.
+pub fn runtime() -> &'static t1c_runtime::Runtime {
+    static RUNTIME: OnceLock<t1c_runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        t1c_runtime::Runtime::new(t1c_runtime::RuntimeConfig::default()).expect("a module runtime")
+    })
+}

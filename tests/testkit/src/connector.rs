@@ -26,7 +26,6 @@ use t1c_host::readers::{ReaderBackend, SimulatorBackend};
 use t1c_host::security::device_key::DeviceKey;
 use t1c_host::security::policy::{LivePolicy, SecurityPolicy};
 use t1c_host::security::tls::{CertificateResolver, LocalCa};
-use t1c_runtime::{Runtime, RuntimeConfig};
 
 use crate::components;
 
@@ -244,10 +243,10 @@ impl TestConnectorBuilder {
             .readers(self.readers)
             .pkcs11_worker_env(self.pkcs11_worker_env);
         if !self.modules.is_empty() {
-            let runtime = Runtime::new(RuntimeConfig::default()).expect("a module runtime");
             for package in &self.modules {
                 let path = components::path(package);
-                builder = builder.module(runtime.load_file(&path).expect("the module loads"));
+                let module = components::runtime().load_file(&path).expect("the module loads");
+                builder = builder.module(module);
             }
         }
         if let Some(policy) = self.policy {
