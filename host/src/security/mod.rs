@@ -8,5 +8,7 @@ pub mod cors;
 pub mod device_key;
 pub mod jwt;
 pub mod policy;
-pub mod tls;
 pub mod trust;
+
+/// The TLS identity (shared with the Distribution Service: crate `t1c-tls`).
+pub use t1c_tls as tls;

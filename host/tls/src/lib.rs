@@ -1,6 +1,9 @@
-//! The connector's TLS identity: a per-installation local CA and a `localhost` leaf it issues,
-//! or a configured certificate chain; served through a resolver whose certificate can be swapped
-//! while connections are open.
+//! # t1c-tls: the TLS identity of the T1C servers
+//!
+//! The connector and the Distribution Service prove themselves the same way: a per-installation
+//! local CA and a leaf it issues for `localhost` and the configured names, or a configured
+//! certificate chain; served through a resolver whose certificate can be swapped while
+//! connections are open.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -198,7 +201,7 @@ impl LocalCa {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, format!("T1C local CA {}", installation_tag()));
-        name.push(DnType::OrganizationName, "T1C connector (this computer only)");
+        name.push(DnType::OrganizationName, "T1C (issued on this computer only)");
         params.distinguished_name = name;
         params.not_before = rcgen::date_time_ymd(2025, 1, 1);
         params.not_after = rcgen::date_time_ymd(2045, 1, 1);
@@ -303,7 +306,7 @@ fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
 }
 
 /// Writes a secret file readable by the user only, atomically.
-pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), TlsError> {
+pub fn write_private(path: &Path, content: &str) -> Result<(), TlsError> {
     write_atomic(path, content, 0o600)
 }
 

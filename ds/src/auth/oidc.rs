@@ -1,0 +1,1 @@
+//! OpenID Connect bearer tokens from an external issuer (to be written).

@@ -1,0 +1,1 @@
+//! Installers: choosing one for a browser and streaming it (to be written).
