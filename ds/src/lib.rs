@@ -7,4 +7,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod installers;
+pub mod store;
+pub mod tokens;

@@ -1,3 +1,251 @@
-//! Who is calling: operators (local accounts or OIDC tokens) and their roles.
+//! Who is calling the operators' API and what they may do.
+//!
+//! Operators present `Authorization: Bearer <token>`: either a session token from `POST
+//! /v3_5/auth/token` (a local account, password checked with argon2id; the session lives in the
+//! database, so any DS process accepts it) or, when `[oidc]` is configured, an access token of
+//! the external issuer. Either way the caller becomes a [`Principal`]: an actor name for the
+//! audit log, a [`Role`] and the organisation it is bound to.
 
+pub mod api_keys;
 pub mod oidc;
+pub mod password;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::clock::SharedClock;
+use crate::store::{Role, Store, StoreError, User};
+
+/// Why a caller is not authenticated (for the log; the client learns only "unauthorized").
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No bearer token.
+    #[error("no bearer token")]
+    Missing,
+    /// The token is unknown, expired or refused.
+    #[error("token refused: {0}")]
+    Refused(String),
+    /// Login with a wrong name or password.
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The identity provider cannot be reached.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An authenticated operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// For the audit log: `user:<name>` or `oidc:<subject>`.
+    pub actor: String,
+    /// What the operator may do.
+    pub role: Role,
+    /// The organisation an organisation admin or analyst is bound to.
+    pub organisation_id: Option<String>,
+}
+
+impl Principal {
+    /// Whether the caller may see objects of `organisation_id` (another organisation's objects
+    /// must answer 404, as if they did not exist).
+    pub fn sees(&self, organisation_id: &str) -> bool {
+        match (self.role, &self.organisation_id) {
+            (Role::PlatformAdmin, _) | (Role::Analyst, None) => true,
+            (_, Some(own)) => own == organisation_id,
+            (Role::OrganisationAdmin, None) => false,
+        }
+    }
+
+    /// Whether the caller may change objects of `organisation_id`.
+    pub fn changes(&self, organisation_id: &str) -> bool {
+        match self.role {
+            Role::PlatformAdmin => true,
+            Role::OrganisationAdmin => self.organisation_id.as_deref() == Some(organisation_id),
+            Role::Analyst => false,
+        }
+    }
+
+    /// Whether the caller administers the whole platform.
+    pub fn is_platform_admin(&self) -> bool {
+        self.role == Role::PlatformAdmin
+    }
+
+    /// The organisation lists are limited to: none for platform admins (and unbound analysts).
+    pub fn scope(&self) -> Option<String> {
+        match self.role {
+            Role::PlatformAdmin => None,
+            _ => self.organisation_id.clone(),
+        }
+    }
+}
+
+/// Every session token starts with this.
+const SESSION_PREFIX: &str = "t1cs_";
+
+/// A new session: the bearer token (shown once) and its lifetime.
+#[derive(Debug)]
+pub struct Session {
+    /// The bearer token.
+    pub token: Zeroizing<String>,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+/// Checks credentials and bearer tokens.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    oidc: Option<Arc<oidc::OidcVerifier>>,
+    clock: SharedClock,
+    session_lifetime: i64,
+}
+
+impl Authenticator {
+    /// An authenticator over `store`, with OIDC when `oidc` is given.
+    pub fn new(
+        store: Arc<dyn Store>,
+        oidc: Option<Arc<oidc::OidcVerifier>>,
+        clock: SharedClock,
+        session_lifetime: i64,
+    ) -> Self {
+        Self { store, oidc, clock, session_lifetime }
+    }
+
+    /// Logs a local account in and opens a session.
+    ///
+    /// # Errors
+    /// [`AuthError::BadCredentials`] for an unknown name or wrong password (same answer, same
+    /// time), [`AuthError::Store`] when the store fails.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Session, AuthError> {
+        let user = match self.store.user_by_name(username).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound) => {
+                let password = Zeroizing::new(password.to_owned());
+                let _ = tokio::task::spawn_blocking(move || password::verify_nothing(&password)).await;
+                return Err(AuthError::BadCredentials);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let phc = user.password_hash.clone();
+        let attempt = Zeroizing::new(password.to_owned());
+        let matches = tokio::task::spawn_blocking(move || password::verify(&attempt, &phc))
+            .await
+            .unwrap_or(false);
+        if !matches {
+            return Err(AuthError::BadCredentials);
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).map_err(|e| AuthError::Refused(e.to_string()))?;
+        let mut token = Zeroizing::new(String::from(SESSION_PREFIX));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes.as_ref(), &mut token);
+        let now = self.clock.now();
+        self.store
+            .create_session(&session_hash(&token), &user.id, now, now + self.session_lifetime)
+            .await?;
+        tracing::info!(user = %user.username, "operator logged in");
+        Ok(Session { token, expires_in: self.session_lifetime })
+    }
+
+    /// Ends the session of `authorization` (a no-op for OIDC tokens and unknown sessions).
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when the store fails.
+    pub async fn logout(&self, authorization: Option<&str>) -> Result<(), AuthError> {
+        if let Some(token) = bearer(authorization).filter(|t| t.starts_with(SESSION_PREFIX)) {
+            self.store.delete_session(&session_hash(token)).await?;
+        }
+        Ok(())
+    }
+
+    /// The operator behind an `Authorization` header.
+    ///
+    /// # Errors
+    /// [`AuthError`] saying why (log it; the client only learns "unauthorized").
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let token = bearer(authorization).ok_or(AuthError::Missing)?;
+        if token.starts_with(SESSION_PREFIX) {
+            if token.len() > 128 {
+                return Err(AuthError::Refused("malformed session token".into()));
+            }
+            let user = self
+                .store
+                .session_user(&session_hash(token), self.clock.now())
+                .await?
+                .ok_or_else(|| AuthError::Refused("unknown or expired session".into()))?;
+            return Ok(principal_of(&user));
+        }
+        let Some(oidc) = &self.oidc else {
+            return Err(AuthError::Refused("not a session token, and OIDC is not configured".into()));
+        };
+        let identity = oidc.verify(token).await.map_err(|err| match err {
+            oidc::OidcError::Unavailable(why) => AuthError::Unavailable(why),
+            other => AuthError::Refused(other.to_string()),
+        })?;
+        Ok(Principal {
+            actor: format!("oidc:{}", identity.username.as_deref().unwrap_or(&identity.subject)),
+            role: match identity.role {
+                oidc::OidcRole::PlatformAdmin => Role::PlatformAdmin,
+                oidc::OidcRole::OrganisationAdmin => Role::OrganisationAdmin,
+                oidc::OidcRole::Analyst => Role::Analyst,
+            },
+            organisation_id: identity.organisation,
+        })
+    }
+}
+
+/// The principal of a local account.
+pub fn principal_of(user: &User) -> Principal {
+    Principal {
+        actor: format!("user:{}", user.username),
+        role: user.role,
+        organisation_id: user.organisation_id.clone(),
+    }
+}
+
+/// The token of a `Bearer` header value.
+fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, token) = authorization?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn session_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, org: Option<&str>) -> Principal {
+        Principal { actor: "t".into(), role, organisation_id: org.map(str::to_owned) }
+    }
+
+    #[test]
+    fn scopes() {
+        let admin = principal(Role::PlatformAdmin, None);
+        let org_admin = principal(Role::OrganisationAdmin, Some("a"));
+        let analyst = principal(Role::Analyst, Some("a"));
+        assert!(admin.sees("b") && admin.changes("b"));
+        assert!(org_admin.sees("a") && org_admin.changes("a"));
+        assert!(!org_admin.sees("b") && !org_admin.changes("b"));
+        assert!(analyst.sees("a") && !analyst.changes("a") && !analyst.sees("b"));
+        assert_eq!(org_admin.scope().as_deref(), Some("a"));
+        assert_eq!(admin.scope(), None);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(Some("Bearer ")), None);
+        assert_eq!(bearer(None), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! The schema's versioned migrations, compiled into the binary and applied at start (sqlx's
+//! migrator: each applied once, in order, recorded in `_sqlx_migrations` with a checksum, under
+//! a lock so several DS processes starting together do not race). One folder per backend,
+//! because the DDL differs in column types; the queries do not.
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType};
+
+use super::Backend;
+
+/// (version, description, SQLite text, PostgreSQL text), in order.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "operators",
+    include_str!("../../migrations/sqlite/0001_operators.sql"),
+    include_str!("../../migrations/postgres/0001_operators.sql"),
+)];
+
+/// The migrations of one backend, as sqlx's migrator reads them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Embedded(pub(super) Backend);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sqlite, postgres)| {
+                    let sql = match self.0 {
+                        Backend::Sqlite => sqlite,
+                        Backend::Postgres => postgres,
+                    };
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}

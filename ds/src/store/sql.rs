@@ -1,0 +1,833 @@
+//! [`Store`] over sqlx's Any driver: one SQL text (numbered `$n` parameters, which SQLite reads
+//! too), two backends. Times are integer seconds and flags 0/1 integers so that both decode
+//! the same way.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use t1c_ds_protocol::platform::Os;
+
+use super::migrations::Embedded;
+use super::*;
+
+/// The SQLite settings every connection gets: WAL so readers never wait for the writer, a busy
+/// timeout instead of an immediate "database is locked", and enforced foreign keys.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Opens the database at `url` (`sqlite://<path>` or `postgres://...`), creating an SQLite
+    /// file when missing, and applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::UnsupportedUrl`], [`StoreError::Database`] when it cannot connect,
+    /// [`StoreError::Migration`] when the schema cannot be brought up to date.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(database)?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await.map_err(database)?;
+        let migrator = sqlx::migrate::Migrator::new(Embedded(backend))
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn database(err: sqlx::Error) -> StoreError {
+    StoreError::Database(err.to_string())
+}
+
+/// Maps a write's failure: a unique violation is a conflict on `what`, a foreign-key violation
+/// names a missing parent.
+fn write_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::Refused("the object it belongs to does not exist")
+        }
+        _ => database(err),
+    }
+}
+
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str, table: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(|e| {
+        tracing::error!(table, column, "cannot decode a stored value: {e}");
+        StoreError::Corrupt(table)
+    })
+}
+
+fn get_list(row: &AnyRow, column: &str, table: &'static str) -> Result<Vec<String>, StoreError> {
+    let text: String = get(row, column, table)?;
+    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(table))
+}
+
+fn list_text(values: &[String]) -> String {
+    serde_json::Value::from(values.to_vec()).to_string()
+}
+
+fn to_u32(value: u32) -> i64 {
+    i64::from(value)
+}
+
+/// `LIKE` pattern for "contains", with `%`, `_` and `\` escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A `WHERE` clause from a filter, with its parameters (numbered from 1).
+fn where_clause(filter: &Filter, org_column: Option<&str>, name_column: &str) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    if let (Some(org), Some(column)) = (&filter.organisation_id, org_column) {
+        binds.push(org.clone());
+        conditions.push(format!("{column} = ${}", binds.len()));
+    }
+    if let Some(name) = &filter.name_contains {
+        binds.push(contains_pattern(name));
+        conditions.push(format!("LOWER({name_column}) LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    if conditions.is_empty() {
+        (String::new(), binds)
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), binds)
+    }
+}
+
+impl SqlStore {
+    /// Runs `SELECT <columns> FROM <table> <where> ORDER BY <order> LIMIT OFFSET` and the
+    /// matching count.
+    async fn page(
+        &self,
+        table: &str,
+        columns: &str,
+        (clause, binds): (String, Vec<String>),
+        order: &str,
+        paging: Paging,
+    ) -> Result<(Vec<AnyRow>, u64), StoreError> {
+        let limit = paging.limit.clamp(1, Paging::MAX_LIMIT);
+        let sql = format!(
+            "SELECT {columns} FROM {table}{clause} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut query = sqlx::query(&sql);
+        for bind in &binds {
+            query = query.bind(bind.clone());
+        }
+        let rows = query
+            .bind(to_u32(limit))
+            .bind(to_u32(paging.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        let count_sql = format!("SELECT COUNT(*) FROM {table}{clause}");
+        let mut count = sqlx::query(&count_sql);
+        for bind in &binds {
+            count = count.bind(bind.clone());
+        }
+        let total: i64 = count.fetch_one(&self.pool).await.map_err(database)?.try_get(0).map_err(database)?;
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    object_kind: &str,
+    object_id: &str,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, object_kind, object_id, organisation_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.at)
+    .bind(event.actor.clone())
+    .bind(event.action)
+    .bind(object_kind.to_owned())
+    .bind(object_id.to_owned())
+    .bind(event.organisation_id.clone())
+    .bind(event.detail.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(database)?;
+    Ok(())
+}
+
+const ORGANISATION_COLUMNS: &str = "id, name, created_at, updated_at";
+
+fn organisation(row: &AnyRow) -> Result<Organisation, StoreError> {
+    const T: &str = "organisations";
+    Ok(Organisation {
+        id: get(row, "id", T)?,
+        name: get(row, "name", T)?,
+        created_at: get(row, "created_at", T)?,
+        updated_at: get(row, "updated_at", T)?,
+    })
+}
+
+const LABEL_COLUMNS: &str =
+    "id, organisation_id, name, application, domains, tags, created_at, updated_at";
+
+fn label(row: &AnyRow) -> Result<Label, StoreError> {
+    const T: &str = "labels";
+    Ok(Label {
+        id: get(row, "id", T)?,
+        organisation_id: get(row, "organisation_id", T)?,
+        name: get(row, "name", T)?,
+        application: get(row, "application", T)?,
+        domains: get_list(row, "domains", T)?,
+        tags: get_list(row, "tags", T)?,
+        created_at: get(row, "created_at", T)?,
+        updated_at: get(row, "updated_at", T)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at";
+
+fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
+    const T: &str = "api_keys";
+    let label_id: Option<String> = get(row, "label_id", T)?;
+    let version_id: Option<String> = get(row, "version_id", T)?;
+    let owner = match (label_id, version_id) {
+        (Some(label), None) => KeyOwner::Label(label),
+        (None, Some(version)) => KeyOwner::Version(version),
+        _ => return Err(StoreError::Corrupt(T)),
+    };
+    let hash: Vec<u8> = get(row, "hash", T)?;
+    Ok(ApiKey {
+        id: get(row, "id", T)?,
+        owner,
+        hash: hash.try_into().map_err(|_| StoreError::Corrupt(T))?,
+        hint: get(row, "hint", T)?,
+        created_at: get(row, "created_at", T)?,
+        expires_at: get(row, "expires_at", T)?,
+        revoked_at: get(row, "revoked_at", T)?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, role, organisation_id, created_at";
+
+fn user(row: &AnyRow) -> Result<User, StoreError> {
+    const T: &str = "users";
+    let role: String = get(row, "role", T)?;
+    Ok(User {
+        id: get(row, "id", T)?,
+        username: get(row, "username", T)?,
+        password_hash: get(row, "password_hash", T)?,
+        role: role.parse()?,
+        organisation_id: get(row, "organisation_id", T)?,
+        created_at: get(row, "created_at", T)?,
+    })
+}
+
+fn publisher_key(row: &AnyRow) -> Result<PublisherKey, StoreError> {
+    const T: &str = "publisher_keys";
+    Ok(PublisherKey {
+        id: get(row, "id", T)?,
+        name: get(row, "name", T)?,
+        public_key: get(row, "public_key", T)?,
+        created_at: get(row, "created_at", T)?,
+        revoked_at: get(row, "revoked_at", T)?,
+    })
+}
+
+fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
+    const T: &str = "signing_keys";
+    Ok(SigningKeyRecord {
+        kid: get(row, "kid", T)?,
+        generation: get(row, "generation", T)?,
+        algorithm: get(row, "algorithm", T)?,
+        private_pkcs8: get(row, "private_pkcs8", T)?,
+        public_jwk: get(row, "public_jwk", T)?,
+        created_at: get(row, "created_at", T)?,
+        activates_at: get(row, "activates_at", T)?,
+        published_until: get(row, "published_until", T)?,
+    })
+}
+
+impl SqlStore {
+    async fn installers_of(&self, version_id: &str) -> Result<Vec<Installer>, StoreError> {
+        let rows = sqlx::query("SELECT os, source FROM installers WHERE version_id = $1 ORDER BY os")
+            .bind(version_id.to_owned())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        rows.iter()
+            .map(|row| {
+                let os: String = get(row, "os", "installers")?;
+                Ok(Installer {
+                    os: os.parse::<Os>().map_err(|_| StoreError::Corrupt("installers"))?,
+                    source: get(row, "source", "installers")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn version_row(&self, row: &AnyRow) -> Result<Version, StoreError> {
+        const T: &str = "versions";
+        let id: String = get(row, "id", T)?;
+        Ok(Version {
+            installers: self.installers_of(&id).await?,
+            id,
+            recommended: get::<i64>(row, "recommended", T)? != 0,
+            mandatory: get::<i64>(row, "mandatory", T)? != 0,
+            allowed: get::<i64>(row, "allowed", T)? != 0,
+            created_at: get(row, "created_at", T)?,
+            updated_at: get(row, "updated_at", T)?,
+        })
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.pool.begin().await.map_err(database)
+    }
+}
+
+/// Fails with [`StoreError::NotFound`] when a statement touched no row.
+fn touched(result: sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(database)?;
+        Ok(())
+    }
+
+    async fn create_organisation(&self, org: &Organisation, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(org.id.clone())
+            .bind(org.name.clone())
+            .bind(org.created_at)
+            .bind(org.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error("an organisation with this name"))?;
+        record(&mut tx, "organisation", &org.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn organisation(&self, id: &str) -> Result<Organisation, StoreError> {
+        let sql = format!("SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        organisation(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn organisations(&self, filter: &Filter, paging: Paging) -> Result<Listed<Organisation>, StoreError> {
+        let clause = where_clause(filter, Some("id"), "name");
+        let (rows, total) = self.page("organisations", ORGANISATION_COLUMNS, clause, "name, id", paging).await?;
+        Ok(Listed { items: rows.iter().map(organisation).collect::<Result<_, _>>()?, total })
+    }
+
+    async fn rename_organisation(&self, id: &str, name: &str, at: i64, audit: &AuditEvent) -> Result<Organisation, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name.to_owned())
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error("an organisation with this name"))?;
+        touched(result)?;
+        record(&mut tx, "organisation", id, audit).await?;
+        tx.commit().await.map_err(database)?;
+        self.organisation(id).await
+    }
+
+    async fn delete_organisation(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Keys belong to labels; the cascade would reach them, but say it explicitly.
+        sqlx::query("DELETE FROM api_keys WHERE label_id IN (SELECT id FROM labels WHERE organisation_id = $1)")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        let result = sqlx::query("DELETE FROM organisations WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "organisation", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn create_label(&self, l: &Label, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO labels (id, organisation_id, name, application, domains, tags, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(l.id.clone())
+        .bind(l.organisation_id.clone())
+        .bind(l.name.clone())
+        .bind(l.application.clone())
+        .bind(list_text(&l.domains))
+        .bind(list_text(&l.tags))
+        .bind(l.created_at)
+        .bind(l.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("a label with this name"))?;
+        record(&mut tx, "label", &l.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn label(&self, id: &str) -> Result<Label, StoreError> {
+        let sql = format!("SELECT {LABEL_COLUMNS} FROM labels WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        label(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn labels(&self, filter: &Filter, paging: Paging) -> Result<Listed<Label>, StoreError> {
+        let clause = where_clause(filter, Some("organisation_id"), "name");
+        let (rows, total) = self.page("labels", LABEL_COLUMNS, clause, "name, id", paging).await?;
+        Ok(Listed { items: rows.iter().map(label).collect::<Result<_, _>>()?, total })
+    }
+
+    async fn update_label(&self, l: &Label, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "UPDATE labels SET name = $1, application = $2, domains = $3, tags = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(l.name.clone())
+        .bind(l.application.clone())
+        .bind(list_text(&l.domains))
+        .bind(list_text(&l.tags))
+        .bind(l.updated_at)
+        .bind(l.id.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("a label with this name"))?;
+        touched(result)?;
+        record(&mut tx, "label", &l.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn delete_label(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM api_keys WHERE label_id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        let result =
+            sqlx::query("DELETE FROM labels WHERE id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "label", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn put_version(&self, v: &Version, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO versions (id, recommended, mandatory, allowed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET recommended = excluded.recommended, \
+             mandatory = excluded.mandatory, allowed = excluded.allowed, updated_at = excluded.updated_at",
+        )
+        .bind(v.id.clone())
+        .bind(flag(v.recommended))
+        .bind(flag(v.mandatory))
+        .bind(flag(v.allowed))
+        .bind(v.created_at)
+        .bind(v.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("version"))?;
+        sqlx::query("DELETE FROM installers WHERE version_id = $1")
+            .bind(v.id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        for installer in &v.installers {
+            sqlx::query("INSERT INTO installers (version_id, os, source) VALUES ($1, $2, $3)")
+                .bind(v.id.clone())
+                .bind(installer.os.as_str())
+                .bind(installer.source.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error("an installer for this platform"))?;
+        }
+        record(&mut tx, "version", &v.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn version(&self, id: &str) -> Result<Version, StoreError> {
+        let row = sqlx::query("SELECT id, recommended, mandatory, allowed, created_at, updated_at FROM versions WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        self.version_row(&row.ok_or(StoreError::NotFound)?).await
+    }
+
+    async fn versions(&self) -> Result<Vec<Version>, StoreError> {
+        let rows = sqlx::query("SELECT id, recommended, mandatory, allowed, created_at, updated_at FROM versions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        let mut versions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            versions.push(self.version_row(row).await?);
+        }
+        Ok(versions)
+    }
+
+    async fn delete_version(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for statement in ["DELETE FROM api_keys WHERE version_id = $1", "DELETE FROM installers WHERE version_id = $1"] {
+            sqlx::query(statement).bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        }
+        let result = sqlx::query("DELETE FROM versions WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "version", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn create_api_key(&self, key: &ApiKey, max_active: usize, audit: &AuditEvent) -> Result<(), StoreError> {
+        let (label_id, version_id, column, owner_id) = match &key.owner {
+            KeyOwner::Label(id) => (Some(id.clone()), None, "label_id", id),
+            KeyOwner::Version(id) => (None, Some(id.clone()), "version_id", id),
+        };
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Two DS processes adding a key to one owner at once must not both pass the count.
+            let lock = format!("SELECT pg_advisory_xact_lock(hashtext($1))");
+            sqlx::query(&lock).bind(owner_id.clone()).execute(&mut *tx).await.map_err(database)?;
+        }
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM api_keys WHERE {column} = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"
+        );
+        let active: i64 = sqlx::query(&count_sql)
+            .bind(owner_id.clone())
+            .bind(key.created_at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(database)?
+            .try_get(0)
+            .map_err(database)?;
+        if usize::try_from(active).unwrap_or(usize::MAX) >= max_active {
+            return Err(StoreError::Refused(
+                "this owner already has the most active keys allowed: revoke one first",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO api_keys (id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        )
+        .bind(key.id.clone())
+        .bind(label_id)
+        .bind(version_id)
+        .bind(key.hash.to_vec())
+        .bind(key.hint.clone())
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("this key"))?;
+        record(&mut tx, "api_key", &key.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn api_keys(&self, owner: &KeyOwner) -> Result<Vec<ApiKey>, StoreError> {
+        let (column, id) = match owner {
+            KeyOwner::Label(id) => ("label_id", id),
+            KeyOwner::Version(id) => ("version_id", id),
+        };
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE {column} = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(id.clone()).fetch_all(&self.pool).await.map_err(database)?;
+        rows.iter().map(api_key).collect()
+    }
+
+    async fn api_key(&self, id: &str) -> Result<ApiKey, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        api_key(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "api_key", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ResolvedKey>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1");
+        let Some(row) = sqlx::query(&sql).bind(hash.to_vec()).fetch_optional(&self.pool).await.map_err(database)? else {
+            return Ok(None);
+        };
+        let key = api_key(&row)?;
+        let label = match &key.owner {
+            KeyOwner::Label(id) => Some(self.label(id).await?),
+            KeyOwner::Version(_) => None,
+        };
+        Ok(Some(ResolvedKey { key, label }))
+    }
+
+    async fn create_publisher_key(&self, key: &PublisherKey, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO publisher_keys (id, name, public_key, created_at, revoked_at) VALUES ($1, $2, $3, $4, NULL)")
+            .bind(key.id.clone())
+            .bind(key.name.clone())
+            .bind(key.public_key.clone())
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error("this publisher key"))?;
+        record(&mut tx, "publisher_key", &key.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn publisher_keys(&self) -> Result<Vec<PublisherKey>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, public_key, created_at, revoked_at FROM publisher_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        rows.iter().map(publisher_key).collect()
+    }
+
+    async fn revoke_publisher_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("UPDATE publisher_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "publisher_key", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn create_user(&self, u: &User, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, organisation_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(u.id.clone())
+        .bind(u.username.clone())
+        .bind(u.password_hash.clone())
+        .bind(u.role.as_str())
+        .bind(u.organisation_id.clone())
+        .bind(u.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("an account with this name"))?;
+        record(&mut tx, "user", &u.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = sqlx::query(&sql).bind(username.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        user(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn users(&self, filter: &Filter, paging: Paging) -> Result<Listed<User>, StoreError> {
+        let clause = where_clause(filter, Some("organisation_id"), "username");
+        let (rows, total) = self.page("users", USER_COLUMNS, clause, "username, id", paging).await?;
+        Ok(Listed { items: rows.iter().map(user).collect::<Result<_, _>>()?, total })
+    }
+
+    async fn user_count(&self) -> Result<u64, StoreError> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database)?
+            .try_get(0)
+            .map_err(database)?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    async fn delete_user(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        let result =
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "user", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn create_session(&self, token_hash: &[u8; 32], user_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash.to_vec())
+            .bind(user_id.to_owned())
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(write_error("session"))?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1 AND s.expires_at > $2",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash.to_vec())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(())
+    }
+
+    async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await.map_err(database)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn audit_log(&self, filter: &Filter, paging: Paging) -> Result<Listed<AuditEntry>, StoreError> {
+        let clause = where_clause(filter, Some("organisation_id"), "action");
+        let columns = "id, at, actor, action, object_kind, object_id, organisation_id, detail";
+        let (rows, total) = self.page("audit_log", columns, clause, "id DESC", paging).await?;
+        const T: &str = "audit_log";
+        let items = rows
+            .iter()
+            .map(|row| {
+                let detail: String = get(row, "detail", T)?;
+                Ok(AuditEntry {
+                    id: get(row, "id", T)?,
+                    at: get(row, "at", T)?,
+                    actor: get(row, "actor", T)?,
+                    action: get(row, "action", T)?,
+                    object_kind: get(row, "object_kind", T)?,
+                    object_id: get(row, "object_id", T)?,
+                    organisation_id: get(row, "organisation_id", T)?,
+                    detail: serde_json::from_str(&detail).map_err(|_| StoreError::Corrupt(T))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, generation, algorithm, private_pkcs8, public_jwk, created_at, activates_at, published_until \
+             FROM signing_keys ORDER BY generation",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        rows.iter().map(signing_key).collect()
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, generation, algorithm, private_pkcs8, public_jwk, created_at, activates_at, published_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key.kid.clone())
+        .bind(key.generation)
+        .bind(key.algorithm.clone())
+        .bind(key.private_pkcs8.clone())
+        .bind(key.public_jwk.clone())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.published_until)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error("a signing key of this generation"))?;
+        Ok(())
+    }
+
+    async fn retire_signing_key(&self, kid: &str, published_until: i64) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE signing_keys SET private_pkcs8 = NULL, published_until = $1 WHERE kid = $2")
+            .bind(published_until)
+            .bind(kid.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        touched(result)
+    }
+
+    async fn purge_signing_keys(&self, now: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM signing_keys WHERE published_until IS NOT NULL AND published_until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(result.rows_affected())
+    }
+}
