@@ -6,6 +6,7 @@
 //! changed what.
 
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod installers;

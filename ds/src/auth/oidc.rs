@@ -44,7 +44,7 @@ const MAX_TOKEN_BYTES: usize = 64 * 1024;
 ///
 /// The defaults fit a Keycloak realm with realm roles; only [`issuer`](Self::issuer) and
 /// [`audience`](Self::audience) must be set.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcConfig {
     /// The exact `iss` tokens must carry, e.g. `https://idp.example/realms/t1c` (no trailing
