@@ -5,10 +5,14 @@
 //! connector versions and their installers, trusted publisher keys, and the audit log of who
 //! changed what.
 
+pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod installers;
+pub mod ratelimit;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod tokens;

@@ -7,6 +7,7 @@
 //! audit log, a [`Role`] and the organisation it is bound to.
 
 pub mod api_keys;
+pub mod key_lookup;
 pub mod oidc;
 pub mod password;
 
@@ -127,7 +128,8 @@ impl Authenticator {
             Ok(user) => user,
             Err(StoreError::NotFound) => {
                 let password = Zeroizing::new(password.to_owned());
-                let _ = tokio::task::spawn_blocking(move || password::verify_nothing(&password)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || password::verify_nothing(&password)).await;
                 return Err(AuthError::BadCredentials);
             }
             Err(err) => return Err(err.into()),
@@ -181,7 +183,9 @@ impl Authenticator {
             return Ok(principal_of(&user));
         }
         let Some(oidc) = &self.oidc else {
-            return Err(AuthError::Refused("not a session token, and OIDC is not configured".into()));
+            return Err(AuthError::Refused(
+                "not a session token, and OIDC is not configured".into(),
+            ));
         };
         let identity = oidc.verify(token).await.map_err(|err| match err {
             oidc::OidcError::Unavailable(why) => AuthError::Unavailable(why),
