@@ -14,8 +14,8 @@
 //!   `xtask/system-packages.txt`, the target, rustfmt, clippy, cargo-nextest, cargo-fuzz,
 //!   schemathesis) when missing, then the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
-//!   test), the doc tests, schemathesis against a running connector's OpenAPI document, and
-//!   the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
+//!   test), the doc tests, schemathesis against a running connector's and a running
+//!   Distribution Service's OpenAPI documents, and the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +94,7 @@ fn test(root: &Path) -> Result<()> {
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     api_fuzz(root)?;
+    ds_api_fuzz(root)?;
     fuzz_bundle_reader(root, 30)?;
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
@@ -139,6 +140,80 @@ fn api_fuzz(root: &Path) -> Result<()> {
     })();
     let _ = connector.kill();
     let _ = connector.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    outcome
+}
+
+/// Runs schemathesis against a running Distribution Service, logged in as its bootstrap
+/// administrator: every response must match the OpenAPI document the DS serves, and none may
+/// be a 5xx. The rate limits are off (schemathesis sends many deliberately wrong credentials);
+/// logging in and out is left to the DS's own tests (a generated logout would end the session
+/// the fuzzer runs with).
+fn ds_api_fuzz(root: &Path) -> Result<()> {
+    run(cargo().args(["build", "-p", "t1c-ds", "--bin", "t1c-ds"]))?;
+    let data = tempdir_in(root)?.join("ds");
+    std::fs::create_dir_all(&data)?;
+    let config = data.join("ds.toml");
+    std::fs::write(
+        &config,
+        "[api_keys]\nrequests_per_key_per_minute = 0\nfailures_per_address_per_minute = 0\n",
+    )?;
+    let port = free_port()?;
+    let mut ds = Command::new(root.join("target/debug/t1c-ds"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("T1C_DS_LOG", "warn")
+        .spawn()
+        .context("cannot start the DS")?;
+    let outcome = (|| {
+        let ca = data.join("tls/ca.pem");
+        let bootstrap = data.join("bootstrap-admin.txt");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !ca.exists() || !bootstrap.exists() {
+            if std::time::Instant::now() > deadline {
+                bail!("the DS did not start listening on port {port}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let base = format!("https://localhost:{port}");
+        let password = std::fs::read_to_string(&bootstrap)?
+            .lines()
+            .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
+            .context("no password in the bootstrap file")?;
+        let login = serde_json::json!({"username": "admin", "password": password}).to_string();
+        let answer = Command::new("curl")
+            .args(["--silent", "--fail", "--cacert"])
+            .arg(&ca)
+            .args(["-H", "content-type: application/json", "--data", &login])
+            .arg(format!("{base}/v3_5/auth/token"))
+            .output()
+            .context("cannot run curl")?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&answer.stdout).context("the login answer is not JSON")?;
+        let token = answer["data"]["access_token"].as_str().context("no session token")?;
+        run(Command::new("schemathesis").args([
+            "run",
+            &format!("{base}/v3_5/openapi.json"),
+            "--tls-verify",
+            &ca.display().to_string(),
+            "--header",
+            &format!("Authorization: Bearer {token}"),
+            "--exclude-path",
+            "/v3_5/auth/token",
+            "--checks",
+            "all",
+            "--max-examples",
+            "30",
+            "--seed",
+            "1",
+        ]))
+    })();
+    let _ = ds.kill();
+    let _ = ds.wait();
     let _ = std::fs::remove_dir_all(&data);
     outcome
 }

@@ -17,6 +17,8 @@ pub mod bundle;
 pub mod components;
 #[cfg(feature = "connector")]
 pub mod connector;
+#[cfg(feature = "ds")]
+pub mod ds;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "connector")]
