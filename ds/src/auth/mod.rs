@@ -127,7 +127,8 @@ impl Authenticator {
             Ok(user) => user,
             Err(StoreError::NotFound) => {
                 let password = Zeroizing::new(password.to_owned());
-                let _ = tokio::task::spawn_blocking(move || password::verify_nothing(&password)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || password::verify_nothing(&password)).await;
                 return Err(AuthError::BadCredentials);
             }
             Err(err) => return Err(err.into()),
@@ -181,7 +182,9 @@ impl Authenticator {
             return Ok(principal_of(&user));
         }
         let Some(oidc) = &self.oidc else {
-            return Err(AuthError::Refused("not a session token, and OIDC is not configured".into()));
+            return Err(AuthError::Refused(
+                "not a session token, and OIDC is not configured".into(),
+            ));
         };
         let identity = oidc.verify(token).await.map_err(|err| match err {
             oidc::OidcError::Unavailable(why) => AuthError::Unavailable(why),

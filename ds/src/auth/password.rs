@@ -1,8 +1,8 @@
 //! Operators' passwords: argon2id (the `argon2` crate's defaults, OWASP's minimum: 19 MiB,
 //! two passes), stored as PHC strings.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// The shortest password accepted for a local account.
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -64,7 +64,9 @@ pub fn generate() -> Result<zeroize::Zeroizing<String>, PasswordError> {
     use base64::Engine as _;
     let mut bytes = zeroize::Zeroizing::new([0u8; 18]);
     getrandom::fill(bytes.as_mut()).map_err(|_| PasswordError::Hash)?;
-    Ok(zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref())))
+    Ok(zeroize::Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+    ))
 }
 
 #[cfg(test)]

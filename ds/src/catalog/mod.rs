@@ -52,12 +52,17 @@ pub fn name(field: &'static str, value: &str) -> Result<String, Invalid> {
 /// restricted to 1 to 64 of `a-z 0-9 . _ -`, starting with a letter or digit.
 pub fn label_name(value: &str) -> Result<String, Invalid> {
     let ok = (1..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && value.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(invalid("name", "a label name has 1 to 64 of a-z, 0-9, '.', '_', '-' and starts with a letter or digit"))
+        Err(invalid(
+            "name",
+            "a label name has 1 to 64 of a-z, 0-9, '.', '_', '-' and starts with a letter or digit",
+        ))
     }
 }
 
@@ -68,7 +73,8 @@ pub fn origin(value: &str) -> Result<String, Invalid> {
     if value.len() > 256 {
         return Err(bad("too long"));
     }
-    let url = reqwest::Url::parse(value).map_err(|_| bad("not an origin like https://app.example"))?;
+    let url =
+        reqwest::Url::parse(value).map_err(|_| bad("not an origin like https://app.example"))?;
     let host = url.host_str().ok_or_else(|| bad("has no host"))?;
     let loopback = host == "localhost" || host == "127.0.0.1" || host == "[::1]";
     match url.scheme() {
@@ -79,7 +85,11 @@ pub fn origin(value: &str) -> Result<String, Invalid> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry credentials"));
     }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || value.ends_with('/') {
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || value.ends_with('/')
+    {
         return Err(bad("must be an origin only, with no path"));
     }
     Ok(url.origin().ascii_serialization())
@@ -109,7 +119,10 @@ pub fn tags(values: &[String]) -> Result<Vec<String>, Invalid> {
     for tag in values {
         let length = tag.chars().count();
         if length == 0 || length > MAX_TAG_LEN || tag.chars().any(char::is_control) {
-            return Err(invalid("tags", format!("a tag has 1 to {MAX_TAG_LEN} printable characters")));
+            return Err(invalid(
+                "tags",
+                format!("a tag has 1 to {MAX_TAG_LEN} printable characters"),
+            ));
         }
         if !out.contains(tag) {
             out.push(tag.clone());
@@ -132,8 +145,9 @@ pub fn publisher_key(value: &str) -> Result<(String, String), Invalid> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .map_err(|_| invalid("public_key", "not base64"))?;
-    let key: [u8; 32] =
-        bytes.try_into().map_err(|_| invalid("public_key", "an Ed25519 public key has 32 bytes"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| invalid("public_key", "an Ed25519 public key has 32 bytes"))?;
     ed25519_dalek::VerifyingKey::from_bytes(&key)
         .map_err(|_| invalid("public_key", "not a valid Ed25519 point"))?;
     let id = hex::encode(&Sha256::digest(key)[..8]);
@@ -151,7 +165,11 @@ pub fn latest(versions: &[Version]) -> Option<&Version> {
 
 /// What a connector running `own` must do, by T1C's rules, given every version.
 pub fn advice_for(own: &str, versions: &[Version]) -> UpgradeAdvice {
-    let flags = |v: &Version| VersionFlags { recommended: v.recommended, mandatory: v.mandatory, allowed: v.allowed };
+    let flags = |v: &Version| VersionFlags {
+        recommended: v.recommended,
+        mandatory: v.mandatory,
+        allowed: v.allowed,
+    };
     let Some(latest) = latest(versions) else { return UpgradeAdvice::None };
     let own_version = versions.iter().find(|v| v.id == own);
     t1c_ds_protocol::version::advice(latest.id == own, own_version.map(flags), flags(latest))
@@ -166,7 +184,15 @@ mod tests {
     use super::*;
 
     fn version(id: &str, recommended: bool, mandatory: bool, allowed: bool) -> Version {
-        Version { id: id.into(), recommended, mandatory, allowed, installers: vec![], created_at: 0, updated_at: 0 }
+        Version {
+            id: id.into(),
+            recommended,
+            mandatory,
+            allowed,
+            installers: vec![],
+            created_at: 0,
+            updated_at: 0,
+        }
     }
 
     #[test]
@@ -175,10 +201,21 @@ mod tests {
         assert_eq!(origin("https://shop.example:443").as_deref(), Ok("https://shop.example"));
         assert_eq!(origin("https://shop.example:8443").as_deref(), Ok("https://shop.example:8443"));
         assert_eq!(origin("http://localhost:3000").as_deref(), Ok("http://localhost:3000"));
-        for bad in ["http://shop.example", "https://shop.example/path", "https://u:p@shop.example", "shop.example", "javascript:alert(1)", "https://shop.example/", "'; DROP TABLE labels; --"] {
+        for bad in [
+            "http://shop.example",
+            "https://shop.example/path",
+            "https://u:p@shop.example",
+            "shop.example",
+            "javascript:alert(1)",
+            "https://shop.example/",
+            "'; DROP TABLE labels; --",
+        ] {
             assert!(origin(bad).is_err(), "{bad}");
         }
-        assert_eq!(origins(&["https://a.example".into(), "https://A.example".into()]).map(|o| o.len()), Ok(1));
+        assert_eq!(
+            origins(&["https://a.example".into(), "https://A.example".into()]).map(|o| o.len()),
+            Ok(1)
+        );
     }
 
     #[test]

@@ -155,7 +155,11 @@ pub struct ApiKeyConfig {
 
 impl Default for ApiKeyConfig {
     fn default() -> Self {
-        Self { cache_secs: 5, requests_per_key_per_minute: 6000, failures_per_address_per_minute: 30 }
+        Self {
+            cache_secs: 5,
+            requests_per_key_per_minute: 6000,
+            failures_per_address_per_minute: 30,
+        }
     }
 }
 
@@ -205,7 +209,8 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?
+                Self::parse(&text)
+                    .map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?
             }
             None => Self::default(),
         };
@@ -241,18 +246,20 @@ impl Config {
             self.database.url = Some(url);
         }
         if let Some(listen) = var("T1C_DS_LISTEN") {
-            self.server.listen = listen
-                .split(',')
-                .map(|a| a.trim().parse())
-                .collect::<Result<_, _>>()
-                .map_err(|e| ConfigError::Env { name: "T1C_DS_LISTEN", message: format!("{e}") })?;
+            self.server.listen =
+                listen.split(',').map(|a| a.trim().parse()).collect::<Result<_, _>>().map_err(
+                    |e| ConfigError::Env { name: "T1C_DS_LISTEN", message: format!("{e}") },
+                )?;
         }
         if let Some(value) = var("T1C_DS_PLAIN_HTTP") {
             self.server.plain_http = match value.as_str() {
                 "1" | "true" => true,
                 "0" | "false" => false,
                 _ => {
-                    return Err(ConfigError::Env { name: "T1C_DS_PLAIN_HTTP", message: "expected true or false".into() });
+                    return Err(ConfigError::Env {
+                        name: "T1C_DS_PLAIN_HTTP",
+                        message: "expected true or false".into(),
+                    });
                 }
             };
         }
@@ -275,10 +282,14 @@ impl Config {
             return invalid("tokens.lifetime_secs must be between 60 and 86400");
         }
         if t.publish_ahead_secs < 60 || t.rotation_secs <= t.publish_ahead_secs {
-            return invalid("tokens.rotation_secs must exceed tokens.publish_ahead_secs (at least 60)");
+            return invalid(
+                "tokens.rotation_secs must exceed tokens.publish_ahead_secs (at least 60)",
+            );
         }
         if t.connector_cache_secs < 0 || t.issuer.is_empty() {
-            return invalid("tokens.issuer must be set and tokens.connector_cache_secs not negative");
+            return invalid(
+                "tokens.issuer must be set and tokens.connector_cache_secs not negative",
+            );
         }
         if self.sessions.lifetime_secs < 60 {
             return invalid("sessions.lifetime_secs must be at least 60");
@@ -357,7 +368,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let err = Config::parse("[server]\nlisten = [\"0.0.0.0:1\"]\nbogus = 1\n").expect_err("unknown");
+        let err =
+            Config::parse("[server]\nlisten = [\"0.0.0.0:1\"]\nbogus = 1\n").expect_err("unknown");
         assert!(err.contains("bogus"), "{err}");
         let config = Config::parse("[tokens]\nlifetime_secs = 5\n").expect("parses");
         assert!(config.check().is_err());
@@ -383,7 +395,10 @@ mod tests {
     #[test]
     fn passwords_are_hidden() {
         assert_eq!(hide_password("postgres://a:b@h:5/d"), "postgres://a:***@h:5/d");
-        assert_eq!(hide_password("postgres://h/d?user=a&password=b&x=1"), "postgres://h/d?user=a&password=***&x=1");
+        assert_eq!(
+            hide_password("postgres://h/d?user=a&password=b&x=1"),
+            "postgres://h/d?user=a&password=***&x=1"
+        );
         assert_eq!(hide_password("sqlite:///x"), "sqlite:///x");
     }
 }

@@ -339,13 +339,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Creates an organisation.
-    async fn create_organisation(&self, org: &Organisation, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn create_organisation(
+        &self,
+        org: &Organisation,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// One organisation.
     async fn organisation(&self, id: &str) -> Result<Organisation, StoreError>;
     /// Organisations matching `filter`.
-    async fn organisations(&self, filter: &Filter, paging: Paging) -> Result<Listed<Organisation>, StoreError>;
+    async fn organisations(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<Organisation>, StoreError>;
     /// Renames an organisation.
-    async fn rename_organisation(&self, id: &str, name: &str, at: i64, audit: &AuditEvent) -> Result<Organisation, StoreError>;
+    async fn rename_organisation(
+        &self,
+        id: &str,
+        name: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Organisation, StoreError>;
     /// Deletes an organisation with its labels, their keys, and its accounts.
     async fn delete_organisation(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError>;
 
@@ -370,22 +384,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_version(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError>;
 
     /// Adds a key; refused when its owner already has `max_active` active keys at `at`.
-    async fn create_api_key(&self, key: &ApiKey, max_active: usize, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        max_active: usize,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// The keys of one owner.
     async fn api_keys(&self, owner: &KeyOwner) -> Result<Vec<ApiKey>, StoreError>;
     /// One key by id.
     async fn api_key(&self, id: &str) -> Result<ApiKey, StoreError>;
     /// Marks a key revoked at `at`.
-    async fn revoke_api_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn revoke_api_key(&self, id: &str, at: i64, audit: &AuditEvent)
+    -> Result<(), StoreError>;
     /// The key with this SHA-256, with its label, whatever its state.
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ResolvedKey>, StoreError>;
 
     /// Adds a trusted publisher key.
-    async fn create_publisher_key(&self, key: &PublisherKey, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn create_publisher_key(
+        &self,
+        key: &PublisherKey,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Every publisher key.
     async fn publisher_keys(&self) -> Result<Vec<PublisherKey>, StoreError>;
     /// Marks a publisher key revoked.
-    async fn revoke_publisher_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn revoke_publisher_key(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// Creates an account.
     async fn create_user(&self, user: &User, audit: &AuditEvent) -> Result<(), StoreError>;
@@ -399,16 +428,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_user(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError>;
 
     /// Stores a session (by the SHA-256 of its bearer token).
-    async fn create_session(&self, token_hash: &[u8; 32], user_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError>;
+    async fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
     /// The account behind a live session.
-    async fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>, StoreError>;
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
     /// Removes sessions expired before `now`; returns how many.
     async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Audit entries, newest first.
-    async fn audit_log(&self, filter: &Filter, paging: Paging) -> Result<Listed<AuditEntry>, StoreError>;
+    async fn audit_log(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<AuditEntry>, StoreError>;
 
     /// Every signing key, by generation.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;

@@ -15,8 +15,7 @@ use super::*;
 
 /// The SQLite settings every connection gets: WAL so readers never wait for the writer, a busy
 /// timeout instead of an immediate "database is locked", and enforced foreign keys.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 /// The SQL store.
 #[derive(Debug, Clone)]
@@ -111,11 +110,13 @@ fn to_u32(value: u32) -> i64 {
     i64::from(value)
 }
 
-/// `LIKE` pattern for "contains", with `%`, `_` and `\` escaped.
+/// `LIKE` pattern for "contains", with `%`, `_` and `\` escaped. Not lowercased here: the
+/// query lowers both sides with the database's `LOWER`, which on SQLite folds ASCII only, so
+/// that a name is always found by its own text.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -126,7 +127,11 @@ fn contains_pattern(text: &str) -> String {
 }
 
 /// A `WHERE` clause from a filter, with its parameters (numbered from 1).
-fn where_clause(filter: &Filter, org_column: Option<&str>, name_column: &str) -> (String, Vec<String>) {
+fn where_clause(
+    filter: &Filter,
+    org_column: Option<&str>,
+    name_column: &str,
+) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut binds = Vec::new();
     if let (Some(org), Some(column)) = (&filter.organisation_id, org_column) {
@@ -135,7 +140,7 @@ fn where_clause(filter: &Filter, org_column: Option<&str>, name_column: &str) ->
     }
     if let Some(name) = &filter.name_contains {
         binds.push(contains_pattern(name));
-        conditions.push(format!("LOWER({name_column}) LIKE ${} ESCAPE '\\'", binds.len()));
+        conditions.push(format!("LOWER({name_column}) LIKE LOWER(${}) ESCAPE '\\'", binds.len()));
     }
     if conditions.is_empty() {
         (String::new(), binds)
@@ -176,7 +181,8 @@ impl SqlStore {
         for bind in &binds {
             count = count.bind(bind.clone());
         }
-        let total: i64 = count.fetch_one(&self.pool).await.map_err(database)?.try_get(0).map_err(database)?;
+        let total: i64 =
+            count.fetch_one(&self.pool).await.map_err(database)?.try_get(0).map_err(database)?;
         Ok((rows, u64::try_from(total).unwrap_or(0)))
     }
 }
@@ -233,7 +239,8 @@ fn label(row: &AnyRow) -> Result<Label, StoreError> {
     })
 }
 
-const KEY_COLUMNS: &str = "id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at";
 
 fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
     const T: &str = "api_keys";
@@ -298,11 +305,12 @@ fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
 
 impl SqlStore {
     async fn installers_of(&self, version_id: &str) -> Result<Vec<Installer>, StoreError> {
-        let rows = sqlx::query("SELECT os, source FROM installers WHERE version_id = $1 ORDER BY os")
-            .bind(version_id.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database)?;
+        let rows =
+            sqlx::query("SELECT os, source FROM installers WHERE version_id = $1 ORDER BY os")
+                .bind(version_id.to_owned())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database)?;
         rows.iter()
             .map(|row| {
                 let os: String = get(row, "os", "installers")?;
@@ -349,41 +357,63 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn create_organisation(&self, org: &Organisation, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_organisation(
+        &self,
+        org: &Organisation,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(org.id.clone())
-            .bind(org.name.clone())
-            .bind(org.created_at)
-            .bind(org.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error("an organisation with this name"))?;
+        sqlx::query(
+            "INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(org.id.clone())
+        .bind(org.name.clone())
+        .bind(org.created_at)
+        .bind(org.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("an organisation with this name"))?;
         record(&mut tx, "organisation", &org.id, audit).await?;
         tx.commit().await.map_err(database)
     }
 
     async fn organisation(&self, id: &str) -> Result<Organisation, StoreError> {
         let sql = format!("SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         organisation(&row.ok_or(StoreError::NotFound)?)
     }
 
-    async fn organisations(&self, filter: &Filter, paging: Paging) -> Result<Listed<Organisation>, StoreError> {
+    async fn organisations(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<Organisation>, StoreError> {
         let clause = where_clause(filter, Some("id"), "name");
-        let (rows, total) = self.page("organisations", ORGANISATION_COLUMNS, clause, "name, id", paging).await?;
+        let (rows, total) =
+            self.page("organisations", ORGANISATION_COLUMNS, clause, "name, id", paging).await?;
         Ok(Listed { items: rows.iter().map(organisation).collect::<Result<_, _>>()?, total })
     }
 
-    async fn rename_organisation(&self, id: &str, name: &str, at: i64, audit: &AuditEvent) -> Result<Organisation, StoreError> {
+    async fn rename_organisation(
+        &self,
+        id: &str,
+        name: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Organisation, StoreError> {
         let mut tx = self.begin().await?;
-        let result = sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
-            .bind(name.to_owned())
-            .bind(at)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error("an organisation with this name"))?;
+        let result =
+            sqlx::query("UPDATE organisations SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name.to_owned())
+                .bind(at)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error("an organisation with this name"))?;
         touched(result)?;
         record(&mut tx, "organisation", id, audit).await?;
         tx.commit().await.map_err(database)?;
@@ -431,7 +461,11 @@ impl Store for SqlStore {
 
     async fn label(&self, id: &str) -> Result<Label, StoreError> {
         let sql = format!("SELECT {LABEL_COLUMNS} FROM labels WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         label(&row.ok_or(StoreError::NotFound)?)
     }
 
@@ -467,8 +501,11 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(database)?;
-        let result =
-            sqlx::query("DELETE FROM labels WHERE id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        let result = sqlx::query("DELETE FROM labels WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
         touched(result)?;
         record(&mut tx, "label", id, audit).await?;
         tx.commit().await.map_err(database)
@@ -519,10 +556,12 @@ impl Store for SqlStore {
     }
 
     async fn versions(&self) -> Result<Vec<Version>, StoreError> {
-        let rows = sqlx::query("SELECT id, recommended, mandatory, allowed, created_at, updated_at FROM versions")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database)?;
+        let rows = sqlx::query(
+            "SELECT id, recommended, mandatory, allowed, created_at, updated_at FROM versions",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
         let mut versions = Vec::with_capacity(rows.len());
         for row in &rows {
             versions.push(self.version_row(row).await?);
@@ -532,7 +571,10 @@ impl Store for SqlStore {
 
     async fn delete_version(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        for statement in ["DELETE FROM api_keys WHERE version_id = $1", "DELETE FROM installers WHERE version_id = $1"] {
+        for statement in [
+            "DELETE FROM api_keys WHERE version_id = $1",
+            "DELETE FROM installers WHERE version_id = $1",
+        ] {
             sqlx::query(statement).bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
         }
         let result = sqlx::query("DELETE FROM versions WHERE id = $1")
@@ -545,47 +587,56 @@ impl Store for SqlStore {
         tx.commit().await.map_err(database)
     }
 
-    async fn create_api_key(&self, key: &ApiKey, max_active: usize, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        max_active: usize,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (label_id, version_id, column, owner_id) = match &key.owner {
             KeyOwner::Label(id) => (Some(id.clone()), None, "label_id", id),
             KeyOwner::Version(id) => (None, Some(id.clone()), "version_id", id),
         };
         let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
-            // Two DS processes adding a key to one owner at once must not both pass the count.
-            let lock = format!("SELECT pg_advisory_xact_lock(hashtext($1))");
-            sqlx::query(&lock).bind(owner_id.clone()).execute(&mut *tx).await.map_err(database)?;
+            // Two DS processes adding a key to one owner at once must not both pass the count:
+            // under READ COMMITTED both statements could count from the same snapshot.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(owner_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
         }
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM api_keys WHERE {column} = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"
+        // The count and the insert are one statement, the first of the transaction: on SQLite
+        // that statement takes the write lock before it reads (waiting on the busy timeout),
+        // where a separate SELECT first would start a read transaction that cannot wait for
+        // the lock when it later writes ("database is locked"), or could count a stale
+        // snapshot.
+        let max_active = i64::try_from(max_active).unwrap_or(i64::MAX);
+        let insert = format!(
+            "INSERT INTO api_keys (id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, NULL \
+             WHERE (SELECT COUNT(*) FROM api_keys WHERE {column} = $8 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $6)) < $9"
         );
-        let active: i64 = sqlx::query(&count_sql)
-            .bind(owner_id.clone())
+        let result = sqlx::query(&insert)
+            .bind(key.id.clone())
+            .bind(label_id)
+            .bind(version_id)
+            .bind(key.hash.to_vec())
+            .bind(key.hint.clone())
             .bind(key.created_at)
-            .fetch_one(&mut *tx)
+            .bind(key.expires_at)
+            .bind(owner_id.clone())
+            .bind(max_active)
+            .execute(&mut *tx)
             .await
-            .map_err(database)?
-            .try_get(0)
-            .map_err(database)?;
-        if usize::try_from(active).unwrap_or(usize::MAX) >= max_active {
+            .map_err(write_error("this key"))?;
+        if result.rows_affected() == 0 {
             return Err(StoreError::Refused(
                 "this owner already has the most active keys allowed: revoke one first",
             ));
         }
-        sqlx::query(
-            "INSERT INTO api_keys (id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-        )
-        .bind(key.id.clone())
-        .bind(label_id)
-        .bind(version_id)
-        .bind(key.hash.to_vec())
-        .bind(key.hint.clone())
-        .bind(key.created_at)
-        .bind(key.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error("this key"))?;
         record(&mut tx, "api_key", &key.id, audit).await?;
         tx.commit().await.map_err(database)
     }
@@ -595,25 +646,38 @@ impl Store for SqlStore {
             KeyOwner::Label(id) => ("label_id", id),
             KeyOwner::Version(id) => ("version_id", id),
         };
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE {column} = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(id.clone()).fetch_all(&self.pool).await.map_err(database)?;
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE {column} = $1 ORDER BY created_at, id"
+        );
+        let rows =
+            sqlx::query(&sql).bind(id.clone()).fetch_all(&self.pool).await.map_err(database)?;
         rows.iter().map(api_key).collect()
     }
 
     async fn api_key(&self, id: &str) -> Result<ApiKey, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         api_key(&row.ok_or(StoreError::NotFound)?)
     }
 
-    async fn revoke_api_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let result = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(database)?;
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
         touched(result)?;
         record(&mut tx, "api_key", id, audit).await?;
         tx.commit().await.map_err(database)
@@ -621,7 +685,12 @@ impl Store for SqlStore {
 
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ResolvedKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1");
-        let Some(row) = sqlx::query(&sql).bind(hash.to_vec()).fetch_optional(&self.pool).await.map_err(database)? else {
+        let Some(row) = sqlx::query(&sql)
+            .bind(hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?
+        else {
             return Ok(None);
         };
         let key = api_key(&row)?;
@@ -632,7 +701,11 @@ impl Store for SqlStore {
         Ok(Some(ResolvedKey { key, label }))
     }
 
-    async fn create_publisher_key(&self, key: &PublisherKey, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_publisher_key(
+        &self,
+        key: &PublisherKey,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO publisher_keys (id, name, public_key, created_at, revoked_at) VALUES ($1, $2, $3, $4, NULL)")
             .bind(key.id.clone())
@@ -654,14 +727,21 @@ impl Store for SqlStore {
         rows.iter().map(publisher_key).collect()
     }
 
-    async fn revoke_publisher_key(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn revoke_publisher_key(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let result = sqlx::query("UPDATE publisher_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(database)?;
+        let result = sqlx::query(
+            "UPDATE publisher_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
         touched(result)?;
         record(&mut tx, "publisher_key", id, audit).await?;
         tx.commit().await.map_err(database)
@@ -687,13 +767,18 @@ impl Store for SqlStore {
 
     async fn user_by_name(&self, username: &str) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(&sql).bind(username.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        let row = sqlx::query(&sql)
+            .bind(username.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         user(&row.ok_or(StoreError::NotFound)?)
     }
 
     async fn users(&self, filter: &Filter, paging: Paging) -> Result<Listed<User>, StoreError> {
         let clause = where_clause(filter, Some("organisation_id"), "username");
-        let (rows, total) = self.page("users", USER_COLUMNS, clause, "username, id", paging).await?;
+        let (rows, total) =
+            self.page("users", USER_COLUMNS, clause, "username, id", paging).await?;
         Ok(Listed { items: rows.iter().map(user).collect::<Result<_, _>>()?, total })
     }
 
@@ -709,15 +794,28 @@ impl Store for SqlStore {
 
     async fn delete_user(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
-        let result =
-            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_owned()).execute(&mut *tx).await.map_err(database)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
         touched(result)?;
         record(&mut tx, "user", id, audit).await?;
         tx.commit().await.map_err(database)
     }
 
-    async fn create_session(&self, token_hash: &[u8; 32], user_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash.to_vec())
             .bind(user_id.to_owned())
@@ -729,7 +827,11 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>, StoreError> {
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
         let sql = format!(
             "SELECT {} FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1 AND s.expires_at > $2",
             USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
@@ -753,12 +855,19 @@ impl Store for SqlStore {
     }
 
     async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await.map_err(database)?;
+        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
         Ok(result.rows_affected())
     }
 
-    async fn audit_log(&self, filter: &Filter, paging: Paging) -> Result<Listed<AuditEntry>, StoreError> {
+    async fn audit_log(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<AuditEntry>, StoreError> {
         let clause = where_clause(filter, Some("organisation_id"), "action");
         let columns = "id, at, actor, action, object_kind, object_id, organisation_id, detail";
         let (rows, total) = self.page("audit_log", columns, clause, "id DESC", paging).await?;
@@ -813,21 +922,25 @@ impl Store for SqlStore {
     }
 
     async fn retire_signing_key(&self, kid: &str, published_until: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE signing_keys SET private_pkcs8 = NULL, published_until = $1 WHERE kid = $2")
-            .bind(published_until)
-            .bind(kid.to_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
+        let result = sqlx::query(
+            "UPDATE signing_keys SET private_pkcs8 = NULL, published_until = $1 WHERE kid = $2",
+        )
+        .bind(published_until)
+        .bind(kid.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
         touched(result)
     }
 
     async fn purge_signing_keys(&self, now: i64) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM signing_keys WHERE published_until IS NOT NULL AND published_until < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
+        let result = sqlx::query(
+            "DELETE FROM signing_keys WHERE published_until IS NOT NULL AND published_until < $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
         Ok(result.rows_affected())
     }
 }

@@ -62,7 +62,8 @@ pub fn generate(algorithm: SigningAlgorithm) -> Result<(Vec<u8>, serde_json::Val
             use p256::pkcs8::EncodePrivateKey;
             let key = p256::SecretKey::random(&mut OsRng);
             let point = key.public_key().to_encoded_point(false);
-            let (x, y) = (point.x().ok_or_else(|| fail("no x"))?, point.y().ok_or_else(|| fail("no y"))?);
+            let (x, y) =
+                (point.x().ok_or_else(|| fail("no x"))?, point.y().ok_or_else(|| fail("no y"))?);
             let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y)});
             Ok((key.to_pkcs8_der().map_err(fail)?.as_bytes().to_vec(), jwk))
         }

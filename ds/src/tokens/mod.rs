@@ -149,7 +149,8 @@ impl TokenIssuer {
         let mut header = Header::new(key.algorithm.jose());
         header.kid = Some(key.kid.clone());
         header.typ = Some(APPLICATION_TOKEN_TYPE.to_owned());
-        jsonwebtoken::encode(&header, &claims, &key.key).map_err(|e| TokenError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &key.key)
+            .map_err(|e| TokenError::Sign(e.to_string()))
     }
 
     /// The published keys, `{"keys": [...]}`, and how many seconds a client may cache them.
@@ -195,7 +196,9 @@ impl TokenIssuer {
             };
             match self.store.add_signing_key(&record).await {
                 Ok(()) => tracing::info!(generation, activates_at, "signing key added"),
-                Err(StoreError::Conflict(_)) => tracing::debug!("another DS process added the signing key"),
+                Err(StoreError::Conflict(_)) => {
+                    tracing::debug!("another DS process added the signing key")
+                }
                 Err(err) => return Err(err.into()),
             }
             keys = self.store.signing_keys().await?;
