@@ -110,11 +110,13 @@ fn to_u32(value: u32) -> i64 {
     i64::from(value)
 }
 
-/// `LIKE` pattern for "contains", with `%`, `_` and `\` escaped.
+/// `LIKE` pattern for "contains", with `%`, `_` and `\` escaped. Not lowercased here: the
+/// query lowers both sides with the database's `LOWER`, which on SQLite folds ASCII only, so
+/// that a name is always found by its own text.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -138,7 +140,7 @@ fn where_clause(
     }
     if let Some(name) = &filter.name_contains {
         binds.push(contains_pattern(name));
-        conditions.push(format!("LOWER({name_column}) LIKE ${} ESCAPE '\\'", binds.len()));
+        conditions.push(format!("LOWER({name_column}) LIKE LOWER(${}) ESCAPE '\\'", binds.len()));
     }
     if conditions.is_empty() {
         (String::new(), binds)
@@ -597,40 +599,44 @@ impl Store for SqlStore {
         };
         let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
-            // Two DS processes adding a key to one owner at once must not both pass the count.
-            let lock = format!("SELECT pg_advisory_xact_lock(hashtext($1))");
-            sqlx::query(&lock).bind(owner_id.clone()).execute(&mut *tx).await.map_err(database)?;
+            // Two DS processes adding a key to one owner at once must not both pass the count:
+            // under READ COMMITTED both statements could count from the same snapshot.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(owner_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
         }
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM api_keys WHERE {column} = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"
+        // The count and the insert are one statement, the first of the transaction: on SQLite
+        // that statement takes the write lock before it reads (waiting on the busy timeout),
+        // where a separate SELECT first would start a read transaction that cannot wait for
+        // the lock when it later writes ("database is locked"), or could count a stale
+        // snapshot.
+        let max_active = i64::try_from(max_active).unwrap_or(i64::MAX);
+        let insert = format!(
+            "INSERT INTO api_keys (id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, NULL \
+             WHERE (SELECT COUNT(*) FROM api_keys WHERE {column} = $8 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $6)) < $9"
         );
-        let active: i64 = sqlx::query(&count_sql)
-            .bind(owner_id.clone())
+        let result = sqlx::query(&insert)
+            .bind(key.id.clone())
+            .bind(label_id)
+            .bind(version_id)
+            .bind(key.hash.to_vec())
+            .bind(key.hint.clone())
             .bind(key.created_at)
-            .fetch_one(&mut *tx)
+            .bind(key.expires_at)
+            .bind(owner_id.clone())
+            .bind(max_active)
+            .execute(&mut *tx)
             .await
-            .map_err(database)?
-            .try_get(0)
-            .map_err(database)?;
-        if usize::try_from(active).unwrap_or(usize::MAX) >= max_active {
+            .map_err(write_error("this key"))?;
+        if result.rows_affected() == 0 {
             return Err(StoreError::Refused(
                 "this owner already has the most active keys allowed: revoke one first",
             ));
         }
-        sqlx::query(
-            "INSERT INTO api_keys (id, label_id, version_id, hash, hint, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-        )
-        .bind(key.id.clone())
-        .bind(label_id)
-        .bind(version_id)
-        .bind(key.hash.to_vec())
-        .bind(key.hint.clone())
-        .bind(key.created_at)
-        .bind(key.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error("this key"))?;
         record(&mut tx, "api_key", &key.id, audit).await?;
         tx.commit().await.map_err(database)
     }

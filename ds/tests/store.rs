@@ -1,0 +1,1474 @@
+//! The storage conformance suite: every behaviour of [`Store`] the DS relies on, written once in
+//! `checks` and run against both backends, a fresh SQLite file and a fresh PostgreSQL database
+//! per test (`<check>::sqlite`, `<check>::postgres`).
+//!
+//! Times are plain numbers passed in; nothing here waits on a clock.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sqlx::Row;
+use t1c_ds::store::{
+    ApiKey, AuditEvent, Backend, Filter, Installer, KeyOwner, Label, Organisation, Paging,
+    PublisherKey, Role, SigningKeyRecord, SqlStore, Store, StoreError, User, Version,
+};
+use t1c_ds_protocol::platform::Os;
+use t1c_testkit::postgres::TestDatabase;
+use tempfile::TempDir;
+
+/// Generates `mod <check> { sqlite, postgres }`, each opening its own database and running
+/// `checks::<check>` on it.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = Db::open(Backend::Sqlite).await;
+                checks::$check(Given::given(&db)).await;
+                db.close().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = Db::open(Backend::Postgres).await;
+                checks::$check(Given::given(&db)).await;
+                db.close().await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    organisations_round_trip,
+    organisations_page_and_filter,
+    organisation_rename,
+    organisation_names_are_unique,
+    organisation_delete_cascades,
+    unknown_organisation_is_not_found,
+    labels_round_trip_and_update,
+    labels_are_filtered_by_organisation,
+    label_needs_its_organisation,
+    label_names_are_unique,
+    label_delete_removes_its_keys,
+    versions_put_get_list,
+    version_put_replaces_flags_and_installers,
+    version_delete_removes_installers_and_keys,
+    api_keys_for_labels_and_versions,
+    api_keys_active_limit,
+    api_key_revoke,
+    api_key_hashes_are_unique,
+    every_change_is_audited_once,
+    audit_log_filters_by_organisation,
+    failed_changes_leave_no_trace,
+    publisher_keys_lifecycle,
+    users_round_trip,
+    sessions_live_until_expiry,
+    user_delete_ends_sessions,
+    signing_keys_lifecycle,
+    signing_key_generations_are_unique,
+    hostile_values_round_trip,
+    two_processes_share_one_database,
+    concurrent_key_creation_keeps_the_limit,
+    reopening_keeps_data,
+);
+
+// ----- The fixture -----
+
+/// One fresh database and a store on it.
+struct Db {
+    store: Arc<SqlStore>,
+    url: String,
+    _dir: Option<TempDir>,
+    _server: Option<TestDatabase>,
+}
+
+impl Db {
+    async fn open(backend: Backend) -> Db {
+        let (url, dir, server) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("ds.db").display());
+                (url, Some(dir), None)
+            }
+            Backend::Postgres => {
+                let server = tokio::task::spawn_blocking(TestDatabase::start)
+                    .await
+                    .expect("join")
+                    .expect("a PostgreSQL test database");
+                (server.url().to_owned(), None, Some(server))
+            }
+        };
+        let store = Arc::new(SqlStore::open(&url, 4).await.expect("store opens"));
+        assert_eq!(store.backend(), backend);
+        Db { store, url, _dir: dir, _server: server }
+    }
+
+    /// Another store on the same database: a second DS process.
+    async fn reopen(&self) -> SqlStore {
+        SqlStore::open(&self.url, 4).await.expect("store reopens")
+    }
+
+    async fn close(self) {
+        self.store.close().await;
+    }
+}
+
+/// What a check takes: the store alone, or the database when it opens more stores.
+trait Given {
+    fn given(db: &Db) -> &Self;
+}
+
+impl Given for dyn Store {
+    fn given(db: &Db) -> &Self {
+        &*db.store
+    }
+}
+
+impl Given for Db {
+    fn given(db: &Db) -> &Self {
+        db
+    }
+}
+
+// ----- Builders -----
+
+const T0: i64 = 1_700_000_000;
+
+fn event(action: &'static str, organisation_id: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        actor: "user:admin".into(),
+        action,
+        organisation_id: organisation_id.map(str::to_owned),
+        detail: json!({ "test": action }),
+        at: T0,
+    }
+}
+
+fn organisation(id: &str, name: &str) -> Organisation {
+    Organisation { id: id.into(), name: name.into(), created_at: T0, updated_at: T0 }
+}
+
+fn label(id: &str, organisation_id: &str, name: &str) -> Label {
+    Label {
+        id: id.into(),
+        organisation_id: organisation_id.into(),
+        name: name.into(),
+        application: format!("{name} app"),
+        domains: vec!["https://shop.example".into(), "https://www.shop.example:8443".into()],
+        tags: vec!["retail".into(), "eu".into()],
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn version(id: &str, installers: &[(Os, &str)]) -> Version {
+    Version {
+        id: id.into(),
+        recommended: true,
+        mandatory: false,
+        allowed: true,
+        installers: installers
+            .iter()
+            .map(|&(os, source)| Installer { os, source: source.into() })
+            .collect(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// A key whose hash is `[n; 32]`.
+fn key(id: &str, owner: KeyOwner, n: u8) -> ApiKey {
+    ApiKey {
+        id: id.into(),
+        owner,
+        hash: [n; 32],
+        hint: format!("t1c_{n:02x}"),
+        created_at: T0,
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+fn label_owner(id: &str) -> KeyOwner {
+    KeyOwner::Label(id.into())
+}
+
+fn user(id: &str, username: &str, role: Role, organisation_id: Option<&str>) -> User {
+    User {
+        id: id.into(),
+        username: username.into(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${username}"),
+        role,
+        organisation_id: organisation_id.map(str::to_owned),
+        created_at: T0,
+    }
+}
+
+fn signing_key(generation: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: format!("kid-{generation}"),
+        generation,
+        algorithm: "ES256".into(),
+        private_pkcs8: Some(vec![0x30, 0x81, generation as u8, 0x00, 0xff]),
+        public_jwk: format!(r#"{{"kty":"EC","kid":"kid-{generation}"}}"#),
+        created_at: T0 + generation,
+        activates_at: T0 + generation + 3600,
+        published_until: None,
+    }
+}
+
+fn by_org(id: &str) -> Filter {
+    Filter { organisation_id: Some(id.into()), name_contains: None }
+}
+
+fn named(text: &str) -> Filter {
+    Filter { organisation_id: None, name_contains: Some(text.into()) }
+}
+
+fn page(offset: u32, limit: u32) -> Paging {
+    Paging { offset, limit }
+}
+
+fn all() -> Paging {
+    page(0, Paging::MAX_LIMIT)
+}
+
+async fn audit_total(store: &dyn Store) -> u64 {
+    store.audit_log(&Filter::default(), page(0, 1)).await.expect("audit log").total
+}
+
+async fn organisation_names(store: &dyn Store, filter: &Filter) -> Vec<String> {
+    let listed = store.organisations(filter, all()).await.expect("organisations");
+    listed.items.into_iter().map(|o| o.name).collect()
+}
+
+/// Creates organisation `org-<n>` named `Org <n>`.
+async fn given_organisation(store: &dyn Store, n: u32) -> Organisation {
+    let org = organisation(&format!("org-{n}"), &format!("Org {n}"));
+    store.create_organisation(&org, &event("organisation.create", Some(&org.id))).await.unwrap();
+    org
+}
+
+async fn given_label(store: &dyn Store, id: &str, organisation_id: &str) -> Label {
+    let l = label(id, organisation_id, &format!("{id}-name"));
+    store.create_label(&l, &event("label.create", Some(organisation_id))).await.unwrap();
+    l
+}
+
+async fn given_key(store: &dyn Store, k: &ApiKey) {
+    store.create_api_key(k, 2, &event("api_key.create", None)).await.unwrap();
+}
+
+#[track_caller]
+fn assert_conflict(result: Result<impl std::fmt::Debug, StoreError>) {
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "expected a conflict: {result:?}");
+}
+
+#[track_caller]
+fn assert_not_found(result: Result<impl std::fmt::Debug, StoreError>) {
+    assert!(matches!(result, Err(StoreError::NotFound)), "expected not found: {result:?}");
+}
+
+#[track_caller]
+fn assert_refused(result: Result<impl std::fmt::Debug, StoreError>) {
+    assert!(matches!(result, Err(StoreError::Refused(_))), "expected a refusal: {result:?}");
+}
+
+// ----- The checks -----
+
+mod checks {
+    use super::*;
+
+    pub async fn organisations_round_trip(store: &dyn Store) {
+        store.ping().await.unwrap();
+        let org = organisation("org-1", "Acme");
+        store
+            .create_organisation(&org, &event("organisation.create", Some("org-1")))
+            .await
+            .unwrap();
+        assert_eq!(store.organisation("org-1").await.unwrap(), org);
+        let listed = store.organisations(&Filter::default(), Paging::default()).await.unwrap();
+        assert_eq!(listed.items, vec![org]);
+        assert_eq!(listed.total, 1);
+    }
+
+    pub async fn organisations_page_and_filter(store: &dyn Store) {
+        for (i, name) in
+            ["alpha", "bravo", "charlie", "delta", "echo", "Charlie Two"].iter().enumerate()
+        {
+            let org = organisation(&format!("org-{i}"), name);
+            store.create_organisation(&org, &event("organisation.create", None)).await.unwrap();
+        }
+        let lower: Vec<_> = ["alpha", "bravo", "charlie", "delta", "echo"].map(String::from).into();
+
+        let first = store.organisations(&Filter::default(), page(0, 2)).await.unwrap();
+        assert_eq!(first.total, 6);
+        assert_eq!(first.items.len(), 2);
+        // Ordering by name differs in collation between backends for mixed case; page over
+        // the lower-case names only.
+        let lower_filter = Filter { organisation_id: None, name_contains: Some("a".into()) };
+        let names = organisation_names(store, &lower_filter).await;
+        assert_eq!(names.len(), 5, "{names:?}"); // alpha bravo charlie delta "Charlie Two"
+        let paged = store.organisations(&named("o"), page(1, 2)).await.unwrap();
+        // "o" is in bravo, charlie-two, echo (and not in alpha, charlie, delta).
+        assert_eq!(paged.total, 3);
+        assert_eq!(paged.items.len(), 2);
+        let past_end = store.organisations(&Filter::default(), page(10, 5)).await.unwrap();
+        assert!(past_end.items.is_empty());
+        assert_eq!(past_end.total, 6);
+
+        // Pages of one cover every organisation once.
+        let mut seen = Vec::new();
+        for offset in 0..6 {
+            let one = store.organisations(&Filter::default(), page(offset, 1)).await.unwrap();
+            assert_eq!(one.items.len(), 1);
+            seen.push(one.items[0].name.clone());
+        }
+        seen.sort();
+        let mut expected = lower.clone();
+        expected.push("Charlie Two".into());
+        expected.sort();
+        assert_eq!(seen, expected);
+
+        // Case-insensitive contains.
+        let mut found = organisation_names(store, &named("CHARL")).await;
+        found.sort();
+        assert_eq!(found, vec!["Charlie Two".to_owned(), "charlie".to_owned()]);
+        assert_eq!(organisation_names(store, &named("nothing")).await, Vec::<String>::new());
+
+        // `%`, `_` and `\` are literal.
+        for (i, name) in ["100% Cotton", "a_b", "axb", r"back\slash"].iter().enumerate() {
+            let org = organisation(&format!("lit-{i}"), name);
+            store.create_organisation(&org, &event("organisation.create", None)).await.unwrap();
+        }
+        assert_eq!(organisation_names(store, &named("%")).await, vec!["100% Cotton"]);
+        assert_eq!(organisation_names(store, &named("0% c")).await, vec!["100% Cotton"]);
+        assert_eq!(organisation_names(store, &named("a_b")).await, vec!["a_b"]);
+        assert_eq!(organisation_names(store, &named("_")).await, vec!["a_b"]);
+        assert_eq!(organisation_names(store, &named(r"\")).await, vec![r"back\slash"]);
+        assert_eq!(organisation_names(store, &named(r"k\s")).await, vec![r"back\slash"]);
+
+        // Non-ASCII names are found by their own text, and by ASCII letters in any case
+        // (SQLite folds only ASCII case; PostgreSQL folds by its locale).
+        let bank = organisation("org-u", "Ünïcødé Bank");
+        store.create_organisation(&bank, &event("organisation.create", None)).await.unwrap();
+        assert_eq!(organisation_names(store, &named("Ünïcødé")).await, vec!["Ünïcødé Bank"]);
+        assert_eq!(organisation_names(store, &named("ødé bANK")).await, vec!["Ünïcødé Bank"]);
+
+        // The organisation scope of an organisation list is the organisation itself.
+        assert_eq!(organisation_names(store, &by_org("org-1")).await, vec!["bravo"]);
+    }
+
+    pub async fn organisation_rename(store: &dyn Store) {
+        given_organisation(store, 1).await;
+        let renamed = store
+            .rename_organisation(
+                "org-1",
+                "Renamed",
+                T0 + 60,
+                &event("organisation.rename", Some("org-1")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            renamed,
+            Organisation {
+                id: "org-1".into(),
+                name: "Renamed".into(),
+                created_at: T0,
+                updated_at: T0 + 60
+            }
+        );
+        assert_eq!(store.organisation("org-1").await.unwrap(), renamed);
+    }
+
+    pub async fn organisation_names_are_unique(store: &dyn Store) {
+        given_organisation(store, 1).await;
+        given_organisation(store, 2).await;
+        assert_conflict(
+            store
+                .create_organisation(
+                    &organisation("org-3", "Org 1"),
+                    &event("organisation.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .rename_organisation("org-2", "Org 1", T0 + 1, &event("organisation.rename", None))
+                .await,
+        );
+        assert_eq!(store.organisation("org-2").await.unwrap().name, "Org 2");
+        assert_not_found(store.organisation("org-3").await);
+    }
+
+    pub async fn organisation_delete_cascades(store: &dyn Store) {
+        let doomed = given_organisation(store, 1).await;
+        let kept = given_organisation(store, 2).await;
+        given_label(store, "l-1", &doomed.id).await;
+        given_label(store, "l-2", &doomed.id).await;
+        given_label(store, "l-3", &kept.id).await;
+        given_key(store, &key("k-1", label_owner("l-1"), 1)).await;
+        given_key(store, &key("k-2", label_owner("l-2"), 2)).await;
+        given_key(store, &key("k-3", label_owner("l-3"), 3)).await;
+        let audit = event("user.create", None);
+        store
+            .create_user(
+                &user("u-1", "doomed-admin", Role::OrganisationAdmin, Some(&doomed.id)),
+                &audit,
+            )
+            .await
+            .unwrap();
+        store
+            .create_user(
+                &user("u-2", "kept-admin", Role::OrganisationAdmin, Some(&kept.id)),
+                &audit,
+            )
+            .await
+            .unwrap();
+        store.create_user(&user("u-3", "root", Role::PlatformAdmin, None), &audit).await.unwrap();
+        store.create_session(&[9; 32], "u-1", T0, T0 + 3600).await.unwrap();
+
+        store
+            .delete_organisation(&doomed.id, &event("organisation.delete", Some(&doomed.id)))
+            .await
+            .unwrap();
+
+        assert_not_found(store.organisation(&doomed.id).await);
+        assert_not_found(store.label("l-1").await);
+        assert_not_found(store.label("l-2").await);
+        assert_not_found(store.api_key("k-1").await);
+        assert_not_found(store.api_key("k-2").await);
+        assert!(store.api_key_by_hash(&[1; 32]).await.unwrap().is_none());
+        assert!(store.api_keys(&label_owner("l-1")).await.unwrap().is_empty());
+        assert_not_found(store.user_by_name("doomed-admin").await);
+        assert!(store.session_user(&[9; 32], T0).await.unwrap().is_none());
+        // The other organisation and the platform accounts stay.
+        assert_eq!(store.organisation(&kept.id).await.unwrap(), kept);
+        assert_eq!(store.label("l-3").await.unwrap().organisation_id, kept.id);
+        assert_eq!(store.api_key("k-3").await.unwrap().id, "k-3");
+        assert_eq!(store.user_count().await.unwrap(), 2);
+        store.user_by_name("root").await.unwrap();
+    }
+
+    pub async fn unknown_organisation_is_not_found(store: &dyn Store) {
+        assert_not_found(store.organisation("nope").await);
+        assert_not_found(
+            store.rename_organisation("nope", "x", T0, &event("organisation.rename", None)).await,
+        );
+        assert_not_found(
+            store.delete_organisation("nope", &event("organisation.delete", None)).await,
+        );
+        assert_not_found(store.label("nope").await);
+        assert_not_found(
+            store.update_label(&label("nope", "org-1", "x"), &event("label.update", None)).await,
+        );
+        assert_not_found(store.delete_label("nope", &event("label.delete", None)).await);
+        assert_not_found(store.version("9.9.9").await);
+        assert_not_found(store.delete_version("9.9.9", &event("version.delete", None)).await);
+        assert_not_found(store.api_key("nope").await);
+        assert_not_found(store.revoke_api_key("nope", T0, &event("api_key.revoke", None)).await);
+        assert_not_found(
+            store.revoke_publisher_key("nope", T0, &event("publisher_key.revoke", None)).await,
+        );
+        assert_not_found(store.user_by_name("nope").await);
+        assert_not_found(store.delete_user("nope", &event("user.delete", None)).await);
+        assert_not_found(store.retire_signing_key("nope", T0).await);
+        assert_eq!(audit_total(store).await, 0, "failed changes are not audited");
+    }
+
+    pub async fn labels_round_trip_and_update(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        let mut l = label("l-1", &org.id, "shop");
+        l.domains = vec![];
+        l.tags = vec!["only".into()];
+        store.create_label(&l, &event("label.create", Some(&org.id))).await.unwrap();
+        assert_eq!(store.label("l-1").await.unwrap(), l);
+
+        let mut changed = l.clone();
+        changed.name = "shop-renamed".into();
+        changed.application = "The Shop".into();
+        changed.domains = vec![
+            "https://a.example".into(),
+            "https://b.example".into(),
+            "http://localhost:3000".into(),
+        ];
+        changed.tags = vec![];
+        changed.updated_at = T0 + 5;
+        // The organisation and creation time are not the update's to change.
+        let mut attempt = changed.clone();
+        attempt.organisation_id = "org-elsewhere".into();
+        attempt.created_at = 1;
+        store.update_label(&attempt, &event("label.update", Some(&org.id))).await.unwrap();
+        assert_eq!(store.label("l-1").await.unwrap(), changed);
+    }
+
+    pub async fn labels_are_filtered_by_organisation(store: &dyn Store) {
+        let a = given_organisation(store, 1).await;
+        let b = given_organisation(store, 2).await;
+        let a1 = given_label(store, "a1", &a.id).await;
+        let a2 = given_label(store, "a2", &a.id).await;
+        let b1 = given_label(store, "b1", &b.id).await;
+
+        let of_a = store.labels(&by_org(&a.id), all()).await.unwrap();
+        assert_eq!(of_a.items, vec![a1.clone(), a2.clone()]);
+        assert_eq!(of_a.total, 2);
+        let of_b = store.labels(&by_org(&b.id), all()).await.unwrap();
+        assert_eq!(of_b.items, vec![b1.clone()]);
+        let everything = store.labels(&Filter::default(), page(1, 1)).await.unwrap();
+        assert_eq!(everything.total, 3);
+        assert_eq!(everything.items, vec![a2.clone()]);
+        let scoped_search =
+            Filter { organisation_id: Some(a.id.clone()), name_contains: Some("A2-".into()) };
+        assert_eq!(store.labels(&scoped_search, all()).await.unwrap().items, vec![a2]);
+        let wrong_scope =
+            Filter { organisation_id: Some(b.id.clone()), name_contains: Some("a2".into()) };
+        assert_eq!(store.labels(&wrong_scope, all()).await.unwrap().total, 0);
+    }
+
+    pub async fn label_needs_its_organisation(store: &dyn Store) {
+        assert_refused(
+            store
+                .create_label(&label("l-1", "org-missing", "shop"), &event("label.create", None))
+                .await,
+        );
+        assert_not_found(store.label("l-1").await);
+        assert_eq!(audit_total(store).await, 0);
+    }
+
+    pub async fn label_names_are_unique(store: &dyn Store) {
+        let a = given_organisation(store, 1).await;
+        let b = given_organisation(store, 2).await;
+        given_label(store, "l-1", &a.id).await;
+        let other = given_label(store, "l-2", &b.id).await;
+        // Unique across organisations: the name is the `sub` of the label's tokens.
+        assert_conflict(
+            store
+                .create_label(&label("l-3", &b.id, "l-1-name"), &event("label.create", None))
+                .await,
+        );
+        let mut clash = other.clone();
+        clash.name = "l-1-name".into();
+        assert_conflict(store.update_label(&clash, &event("label.update", None)).await);
+        assert_eq!(store.label("l-2").await.unwrap(), other);
+        assert_not_found(store.label("l-3").await);
+    }
+
+    pub async fn label_delete_removes_its_keys(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        given_label(store, "l-1", &org.id).await;
+        given_label(store, "l-2", &org.id).await;
+        given_key(store, &key("k-1", label_owner("l-1"), 1)).await;
+        given_key(store, &key("k-2", label_owner("l-1"), 2)).await;
+        given_key(store, &key("k-3", label_owner("l-2"), 3)).await;
+        store.delete_label("l-1", &event("label.delete", Some(&org.id))).await.unwrap();
+        assert_not_found(store.label("l-1").await);
+        assert_not_found(store.api_key("k-1").await);
+        assert_not_found(store.api_key("k-2").await);
+        assert!(store.api_key_by_hash(&[2; 32]).await.unwrap().is_none());
+        assert_eq!(store.api_keys(&label_owner("l-2")).await.unwrap().len(), 1);
+        assert_not_found(store.delete_label("l-1", &event("label.delete", None)).await);
+        // A new label may take the name of a deleted one.
+        store
+            .create_label(&label("l-9", &org.id, "l-1-name"), &event("label.create", None))
+            .await
+            .unwrap();
+    }
+
+    pub async fn versions_put_get_list(store: &dyn Store) {
+        let v1 = version(
+            "3.8.2",
+            &[(Os::Win64, "3.8.2/t1c-win64.msi"), (Os::Unix, "https://cdn.example/t1c.deb")],
+        );
+        let mut v2 = version("4.0.0", &[]);
+        v2.recommended = false;
+        v2.mandatory = true;
+        v2.allowed = false;
+        store.put_version(&v1, &event("version.put", None)).await.unwrap();
+        store.put_version(&v2, &event("version.put", None)).await.unwrap();
+
+        let got = store.version("3.8.2").await.unwrap();
+        assert_eq!(sorted(got.clone()), sorted(v1.clone()));
+        assert_eq!(store.version("4.0.0").await.unwrap(), v2);
+        let mut listed: Vec<_> = store.versions().await.unwrap().into_iter().map(sorted).collect();
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(listed, vec![sorted(v1), v2]);
+    }
+
+    pub async fn version_put_replaces_flags_and_installers(store: &dyn Store) {
+        let first =
+            version("3.8.2", &[(Os::Win64, "a.msi"), (Os::Macos, "a.pkg"), (Os::Unix, "a.deb")]);
+        store.put_version(&first, &event("version.put", None)).await.unwrap();
+        given_key(store, &key("k-1", KeyOwner::Version("3.8.2".into()), 1)).await;
+
+        let mut second = version("3.8.2", &[(Os::Macosarm, "b-arm.pkg"), (Os::Win64, "b.msi")]);
+        second.recommended = false;
+        second.mandatory = true;
+        second.allowed = false;
+        second.updated_at = T0 + 100;
+        store.put_version(&second, &event("version.put", None)).await.unwrap();
+
+        let got = store.version("3.8.2").await.unwrap();
+        assert!(!got.recommended && got.mandatory && !got.allowed, "{got:?}");
+        assert_eq!(got.updated_at, T0 + 100);
+        assert_eq!(got.created_at, T0, "an upsert keeps the creation time");
+        assert_eq!(sorted(got), sorted(second));
+        assert_eq!(store.versions().await.unwrap().len(), 1);
+        // Replacing a version's policy keeps its installation keys.
+        assert_eq!(store.api_key("k-1").await.unwrap().id, "k-1");
+    }
+
+    pub async fn version_delete_removes_installers_and_keys(store: &dyn Store) {
+        let v = version("3.8.2", &[(Os::Win64, "a.msi")]);
+        store.put_version(&v, &event("version.put", None)).await.unwrap();
+        store
+            .put_version(&version("3.9.0", &[(Os::Win64, "b.msi")]), &event("version.put", None))
+            .await
+            .unwrap();
+        given_key(store, &key("k-1", KeyOwner::Version("3.8.2".into()), 1)).await;
+        given_key(store, &key("k-2", KeyOwner::Version("3.9.0".into()), 2)).await;
+        store.delete_version("3.8.2", &event("version.delete", None)).await.unwrap();
+        assert_not_found(store.version("3.8.2").await);
+        assert_not_found(store.api_key("k-1").await);
+        assert_eq!(store.api_key("k-2").await.unwrap().id, "k-2");
+        // Putting it again starts without the old installers.
+        store.put_version(&version("3.8.2", &[]), &event("version.put", None)).await.unwrap();
+        assert!(store.version("3.8.2").await.unwrap().installers.is_empty());
+        assert_eq!(store.version("3.9.0").await.unwrap().installers.len(), 1);
+    }
+
+    pub async fn api_keys_for_labels_and_versions(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        let l = given_label(store, "l-1", &org.id).await;
+        store.put_version(&version("3.8.2", &[]), &event("version.put", None)).await.unwrap();
+        let mut label_key = key("k-1", label_owner("l-1"), 1);
+        label_key.expires_at = Some(T0 + 86_400);
+        let version_key = key("k-2", KeyOwner::Version("3.8.2".into()), 2);
+        given_key(store, &label_key).await;
+        given_key(store, &version_key).await;
+
+        assert_eq!(store.api_key("k-1").await.unwrap(), label_key);
+        assert_eq!(store.api_keys(&label_owner("l-1")).await.unwrap(), vec![label_key.clone()]);
+        assert_eq!(
+            store.api_keys(&KeyOwner::Version("3.8.2".into())).await.unwrap(),
+            vec![version_key.clone()]
+        );
+
+        let resolved = store.api_key_by_hash(&[1; 32]).await.unwrap().expect("label key");
+        assert_eq!(resolved.key, label_key);
+        assert_eq!(resolved.label, Some(l));
+        let resolved = store.api_key_by_hash(&[2; 32]).await.unwrap().expect("version key");
+        assert_eq!(resolved.key, version_key);
+        assert_eq!(resolved.label, None);
+        assert!(store.api_key_by_hash(&[3; 32]).await.unwrap().is_none());
+
+        // A key for an owner that does not exist is refused.
+        assert_refused(
+            store
+                .create_api_key(
+                    &key("k-3", label_owner("missing"), 3),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+        assert_refused(
+            store
+                .create_api_key(
+                    &key("k-4", KeyOwner::Version("0.0.1".into()), 4),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+    }
+
+    pub async fn api_keys_active_limit(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        given_label(store, "l-1", &org.id).await;
+        given_label(store, "l-2", &org.id).await;
+        let create = |k: ApiKey| async move {
+            store.create_api_key(&k, 2, &event("api_key.create", None)).await
+        };
+        create(key("k-1", label_owner("l-1"), 1)).await.unwrap();
+        create(key("k-2", label_owner("l-1"), 2)).await.unwrap();
+        assert_refused(create(key("k-3", label_owner("l-1"), 3)).await);
+        assert_not_found(store.api_key("k-3").await);
+        // The limit is per owner.
+        create(key("k-4", label_owner("l-2"), 4)).await.unwrap();
+
+        // A revoked key does not count.
+        store.revoke_api_key("k-1", T0 + 10, &event("api_key.revoke", None)).await.unwrap();
+        let mut third = key("k-3", label_owner("l-1"), 3);
+        third.created_at = T0 + 20;
+        create(third).await.unwrap();
+        let mut fourth = key("k-5", label_owner("l-1"), 5);
+        fourth.created_at = T0 + 20;
+        assert_refused(create(fourth.clone()).await);
+
+        // A key that expired by the new key's creation does not count; one expiring later does.
+        let mut expiring = key("k-6", label_owner("l-2"), 6);
+        expiring.expires_at = Some(T0 + 100);
+        create(expiring).await.unwrap();
+        let mut before_expiry = key("k-7", label_owner("l-2"), 7);
+        before_expiry.created_at = T0 + 99;
+        assert_refused(create(before_expiry.clone()).await);
+        before_expiry.created_at = T0 + 100;
+        create(before_expiry).await.unwrap();
+        assert_eq!(store.api_keys(&label_owner("l-2")).await.unwrap().len(), 3);
+
+        // A limit of zero refuses everything; a larger one allows more.
+        assert_refused(store.create_api_key(&fourth, 0, &event("api_key.create", None)).await);
+        store.create_api_key(&fourth, 3, &event("api_key.create", None)).await.unwrap();
+    }
+
+    pub async fn api_key_revoke(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        let l = given_label(store, "l-1", &org.id).await;
+        given_key(store, &key("k-1", label_owner("l-1"), 1)).await;
+        store
+            .revoke_api_key("k-1", T0 + 30, &event("api_key.revoke", Some(&org.id)))
+            .await
+            .unwrap();
+        let revoked = store.api_key("k-1").await.unwrap();
+        assert_eq!(revoked.revoked_at, Some(T0 + 30));
+        assert!(!revoked.is_active(T0 + 31));
+        assert_not_found(
+            store.revoke_api_key("k-1", T0 + 40, &event("api_key.revoke", None)).await,
+        );
+        assert_eq!(
+            store.api_key("k-1").await.unwrap().revoked_at,
+            Some(T0 + 30),
+            "the first revocation stands"
+        );
+        // Found by hash whatever its state, so the caller can tell "revoked" from "unknown".
+        let resolved = store.api_key_by_hash(&[1; 32]).await.unwrap().expect("revoked key");
+        assert_eq!(resolved.key, revoked);
+        assert_eq!(resolved.label, Some(l));
+    }
+
+    pub async fn api_key_hashes_are_unique(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        given_label(store, "l-1", &org.id).await;
+        given_label(store, "l-2", &org.id).await;
+        given_key(store, &key("k-1", label_owner("l-1"), 1)).await;
+        assert_conflict(
+            store
+                .create_api_key(
+                    &key("k-2", label_owner("l-2"), 1),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .create_api_key(
+                    &key("k-1", label_owner("l-2"), 2),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+        assert!(store.api_keys(&label_owner("l-2")).await.unwrap().is_empty());
+    }
+
+    pub async fn every_change_is_audited_once(store: &dyn Store) {
+        let mut expected: Vec<(&str, String)> = Vec::new();
+        macro_rules! audited {
+            ($action:literal, $id:expr, $call:expr) => {{
+                let before = audit_total(store).await;
+                $call.await.unwrap();
+                assert_eq!(audit_total(store).await, before + 1, "{} writes one entry", $action);
+                expected.push(($action, String::from($id)));
+            }};
+        }
+        let org = organisation("org-1", "Acme");
+        audited!(
+            "organisation.create",
+            "org-1",
+            store.create_organisation(&org, &event("organisation.create", Some("org-1")))
+        );
+        audited!(
+            "organisation.rename",
+            "org-1",
+            store.rename_organisation(
+                "org-1",
+                "Acme 2",
+                T0,
+                &event("organisation.rename", Some("org-1"))
+            )
+        );
+        let l = label("l-1", "org-1", "shop");
+        audited!(
+            "label.create",
+            "l-1",
+            store.create_label(&l, &event("label.create", Some("org-1")))
+        );
+        audited!(
+            "label.update",
+            "l-1",
+            store.update_label(&l, &event("label.update", Some("org-1")))
+        );
+        let v = version("3.8.2", &[(Os::Win64, "a.msi"), (Os::Unix, "a.deb")]);
+        audited!("version.put", "3.8.2", store.put_version(&v, &event("version.put", None)));
+        audited!("version.put", "3.8.2", store.put_version(&v, &event("version.put", None)));
+        audited!(
+            "api_key.create",
+            "k-1",
+            store.create_api_key(
+                &key("k-1", label_owner("l-1"), 1),
+                2,
+                &event("api_key.create", Some("org-1"))
+            )
+        );
+        audited!(
+            "api_key.revoke",
+            "k-1",
+            store.revoke_api_key("k-1", T0, &event("api_key.revoke", Some("org-1")))
+        );
+        audited!(
+            "api_key.create",
+            "k-2",
+            store.create_api_key(
+                &key("k-2", KeyOwner::Version("3.8.2".into()), 2),
+                2,
+                &event("api_key.create", None)
+            )
+        );
+        let p = PublisherKey {
+            id: "p-1".into(),
+            name: "Acme".into(),
+            public_key: "AAAA".into(),
+            created_at: T0,
+            revoked_at: None,
+        };
+        audited!(
+            "publisher_key.create",
+            "p-1",
+            store.create_publisher_key(&p, &event("publisher_key.create", None))
+        );
+        audited!(
+            "publisher_key.revoke",
+            "p-1",
+            store.revoke_publisher_key("p-1", T0, &event("publisher_key.revoke", None))
+        );
+        let u = user("u-1", "alice", Role::Analyst, Some("org-1"));
+        audited!("user.create", "u-1", store.create_user(&u, &event("user.create", Some("org-1"))));
+        audited!(
+            "user.delete",
+            "u-1",
+            store.delete_user("u-1", &event("user.delete", Some("org-1")))
+        );
+        audited!(
+            "version.delete",
+            "3.8.2",
+            store.delete_version("3.8.2", &event("version.delete", None))
+        );
+        audited!(
+            "label.delete",
+            "l-1",
+            store.delete_label("l-1", &event("label.delete", Some("org-1")))
+        );
+        audited!(
+            "organisation.delete",
+            "org-1",
+            store.delete_organisation("org-1", &event("organisation.delete", Some("org-1")))
+        );
+
+        // Sessions and signing keys are machinery, not operator changes: not audited.
+        let before = audit_total(store).await;
+        let u = user("u-1", "alice", Role::PlatformAdmin, None);
+        store.create_user(&u, &event("user.create", None)).await.unwrap();
+        store.create_session(&[1; 32], "u-1", T0, T0 + 10).await.unwrap();
+        store.delete_session(&[1; 32]).await.unwrap();
+        store.purge_sessions(T0).await.unwrap();
+        store.add_signing_key(&signing_key(1)).await.unwrap();
+        store.retire_signing_key("kid-1", T0).await.unwrap();
+        store.purge_signing_keys(T0 + 1).await.unwrap();
+        assert_eq!(audit_total(store).await, before + 1);
+        expected.push(("user.create", "u-1".into()));
+
+        let log = store.audit_log(&Filter::default(), all()).await.unwrap();
+        assert_eq!(log.total, expected.len() as u64);
+        let newest_first: Vec<_> =
+            expected.iter().rev().map(|(a, id)| (a.to_string(), id.clone())).collect();
+        let got: Vec<_> =
+            log.items.iter().map(|e| (e.action.clone(), e.object_id.clone())).collect();
+        assert_eq!(got, newest_first);
+        assert!(log.items.windows(2).all(|w| w[0].id > w[1].id), "ids decrease");
+        let first = log.items.last().unwrap();
+        assert_eq!(first.actor, "user:admin");
+        assert_eq!(first.at, T0);
+        assert_eq!(first.object_kind, "organisation");
+        assert_eq!(first.organisation_id.as_deref(), Some("org-1"));
+        assert_eq!(first.detail, json!({ "test": "organisation.create" }));
+        let kinds: Vec<_> = log.items.iter().map(|e| e.object_kind.as_str()).collect();
+        for kind in ["organisation", "label", "version", "api_key", "publisher_key", "user"] {
+            assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+        }
+
+        // Paging, and the action search.
+        let second_page = store.audit_log(&Filter::default(), page(2, 3)).await.unwrap();
+        assert_eq!(second_page.items, log.items[2..5].to_vec());
+        let revokes = store.audit_log(&named("REVOKE"), all()).await.unwrap();
+        assert_eq!(revokes.total, 2);
+        assert!(revokes.items.iter().all(|e| e.action.ends_with(".revoke")));
+    }
+
+    pub async fn audit_log_filters_by_organisation(store: &dyn Store) {
+        let a = given_organisation(store, 1).await;
+        let b = given_organisation(store, 2).await;
+        given_label(store, "a1", &a.id).await;
+        given_label(store, "b1", &b.id).await;
+        given_label(store, "a2", &a.id).await;
+        store.put_version(&version("1.0.0", &[]), &event("version.put", None)).await.unwrap();
+
+        let of_a = store.audit_log(&by_org(&a.id), all()).await.unwrap();
+        let got: Vec<_> =
+            of_a.items.iter().map(|e| (e.action.as_str(), e.object_id.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![("label.create", "a2"), ("label.create", "a1"), ("organisation.create", "org-1")]
+        );
+        assert_eq!(of_a.total, 3);
+        assert_eq!(store.audit_log(&by_org(&b.id), all()).await.unwrap().total, 2);
+        assert_eq!(store.audit_log(&by_org("org-none"), all()).await.unwrap().total, 0);
+        assert_eq!(audit_total(store).await, 6);
+        // Deleting an organisation keeps its history.
+        store.delete_organisation(&a.id, &event("organisation.delete", Some(&a.id))).await.unwrap();
+        assert_eq!(store.audit_log(&by_org(&a.id), all()).await.unwrap().total, 4);
+    }
+
+    pub async fn failed_changes_leave_no_trace(store: &dyn Store) {
+        let a = given_organisation(store, 1).await;
+        let b = given_organisation(store, 2).await;
+        let la = given_label(store, "l-a", &a.id).await;
+        given_label(store, "l-b", &b.id).await;
+        given_key(store, &key("k-1", label_owner("l-a"), 1)).await;
+        given_key(store, &key("k-2", label_owner("l-a"), 2)).await;
+        store
+            .create_user(&user("u-1", "alice", Role::Analyst, None), &event("user.create", None))
+            .await
+            .unwrap();
+        let v = version("1.0.0", &[(Os::Win64, "a.msi")]);
+        store.put_version(&v, &event("version.put", None)).await.unwrap();
+        store.add_signing_key(&signing_key(1)).await.unwrap();
+        let audit_before = store.audit_log(&Filter::default(), all()).await.unwrap();
+        let organisations_before = store.organisations(&Filter::default(), all()).await.unwrap();
+        let labels_before = store.labels(&Filter::default(), all()).await.unwrap();
+
+        assert_conflict(
+            store
+                .create_organisation(
+                    &organisation("org-3", "Org 1"),
+                    &event("organisation.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .rename_organisation(&b.id, "Org 1", T0 + 9, &event("organisation.rename", None))
+                .await,
+        );
+        assert_conflict(
+            store
+                .create_label(&label("l-c", &b.id, "l-a-name"), &event("label.create", None))
+                .await,
+        );
+        let mut clash = la.clone();
+        clash.name = "l-b-name".into();
+        clash.tags = vec!["changed".into()];
+        assert_conflict(store.update_label(&clash, &event("label.update", None)).await);
+        assert_refused(
+            store
+                .create_label(&label("l-d", "org-missing", "new"), &event("label.create", None))
+                .await,
+        );
+        assert_refused(
+            store
+                .create_api_key(
+                    &key("k-3", label_owner("l-a"), 3),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .create_api_key(
+                    &key("k-4", label_owner("l-b"), 1),
+                    2,
+                    &event("api_key.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .create_user(
+                    &user("u-2", "alice", Role::PlatformAdmin, None),
+                    &event("user.create", None),
+                )
+                .await,
+        );
+        assert_refused(
+            store
+                .create_user(
+                    &user("u-3", "bob", Role::Analyst, Some("org-missing")),
+                    &event("user.create", None),
+                )
+                .await,
+        );
+        // A version put whose installers clash (two for one platform) fails as a whole: the
+        // flags and installers of the stored version stay.
+        let mut broken = version("1.0.0", &[(Os::Unix, "x.deb"), (Os::Unix, "y.deb")]);
+        broken.mandatory = true;
+        assert!(store.put_version(&broken, &event("version.put", None)).await.is_err());
+        let mut new_broken = broken.clone();
+        new_broken.id = "2.0.0".into();
+        assert!(store.put_version(&new_broken, &event("version.put", None)).await.is_err());
+        assert_conflict(
+            store
+                .add_signing_key(&SigningKeyRecord { kid: "other".into(), ..signing_key(1) })
+                .await,
+        );
+
+        assert_eq!(store.audit_log(&Filter::default(), all()).await.unwrap(), audit_before);
+        assert_eq!(
+            store.organisations(&Filter::default(), all()).await.unwrap(),
+            organisations_before
+        );
+        assert_eq!(store.labels(&Filter::default(), all()).await.unwrap(), labels_before);
+        assert_eq!(store.api_keys(&label_owner("l-a")).await.unwrap().len(), 2);
+        assert!(store.api_keys(&label_owner("l-b")).await.unwrap().is_empty());
+        assert_eq!(store.user_count().await.unwrap(), 1);
+        assert_eq!(store.user_by_name("alice").await.unwrap().role, Role::Analyst);
+        assert_eq!(store.version("1.0.0").await.unwrap(), v);
+        assert_not_found(store.version("2.0.0").await);
+        assert_eq!(store.signing_keys().await.unwrap(), vec![signing_key(1)]);
+    }
+
+    pub async fn publisher_keys_lifecycle(store: &dyn Store) {
+        let one = PublisherKey {
+            id: "p-1".into(),
+            name: "Acme Modules".into(),
+            public_key: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".into(),
+            created_at: T0,
+            revoked_at: None,
+        };
+        let two = PublisherKey {
+            id: "p-2".into(),
+            public_key: "AAAA".into(),
+            created_at: T0 + 1,
+            ..one.clone()
+        };
+        store.create_publisher_key(&one, &event("publisher_key.create", None)).await.unwrap();
+        store.create_publisher_key(&two, &event("publisher_key.create", None)).await.unwrap();
+        assert_eq!(store.publisher_keys().await.unwrap(), vec![one.clone(), two.clone()]);
+        // The same public key twice, or the same id, conflicts.
+        let copy = PublisherKey { id: "p-3".into(), ..one.clone() };
+        assert_conflict(
+            store.create_publisher_key(&copy, &event("publisher_key.create", None)).await,
+        );
+        let same_id = PublisherKey { public_key: "BBBB".into(), ..one.clone() };
+        assert_conflict(
+            store.create_publisher_key(&same_id, &event("publisher_key.create", None)).await,
+        );
+
+        store
+            .revoke_publisher_key("p-1", T0 + 50, &event("publisher_key.revoke", None))
+            .await
+            .unwrap();
+        assert_not_found(
+            store.revoke_publisher_key("p-1", T0 + 60, &event("publisher_key.revoke", None)).await,
+        );
+        let keys = store.publisher_keys().await.unwrap();
+        assert_eq!(keys, vec![PublisherKey { revoked_at: Some(T0 + 50), ..one }, two]);
+    }
+
+    pub async fn users_round_trip(store: &dyn Store) {
+        let a = given_organisation(store, 1).await;
+        let b = given_organisation(store, 2).await;
+        assert_eq!(store.user_count().await.unwrap(), 0);
+        let root = user("u-0", "root", Role::PlatformAdmin, None);
+        let alice = user("u-1", "alice", Role::OrganisationAdmin, Some(&a.id));
+        let bob = user("u-2", "bob", Role::Analyst, Some(&a.id));
+        let carol = user("u-3", "carol", Role::Analyst, Some(&b.id));
+        for u in [&root, &alice, &bob, &carol] {
+            store
+                .create_user(u, &event("user.create", u.organisation_id.as_deref()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.user_count().await.unwrap(), 4);
+        assert_eq!(store.user_by_name("alice").await.unwrap(), alice);
+        assert_eq!(store.user_by_name("root").await.unwrap(), root);
+        assert_not_found(store.user_by_name("ALICE").await);
+
+        let of_a = store.users(&by_org(&a.id), all()).await.unwrap();
+        assert_eq!(of_a.items, vec![alice.clone(), bob.clone()]);
+        assert_eq!(of_a.total, 2);
+        let everyone = store.users(&Filter::default(), page(1, 2)).await.unwrap();
+        assert_eq!(everyone.total, 4);
+        assert_eq!(everyone.items, vec![bob.clone(), carol.clone()]);
+        assert_eq!(store.users(&named("O"), all()).await.unwrap().items, vec![bob, carol, root]);
+
+        assert_conflict(
+            store
+                .create_user(
+                    &user("u-9", "alice", Role::Analyst, None),
+                    &event("user.create", None),
+                )
+                .await,
+        );
+        assert_conflict(
+            store
+                .create_user(
+                    &user("u-1", "alice2", Role::Analyst, None),
+                    &event("user.create", None),
+                )
+                .await,
+        );
+        assert_eq!(store.user_count().await.unwrap(), 4);
+    }
+
+    pub async fn sessions_live_until_expiry(store: &dyn Store) {
+        let alice = user("u-1", "alice", Role::PlatformAdmin, None);
+        store.create_user(&alice, &event("user.create", None)).await.unwrap();
+        store.create_session(&[1; 32], "u-1", T0, T0 + 100).await.unwrap();
+        store.create_session(&[2; 32], "u-1", T0, T0 + 200).await.unwrap();
+        store.create_session(&[3; 32], "u-1", T0, T0 + 300).await.unwrap();
+        assert_conflict(store.create_session(&[3; 32], "u-1", T0, T0 + 300).await);
+        assert_refused(store.create_session(&[4; 32], "u-missing", T0, T0 + 300).await);
+
+        assert_eq!(store.session_user(&[1; 32], T0).await.unwrap(), Some(alice.clone()));
+        assert_eq!(store.session_user(&[1; 32], T0 + 99).await.unwrap(), Some(alice.clone()));
+        assert_eq!(store.session_user(&[1; 32], T0 + 100).await.unwrap(), None, "at expiry");
+        assert_eq!(store.session_user(&[1; 32], T0 + 101).await.unwrap(), None);
+        assert_eq!(store.session_user(&[9; 32], T0).await.unwrap(), None);
+
+        store.delete_session(&[2; 32]).await.unwrap();
+        assert_eq!(store.session_user(&[2; 32], T0).await.unwrap(), None);
+        store.delete_session(&[2; 32]).await.unwrap();
+
+        assert_eq!(store.purge_sessions(T0 + 99).await.unwrap(), 0);
+        assert_eq!(store.purge_sessions(T0 + 100).await.unwrap(), 1);
+        assert_eq!(store.purge_sessions(T0 + 100).await.unwrap(), 0);
+        assert_eq!(store.session_user(&[3; 32], T0 + 100).await.unwrap(), Some(alice));
+        assert_eq!(store.purge_sessions(T0 + 1000).await.unwrap(), 1);
+        assert_eq!(store.session_user(&[3; 32], T0).await.unwrap(), None);
+    }
+
+    pub async fn user_delete_ends_sessions(store: &dyn Store) {
+        let alice = user("u-1", "alice", Role::PlatformAdmin, None);
+        let bob = user("u-2", "bob", Role::PlatformAdmin, None);
+        store.create_user(&alice, &event("user.create", None)).await.unwrap();
+        store.create_user(&bob, &event("user.create", None)).await.unwrap();
+        store.create_session(&[1; 32], "u-1", T0, T0 + 100).await.unwrap();
+        store.create_session(&[2; 32], "u-2", T0, T0 + 100).await.unwrap();
+        store.delete_user("u-1", &event("user.delete", None)).await.unwrap();
+        assert_eq!(store.session_user(&[1; 32], T0).await.unwrap(), None);
+        assert_eq!(store.session_user(&[2; 32], T0).await.unwrap(), Some(bob));
+        assert_not_found(store.user_by_name("alice").await);
+        assert_eq!(
+            store.purge_sessions(T0 + 1000).await.unwrap(),
+            1,
+            "only bob's session was left"
+        );
+        assert_not_found(store.delete_user("u-1", &event("user.delete", None)).await);
+        // The name is free again.
+        store
+            .create_user(&user("u-3", "alice", Role::Analyst, None), &event("user.create", None))
+            .await
+            .unwrap();
+    }
+
+    pub async fn signing_keys_lifecycle(store: &dyn Store) {
+        assert!(store.signing_keys().await.unwrap().is_empty());
+        let mut no_private = signing_key(3);
+        no_private.private_pkcs8 = None;
+        no_private.published_until = Some(T0 + 10);
+        for k in [signing_key(2), signing_key(1), no_private.clone()] {
+            store.add_signing_key(&k).await.unwrap();
+        }
+        assert_eq!(
+            store.signing_keys().await.unwrap(),
+            vec![signing_key(1), signing_key(2), no_private.clone()]
+        );
+
+        store.retire_signing_key("kid-1", T0 + 500).await.unwrap();
+        let retired = store.signing_keys().await.unwrap().remove(0);
+        assert_eq!(
+            retired,
+            SigningKeyRecord {
+                private_pkcs8: None,
+                published_until: Some(T0 + 500),
+                ..signing_key(1)
+            }
+        );
+
+        // Only keys whose publication ended before `now` go.
+        assert_eq!(store.purge_signing_keys(T0 + 10).await.unwrap(), 0);
+        assert_eq!(store.purge_signing_keys(T0 + 11).await.unwrap(), 1);
+        assert_eq!(store.purge_signing_keys(T0 + 500).await.unwrap(), 0);
+        let left: Vec<_> =
+            store.signing_keys().await.unwrap().into_iter().map(|k| k.generation).collect();
+        assert_eq!(left, vec![1, 2]);
+        assert_eq!(store.purge_signing_keys(i64::MAX).await.unwrap(), 1);
+        assert_eq!(
+            store.signing_keys().await.unwrap(),
+            vec![signing_key(2)],
+            "the signing key stays"
+        );
+    }
+
+    pub async fn signing_key_generations_are_unique(db: &Db) {
+        // Two DS processes race to add the next key: one wins, the other sees a conflict and
+        // reads the winner's.
+        let other = db.reopen().await;
+        db.store.add_signing_key(&signing_key(1)).await.unwrap();
+        let mine = SigningKeyRecord { kid: "mine".into(), ..signing_key(2) };
+        let theirs = SigningKeyRecord { kid: "theirs".into(), ..signing_key(2) };
+        let (a, b) = tokio::join!(db.store.add_signing_key(&mine), other.add_signing_key(&theirs));
+        assert!(a.is_ok() != b.is_ok(), "exactly one wins: {a:?} {b:?}");
+        let loser = if a.is_ok() { b } else { a };
+        assert_conflict(loser);
+        let keys = other.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys, db.store.signing_keys().await.unwrap());
+        // The same kid in another generation conflicts too.
+        assert_conflict(
+            db.store.add_signing_key(&SigningKeyRecord { generation: 7, ..signing_key(1) }).await,
+        );
+        other.close().await;
+    }
+
+    pub async fn hostile_values_round_trip(db: &Db) {
+        let store: &dyn Store = &*db.store;
+        let long = "é🔑x".repeat(10 * 1024 / 3);
+        let hostile = [
+            "'; DROP TABLE organisations; --".to_owned(),
+            r#"Robert'); DELETE FROM labels WHERE ('1'='1"#.to_owned(),
+            "quote ' double \" backtick ` semicolon ;".to_owned(),
+            r"back\slash \\ \' \n \0 end\".to_owned(),
+            "unicode: Ünïcødé — 日本語 — 🙂 — \u{202e}rtl".to_owned(),
+            "$1 $2 ?1 :name @p1 %s %% _".to_owned(),
+            "tab\tnewline\ncr\r".to_owned(),
+            long.clone(),
+        ];
+        for (i, text) in hostile.iter().enumerate() {
+            let org = organisation(&format!("org-{text}-{i}"), text);
+            store
+                .create_organisation(&org, &event("organisation.create", Some(&org.id)))
+                .await
+                .unwrap();
+            assert_eq!(store.organisation(&org.id).await.unwrap(), org);
+            let mut l = label(&format!("label-{i}-{text}"), &org.id, &format!("{text}-label"));
+            l.application = text.clone();
+            l.domains = vec![text.clone(), format!("\"{text}\"")];
+            l.tags = vec![text.clone(), String::new(), "[\"nested\"]".into()];
+            store.create_label(&l, &event("label.create", Some(&org.id))).await.unwrap();
+            assert_eq!(store.label(&l.id).await.unwrap(), l);
+            let u = user(&format!("u-{i}"), text, Role::Analyst, Some(&org.id));
+            store.create_user(&u, &event("user.create", None)).await.unwrap();
+            assert_eq!(store.user_by_name(text).await.unwrap(), u);
+            let p = PublisherKey {
+                id: text.clone(),
+                name: text.clone(),
+                public_key: format!("pk-{i}"),
+                created_at: T0,
+                revoked_at: None,
+            };
+            store.create_publisher_key(&p, &event("publisher_key.create", None)).await.unwrap();
+            let audit = AuditEvent {
+                actor: text.clone(),
+                detail: json!({ "name": text, "list": [text] }),
+                ..event("x.y", Some(&org.id))
+            };
+            store
+                .put_version(&version(&format!("1.0.{i}"), &[(Os::Win64, text)]), &audit)
+                .await
+                .unwrap();
+            let newest =
+                store.audit_log(&Filter::default(), page(0, 1)).await.unwrap().items.remove(0);
+            assert_eq!(newest.actor, *text);
+            assert_eq!(newest.detail, audit.detail);
+            assert_eq!(
+                store.version(&format!("1.0.{i}")).await.unwrap().installers[0].source,
+                *text
+            );
+            // Searching for the text itself finds exactly it: nothing in it is read as SQL
+            // or as a pattern.
+            let found = store.organisations(&named(text), all()).await.unwrap();
+            assert_eq!(
+                found.items.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+                vec![org.id.clone()],
+                "{text:?}"
+            );
+        }
+        let keys = store.publisher_keys().await.unwrap();
+        assert_eq!(keys.len(), hostile.len());
+        assert_eq!(
+            store.organisations(&Filter::default(), all()).await.unwrap().total,
+            hostile.len() as u64
+        );
+        assert_eq!(
+            store.labels(&Filter::default(), all()).await.unwrap().total,
+            hostile.len() as u64
+        );
+        assert_eq!(store.user_count().await.unwrap(), hostile.len() as u64);
+
+        // Every table is still there.
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        for table in [
+            "organisations",
+            "labels",
+            "versions",
+            "installers",
+            "api_keys",
+            "publisher_keys",
+            "users",
+            "sessions",
+            "audit_log",
+            "signing_keys",
+        ] {
+            let count: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0);
+            assert!(count >= 0, "{table}");
+        }
+        pool.close().await;
+    }
+
+    pub async fn two_processes_share_one_database(db: &Db) {
+        let one: &dyn Store = &*db.store;
+        let other = db.reopen().await;
+        let two: &dyn Store = &other;
+        let org = given_organisation(one, 1).await;
+        assert_eq!(two.organisation(&org.id).await.unwrap(), org);
+        let l = given_label(two, "l-1", &org.id).await;
+        assert_eq!(one.label("l-1").await.unwrap(), l);
+        given_key(one, &key("k-1", label_owner("l-1"), 1)).await;
+        assert_eq!(two.api_key_by_hash(&[1; 32]).await.unwrap().unwrap().label, Some(l));
+        two.revoke_api_key("k-1", T0 + 1, &event("api_key.revoke", None)).await.unwrap();
+        assert_eq!(one.api_key("k-1").await.unwrap().revoked_at, Some(T0 + 1));
+        assert_conflict(
+            two.create_organisation(
+                &organisation("org-9", "Org 1"),
+                &event("organisation.create", None),
+            )
+            .await,
+        );
+        one.create_user(
+            &user("u-1", "alice", Role::PlatformAdmin, None),
+            &event("user.create", None),
+        )
+        .await
+        .unwrap();
+        two.create_session(&[5; 32], "u-1", T0, T0 + 10).await.unwrap();
+        assert_eq!(one.session_user(&[5; 32], T0).await.unwrap().unwrap().username, "alice");
+        one.delete_organisation(&org.id, &event("organisation.delete", None)).await.unwrap();
+        assert_not_found(two.label("l-1").await);
+        let log_one = one.audit_log(&Filter::default(), all()).await.unwrap();
+        assert_eq!(log_one, two.audit_log(&Filter::default(), all()).await.unwrap());
+        assert_eq!(log_one.total, 6);
+        other.close().await;
+    }
+
+    pub async fn concurrent_key_creation_keeps_the_limit(db: &Db) {
+        let stores: [Arc<dyn Store>; 2] = [db.store.clone(), Arc::new(db.reopen().await)];
+        let org = given_organisation(&*stores[0], 1).await;
+        given_label(&*stores[0], "l-1", &org.id).await;
+        // One key already there, so each racer reads a count of one or two.
+        given_key(&*stores[0], &key("k-0", label_owner("l-1"), 100)).await;
+        let audit_before = audit_total(&*stores[0]).await;
+
+        let racers: Vec<_> = (0..20u8)
+            .map(|n| {
+                let store = stores[usize::from(n % 2)].clone();
+                tokio::spawn(async move {
+                    let k = key(&format!("k-{}", n + 1), label_owner("l-1"), n);
+                    store.create_api_key(&k, 2, &event("api_key.create", None)).await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for racer in racers {
+            match racer.await.expect("racer") {
+                Ok(()) => created += 1,
+                Err(StoreError::Refused(_)) => {}
+                Err(other) => panic!("a racer failed other than by refusal: {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "one more key fits under the limit of two");
+        let keys = stores[1].api_keys(&label_owner("l-1")).await.unwrap();
+        assert_eq!(keys.iter().filter(|k| k.is_active(T0)).count(), 2, "{keys:?}");
+        assert_eq!(audit_total(&*stores[1]).await, audit_before + 1);
+
+        // From empty, with both slots free.
+        given_label(&*stores[0], "l-2", &org.id).await;
+        let racers: Vec<_> = (0..20u8)
+            .map(|n| {
+                let store = stores[usize::from(n % 2)].clone();
+                tokio::spawn(async move {
+                    let k = key(&format!("k2-{n}"), label_owner("l-2"), 200 + n);
+                    store.create_api_key(&k, 2, &event("api_key.create", None)).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for racer in racers {
+            outcomes.push(racer.await.expect("racer"));
+        }
+        let created = outcomes.iter().filter(|r| r.is_ok()).count();
+        let others: Vec<_> = outcomes
+            .iter()
+            .filter(|r| !matches!(r, Ok(()) | Err(StoreError::Refused(_))))
+            .collect();
+        assert!(others.is_empty(), "racers failed other than by refusal: {others:?}");
+        assert_eq!(created, 2);
+        assert_eq!(stores[0].api_keys(&label_owner("l-2")).await.unwrap().len(), 2);
+    }
+
+    pub async fn reopening_keeps_data(db: &Db) {
+        let org = given_organisation(&*db.store, 1).await;
+        given_label(&*db.store, "l-1", &org.id).await;
+        db.store.add_signing_key(&signing_key(1)).await.unwrap();
+        db.store.close().await;
+
+        // Opening again runs the migrator again: nothing to apply, nothing lost.
+        let again = db.reopen().await;
+        assert_eq!(again.organisation(&org.id).await.unwrap(), org);
+        assert_eq!(again.label("l-1").await.unwrap().organisation_id, org.id);
+        assert_eq!(again.signing_keys().await.unwrap(), vec![signing_key(1)]);
+        assert_eq!(audit_total(&again).await, 2);
+        let third = db.reopen().await;
+        assert_eq!(third.organisations(&Filter::default(), all()).await.unwrap().total, 1);
+        third.close().await;
+        again.close().await;
+
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let applied: Vec<i64> =
+            sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+        let distinct: std::collections::BTreeSet<_> = applied.iter().collect();
+        assert_eq!(applied.len(), distinct.len(), "each migration applied once: {applied:?}");
+        assert!(!applied.is_empty());
+        pool.close().await;
+    }
+
+    /// Installers in platform order, as a comparable value.
+    fn sorted(mut v: Version) -> Version {
+        v.installers.sort_by_key(|i| i.os.as_str());
+        v
+    }
+}
