@@ -7,7 +7,13 @@ async fn token_for_a_new_label(backend: DsBackend) {
     let admin = ds.admin_token().await;
     let org = ds.organisation(&admin, "Acme").await;
     let (_, key) = ds.label_with_key(&admin, &org, "shop", &["https://shop.example"]).await;
-    let response = ds.client().get(format!("{}/v3_5/tokens/application", ds.url())).header("apikey", key).send().await.expect("answers");
+    let response = ds
+        .client()
+        .get(format!("{}/v3_5/tokens/application", ds.url()))
+        .header("apikey", key)
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(response.status(), 200);
     ds.stop().await;
 }

@@ -173,7 +173,10 @@ fn ds_api_fuzz(root: &Path) -> Result<()> {
         let ca = data.join("tls/ca.pem");
         let bootstrap = data.join("bootstrap-admin.txt");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !ca.exists() || !bootstrap.exists() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || !ca.exists()
+            || !bootstrap.exists()
+        {
             if std::time::Instant::now() > deadline {
                 bail!("the DS did not start listening on port {port}");
             }

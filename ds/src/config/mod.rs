@@ -45,7 +45,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the DS keeps its database (SQLite), TLS files, installers and the bootstrap
@@ -65,21 +65,6 @@ pub struct Config {
     pub installers: InstallerConfig,
     /// An external OpenID Connect issuer for operators (Keycloak, ...); off when absent.
     pub oidc: Option<OidcConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            data_dir: None,
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            tokens: TokenSettings::default(),
-            api_keys: ApiKeyConfig::default(),
-            sessions: SessionConfig::default(),
-            installers: InstallerConfig::default(),
-            oidc: None,
-        }
-    }
 }
 
 /// `[server]`

@@ -70,14 +70,20 @@ impl TestDs {
     ///
     /// # Errors
     /// [`TestDsError`] when the database or the DS cannot start.
-    pub async fn start_with(backend: DsBackend, configure: impl FnOnce(&mut Config)) -> Result<Self, TestDsError> {
+    pub async fn start_with(
+        backend: DsBackend,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, TestDsError> {
         let data = tempfile::tempdir().map_err(|e| TestDsError::Setup(e.to_string()))?;
         let database = match backend {
             DsBackend::Sqlite => None,
-            DsBackend::Postgres => Some(tokio::task::spawn_blocking(TestDatabase::start).await.map_err(|e| TestDsError::Setup(e.to_string()))??),
+            DsBackend::Postgres => Some(
+                tokio::task::spawn_blocking(TestDatabase::start)
+                    .await
+                    .map_err(|e| TestDsError::Setup(e.to_string()))??,
+            ),
         };
-        let mut config = Config::default();
-        config.data_dir = Some(data.path().to_owned());
+        let mut config = Config { data_dir: Some(data.path().to_owned()), ..Config::default() };
         config.server.listen = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))];
         config.database.url = database.as_ref().map(|db| db.url().to_owned());
         configure(&mut config);
@@ -86,7 +92,8 @@ impl TestDs {
         let mut client = reqwest::Client::builder().no_proxy();
         if let Some(ca) = running.ca_certificate() {
             let pem = std::fs::read(ca).map_err(|e| TestDsError::Setup(e.to_string()))?;
-            let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| TestDsError::Setup(e.to_string()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| TestDsError::Setup(e.to_string()))?;
             client = client.add_root_certificate(certificate);
         }
         let client = client.build().map_err(|e| TestDsError::Setup(e.to_string()))?;
@@ -129,7 +136,8 @@ impl TestDs {
 
     /// The bootstrap administrator's password, from the file the DS wrote.
     pub fn bootstrap_password(&self) -> String {
-        let text = std::fs::read_to_string(self.data.path().join(BOOTSTRAP_FILE)).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.data.path().join(BOOTSTRAP_FILE)).unwrap_or_default();
         text.lines().find_map(|l| l.strip_prefix("password: ")).unwrap_or_default().to_owned()
     }
 
@@ -139,7 +147,12 @@ impl TestDs {
     /// When the login fails (a test failure).
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/v3_5/auth/token", None, Some(serde_json::json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/v3_5/auth/token",
+                None,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login of {username}: {body}");
         body["data"]["access_token"].as_str().unwrap_or_default().to_owned()
@@ -155,7 +168,13 @@ impl TestDs {
     ///
     /// # Panics
     /// When the DS cannot be reached (a test failure).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -171,15 +190,27 @@ impl TestDs {
 
     /// Creates an organisation as `token`; returns its id.
     pub async fn organisation(&self, token: &str, name: &str) -> String {
-        let (status, body) =
-            self.call(Method::POST, "/v3_5/organisations", Some(token), Some(serde_json::json!({"name": name}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v3_5/organisations",
+                Some(token),
+                Some(serde_json::json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["data"]["id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Creates a label in `organisation` with `domains`, and a key for it; returns (label id,
     /// API key).
-    pub async fn label_with_key(&self, token: &str, organisation: &str, name: &str, domains: &[&str]) -> (String, String) {
+    pub async fn label_with_key(
+        &self,
+        token: &str,
+        organisation: &str,
+        name: &str,
+        domains: &[&str],
+    ) -> (String, String) {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -190,8 +221,14 @@ impl TestDs {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let label = body["data"]["id"].as_str().unwrap_or_default().to_owned();
-        let (status, body) =
-            self.call(Method::POST, &format!("/v3_5/labels/{label}/keys"), Some(token), Some(serde_json::json!({}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/v3_5/labels/{label}/keys"),
+                Some(token),
+                Some(serde_json::json!({})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (label, body["data"]["api_key"].as_str().unwrap_or_default().to_owned())
     }
