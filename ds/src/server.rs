@@ -33,7 +33,12 @@ impl TlsListener {
         let acceptor = TlsAcceptor::from(tls);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match listener.accept().await {
+                // The server dropping its end (shutdown) closes the port at once.
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = sender.closed() => return,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
                         tracing::warn!("accept failed: {err}");
@@ -41,9 +46,6 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if sender.is_closed() {
-                    return;
-                }
                 let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();

@@ -7,18 +7,11 @@
 //! and its idle resident memory.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-
-const WRK_SECONDS: &str = "5";
+use t1c_testkit::bench::{self, free_port, hello_world, rss_kib, wait_for};
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -119,93 +112,11 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Runs wrk; returns requests per second and the p99 latency as wrk prints it.
+/// Runs wrk against the connector; returns requests per second and the p99 latency.
 fn wrk(port: u16, path: &str, token: Option<&str>) -> (f64, String) {
-    let mut command = Command::new("wrk");
-    command.args(["-t2", "-c32", "-d", WRK_SECONDS, "--latency"]);
-    if let Some(token) = token {
-        command.args(["-H", &format!("Authorization: Bearer {token}")]);
-    }
-    let output = command
-        .arg(format!("https://localhost:{port}{path}"))
-        .output()
-        .expect("wrk (Debian package wrk) runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    let p99 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_default();
-    let non_2xx = text.lines().find(|l| l.contains("Non-2xx")).map(str::to_owned);
-    assert!(non_2xx.is_none(), "{path}: {non_2xx:?}\n{text}");
-    (rps, p99)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
-            })
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The baseline: axum + rustls (ring) answering a small JSON body, nothing else.
-async fn hello_world(port: u16) {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("cert");
-    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("tls")
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
-    )
-    .expect("cert");
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let router = Router::new().route(
-        "/hello",
-        get(|| async { axum::Json(serde_json::json!({"success": true, "data": "hello"})) }),
-    );
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .expect("bind");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            if let Ok(stream) = acceptor.accept(stream).await {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
-                    .await;
-            }
-        });
-    }
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "baseline did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> =
+        authorization.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
+    let result = bench::wrk(&format!("https://localhost:{port}{path}"), &headers);
+    (result.requests_per_second, result.p99)
 }

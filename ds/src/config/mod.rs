@@ -266,9 +266,15 @@ impl Config {
         if !(60..=86_400).contains(&t.lifetime_secs) {
             return invalid("tokens.lifetime_secs must be between 60 and 86400");
         }
-        if t.publish_ahead_secs < 60 || t.rotation_secs <= t.publish_ahead_secs {
+        if t.rotation_secs <= t.publish_ahead_secs {
+            return invalid("tokens.rotation_secs must exceed tokens.publish_ahead_secs");
+        }
+        // A connector must hold the next key before it signs: it may cache the key set for
+        // connector_cache_secs, and a DS process reloads keys every RELOAD_EVERY seconds.
+        let reload = i64::try_from(crate::tokens::RELOAD_EVERY).unwrap_or(i64::MAX);
+        if t.publish_ahead_secs < t.connector_cache_secs.max(120) + reload {
             return invalid(
-                "tokens.rotation_secs must exceed tokens.publish_ahead_secs (at least 60)",
+                "tokens.publish_ahead_secs must be at least tokens.connector_cache_secs (and 120) plus 30 seconds",
             );
         }
         if t.connector_cache_secs < 0 || t.issuer.is_empty() {

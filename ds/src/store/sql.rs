@@ -68,6 +68,14 @@ impl SqlStore {
 }
 
 fn database(err: sqlx::Error) -> StoreError {
+    // PostgreSQL refuses text holding NUL (SQLSTATE 22021) before it looks anything up. No
+    // stored value holds NUL (the API refuses control characters in what it stores), so the
+    // object asked for does not exist; a 503 would wrongly say "retry later".
+    if let sqlx::Error::Database(db) = &err
+        && db.code().as_deref() == Some("22021")
+    {
+        return StoreError::NotFound;
+    }
     StoreError::Database(err.to_string())
 }
 

@@ -231,6 +231,14 @@ impl TokenIssuer {
                 next_change = Some(next_change.map_or(t, |c| c.min(t)));
             }
         };
+        // The next key's publication is a change too: a JWKS cached past it would lack the key
+        // that signs `publish_ahead` later.
+        if let Some(newest) = keys.iter().max_by_key(|k| k.generation) {
+            note(
+                newest.activates_at + self.settings.rotation_secs
+                    - self.settings.publish_ahead_secs,
+            );
+        }
         for key in &keys {
             if key.published_until.is_some_and(|t| t < now) {
                 continue;

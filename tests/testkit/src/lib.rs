@@ -13,6 +13,8 @@
 //! (components and bundles only), so it links no part of the connector.
 #![deny(missing_docs)]
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod bundle;
 pub mod components;
 #[cfg(feature = "connector")]

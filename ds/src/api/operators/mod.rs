@@ -59,8 +59,21 @@ impl ListQuery {
                 "q has at most 128 characters",
             ));
         }
+        // No stored name or id holds a control character; NUL would fail on PostgreSQL.
+        if [&self.q, &self.organisation]
+            .into_iter()
+            .flatten()
+            .any(|t| t.chars().any(char::is_control))
+        {
+            return Err(ApiError::new(
+                super::error::ErrorKind::BadRequest,
+                "q and organisation must not contain control characters",
+            ));
+        }
         let organisation_id = match (operator.scope(), &self.organisation) {
-            (Some(own), Some(asked)) if own != *asked => Some(String::from("\u{0}none")),
+            // Another organisation's objects: a filter that matches nothing. Ids are never
+            // empty; a NUL sentinel would fail on PostgreSQL, whose text cannot hold NUL.
+            (Some(own), Some(asked)) if own != *asked => Some(String::new()),
             (Some(own), _) => Some(own),
             (None, asked) => asked.clone(),
         };
