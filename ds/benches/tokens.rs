@@ -6,13 +6,20 @@
 //! and over PostgreSQL, next to a minimal axum + rustls hello-world served by this process as
 //! the baseline; the DS's cold start (process start to first answered request, on a fresh data
 //! directory: migrations, bootstrap account and first signing key included) and its idle
-//! resident memory. The rate limits are off for the run: one key asks for tens of thousands of
+//! resident memory. The route signs at most once per label per second (claims have
+//! whole-second times), so the `wrk` figure is the route's overhead; the cost of a fresh
+//! signature is measured separately, per algorithm, in process. The rate limits are off for the run: one key asks for tens of thousands of
 //! tokens a second, which the default budget would rightly refuse.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use t1c_ds::clock::ManualClock;
+use t1c_ds::store::{Label, SqlStore, Store};
+use t1c_ds::tokens::{SigningAlgorithm, TokenIssuer, TokenSettings};
 use t1c_testkit::bench::{free_port, hello_world, rss_kib, wait_for, wrk};
 use t1c_testkit::postgres::TestDatabase;
 
@@ -28,6 +35,10 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().expect("tempdir");
+    for algorithm in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+        let per_token = runtime.block_on(fresh_signature(dir.path(), algorithm));
+        println!("fresh token, {:<5} (one signature)    {per_token:>9.1?}", algorithm.as_str());
+    }
     let postgres = TestDatabase::start().expect("PostgreSQL for the benchmark");
     for (name, url) in [("SQLite", None), ("PostgreSQL", Some(postgres.url()))] {
         let data = dir.path().join(name);
@@ -145,4 +156,32 @@ async fn api_key(data: &Path, port: u16) -> String {
     )
     .await;
     key["api_key"].as_str().expect("key").to_owned()
+}
+
+/// The time to issue one token with a fresh signature (the clock moves a second per token, so
+/// nothing is reused).
+async fn fresh_signature(dir: &Path, algorithm: SigningAlgorithm) -> Duration {
+    const TOKENS: u32 = 2000;
+    let url = format!("sqlite://{}", dir.join(format!("{}.db", algorithm.as_str())).display());
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url, 1).await.expect("store"));
+    let clock = ManualClock::at(1_000_000);
+    let settings = TokenSettings { algorithm, ..TokenSettings::default() };
+    let issuer = TokenIssuer::new(store, clock.clone(), settings);
+    issuer.rotate().await.expect("key");
+    let label = Label {
+        id: "bench".into(),
+        organisation_id: "bench".into(),
+        name: "bench".into(),
+        application: "bench".into(),
+        domains: vec![],
+        tags: vec![],
+        created_at: 0,
+        updated_at: 0,
+    };
+    let started = Instant::now();
+    for _ in 0..TOKENS {
+        clock.advance(1);
+        std::hint::black_box(issuer.issue(&label).expect("token"));
+    }
+    started.elapsed() / TOKENS
 }

@@ -3,7 +3,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 /// The algorithms application tokens may be signed with.
@@ -31,15 +30,6 @@ impl SigningAlgorithm {
     /// From a JOSE name.
     pub fn from_name(name: &str) -> Option<Self> {
         [Self::ES256, Self::EdDSA, Self::RS256].into_iter().find(|a| a.as_str() == name)
-    }
-
-    /// jsonwebtoken's name for it.
-    pub fn jose(self) -> Algorithm {
-        match self {
-            SigningAlgorithm::ES256 => Algorithm::ES256,
-            SigningAlgorithm::EdDSA => Algorithm::EdDSA,
-            SigningAlgorithm::RS256 => Algorithm::RS256,
-        }
     }
 }
 
@@ -87,16 +77,58 @@ pub fn generate(algorithm: SigningAlgorithm) -> Result<(Vec<u8>, serde_json::Val
     }
 }
 
-/// The jsonwebtoken signing key for a stored private half.
-pub fn encoding_key(algorithm: SigningAlgorithm, pkcs8: &[u8]) -> Result<EncodingKey, KeyError> {
-    match algorithm {
-        SigningAlgorithm::ES256 => Ok(EncodingKey::from_ec_der(pkcs8)),
-        SigningAlgorithm::EdDSA => Ok(EncodingKey::from_ed_der(pkcs8)),
-        SigningAlgorithm::RS256 => {
-            use rsa::pkcs1::EncodeRsaPrivateKey;
-            use rsa::pkcs8::DecodePrivateKey;
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(fail)?;
-            Ok(EncodingKey::from_rsa_der(key.to_pkcs1_der().map_err(fail)?.as_bytes()))
+/// A loaded private key that signs JWS payloads (ring: constant-time, and several times faster
+/// than the pure-Rust implementations on this hot path).
+pub enum Signer {
+    /// ES256: ECDSA P-256, fixed-length `r || s` signatures as JWS wants them.
+    Es256(ring::signature::EcdsaKeyPair),
+    /// EdDSA over Ed25519.
+    EdDsa(ring::signature::Ed25519KeyPair),
+    /// RS256: RSA PKCS#1 v1.5 with SHA-256.
+    Rs256(ring::signature::RsaKeyPair),
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signer::Es256(_) => "Signer(ES256)",
+            Signer::EdDsa(_) => "Signer(EdDSA)",
+            Signer::Rs256(_) => "Signer(RS256)",
+        })
+    }
+}
+
+impl Signer {
+    /// Loads a stored private half (PKCS#8 DER).
+    pub fn load(algorithm: SigningAlgorithm, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        use ring::signature as sig;
+        let rng = ring::rand::SystemRandom::new();
+        Ok(match algorithm {
+            SigningAlgorithm::ES256 => Signer::Es256(
+                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+                    .map_err(fail)?,
+            ),
+            SigningAlgorithm::EdDSA => {
+                Signer::EdDsa(sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(fail)?)
+            }
+            SigningAlgorithm::RS256 => {
+                Signer::Rs256(sig::RsaKeyPair::from_pkcs8(pkcs8).map_err(fail)?)
+            }
+        })
+    }
+
+    /// The JWS signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = ring::rand::SystemRandom::new();
+        match self {
+            Signer::Es256(key) => Ok(key.sign(&rng, message).map_err(fail)?.as_ref().to_vec()),
+            Signer::EdDsa(key) => Ok(key.sign(message).as_ref().to_vec()),
+            Signer::Rs256(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .map_err(fail)?;
+                Ok(signature)
+            }
         }
     }
 }

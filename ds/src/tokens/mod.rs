@@ -20,7 +20,11 @@ pub mod keys;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use jsonwebtoken::{EncodingKey, Header};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use t1c_ds_protocol::claims::{APPLICATION_TOKEN_TYPE, ApplicationClaims, CONNECTOR_AUDIENCE};
 
@@ -82,10 +86,30 @@ pub enum TokenError {
 
 struct SigningKey {
     kid: String,
-    algorithm: SigningAlgorithm,
     activates_at: i64,
-    key: EncodingKey,
+    /// The JWS protected header, base64url, computed once per key.
+    header: String,
+    signer: keys::Signer,
 }
+
+/// Tokens issued this second, per label: claims have whole-second times, so every caller for one
+/// label within one second gets the same token (only `jti` would differ), and the route signs at
+/// most once per label per second however hard it is called.
+#[derive(Default)]
+struct Recent {
+    tokens: HashMap<String, RecentToken>,
+}
+
+struct RecentToken {
+    second: i64,
+    kid: String,
+    subject: String,
+    organisation: String,
+    token: String,
+}
+
+/// Labels remembered in [`Recent`] before it is emptied.
+const RECENT_LABELS: usize = 10_000;
 
 /// The keys one process holds: the ones that may sign (current and next), and the published set.
 #[derive(Default)]
@@ -102,6 +126,7 @@ pub struct TokenIssuer {
     clock: SharedClock,
     settings: TokenSettings,
     ring: ArcSwap<KeyRing>,
+    recent: Mutex<Recent>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -113,7 +138,13 @@ impl std::fmt::Debug for TokenIssuer {
 impl TokenIssuer {
     /// An issuer over `store`; call [`TokenIssuer::rotate`] before the first token.
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, settings: TokenSettings) -> Self {
-        Self { store, clock, settings, ring: ArcSwap::from_pointee(KeyRing::default()) }
+        Self {
+            store,
+            clock,
+            settings,
+            ring: ArcSwap::from_pointee(KeyRing::default()),
+            recent: Mutex::new(Recent::default()),
+        }
     }
 
     /// The settings.
@@ -134,6 +165,17 @@ impl TokenIssuer {
             .filter(|k| k.activates_at <= now)
             .max_by_key(|k| k.activates_at)
             .ok_or(TokenError::NoActiveKey)?;
+        {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = recent.tokens.get(&label.id)
+                && hit.second == now
+                && hit.kid == key.kid
+                && hit.subject == label.name
+                && hit.organisation == label.organisation_id
+            {
+                return Ok(hit.token.clone());
+            }
+        }
         let mut jti = [0u8; 16];
         getrandom::fill(&mut jti).map_err(|e| TokenError::Sign(e.to_string()))?;
         let claims = ApplicationClaims {
@@ -146,11 +188,29 @@ impl TokenIssuer {
             nbf: now,
             jti: hex::encode(jti),
         };
-        let mut header = Header::new(key.algorithm.jose());
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(APPLICATION_TOKEN_TYPE.to_owned());
-        jsonwebtoken::encode(&header, &claims, &key.key)
-            .map_err(|e| TokenError::Sign(e.to_string()))
+        let claims = serde_json::to_vec(&claims).map_err(|e| TokenError::Sign(e.to_string()))?;
+        let mut token = String::with_capacity(key.header.len() + claims.len() * 2 + 120);
+        token.push_str(&key.header);
+        token.push('.');
+        B64.encode_string(&claims, &mut token);
+        let signature = key.signer.sign(token.as_bytes())?;
+        token.push('.');
+        B64.encode_string(&signature, &mut token);
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.tokens.len() >= RECENT_LABELS {
+            recent.tokens.clear();
+        }
+        recent.tokens.insert(
+            label.id.clone(),
+            RecentToken {
+                second: now,
+                kid: key.kid.clone(),
+                subject: label.name.clone(),
+                organisation: label.organisation_id.clone(),
+                token: token.clone(),
+            },
+        );
+        Ok(token)
     }
 
     /// The published keys, `{"keys": [...]}`, and how many seconds a client may cache them.
@@ -256,12 +316,13 @@ impl TokenIssuer {
             else {
                 continue;
             };
-            match keys::encoding_key(algorithm, private) {
-                Ok(encoding) => signing.push(SigningKey {
+            let header = serde_json::json!({"alg": algorithm.as_str(), "kid": key.kid, "typ": APPLICATION_TOKEN_TYPE});
+            match keys::Signer::load(algorithm, private) {
+                Ok(signer) => signing.push(SigningKey {
                     kid: key.kid.clone(),
-                    algorithm,
                     activates_at: key.activates_at,
-                    key: encoding,
+                    header: B64.encode(header.to_string()),
+                    signer,
                 }),
                 Err(err) => tracing::error!(kid = %key.kid, "stored signing key unusable: {err}"),
             }
@@ -287,5 +348,48 @@ impl TokenIssuer {
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::SqlStore;
+
+    fn label(name: &str) -> Label {
+        Label {
+            id: "l1".into(),
+            organisation_id: "o1".into(),
+            name: name.into(),
+            application: name.into(),
+            domains: vec![],
+            tags: vec![],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_signature_per_label_per_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url, 1).await.expect("store"));
+        let clock = ManualClock::at(1_000_000);
+        let issuer = TokenIssuer::new(store, clock.clone(), TokenSettings::default());
+        issuer.rotate().await.expect("first key");
+        let first = issuer.issue(&label("shop")).expect("token");
+        assert_eq!(issuer.issue(&label("shop")).expect("token"), first, "same second, same token");
+        assert_ne!(
+            issuer.issue(&label("renamed")).expect("token"),
+            first,
+            "a renamed label gets its own"
+        );
+        clock.advance(1);
+        assert_ne!(
+            issuer.issue(&label("shop")).expect("token"),
+            first,
+            "the next second signs anew"
+        );
     }
 }
