@@ -120,7 +120,11 @@ mod checks {
             ),
             (Method::POST, "/v3_5/labels".to_owned(), json!({"organisation_id": 7, "name": "x"})),
             (Method::PATCH, format!("/v3_5/labels/{label}"), json!({"tags": [1, 2]})),
-            (Method::POST, format!("/v3_5/labels/{label}/keys"), json!({"expires_at": "soon"})),
+            (
+                Method::POST,
+                format!("/v3_5/labels/{label}/keys"),
+                json!({"expires_in_secs": "soon"}),
+            ),
             (Method::PUT, "/v3_5/versions".to_owned(), json!({"id": 3.9})),
             (
                 Method::PUT,
@@ -370,13 +374,12 @@ mod checks {
 
         let (expiring_label, _) =
             ds.label_with_key(&admin, &org, "expiring", &["https://expiring.example"]).await;
-        let expires_at = ds.clock().now() + 60;
         let (status, body) = ds
             .call(
                 Method::POST,
                 &format!("/v3_5/labels/{expiring_label}/keys"),
                 Some(&admin),
-                Some(json!({"expires_at": expires_at})),
+                Some(json!({"expires_in_secs": 60})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

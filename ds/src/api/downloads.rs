@@ -43,7 +43,7 @@ pub async fn for_browser(
 
 /// `GET /v3_5/downloads/installers/{os}`: the latest version's installer for `os`.
 #[utoipa::path(get, path = "/v3_5/downloads/installers/{os}", tag = "downloads",
-    params(("os" = String, Path, description = "win32, win64, unix, macos or macosarm")),
+    params(("os" = crate::api::schema::PlatformName, Path, description = "win32, win64, unix, macos or macosarm")),
     responses((status = 200, description = "The installer", content_type = "application/octet-stream"),
         (status = 206, description = "A range of it", content_type = "application/octet-stream"),
         (status = 400, description = "Unknown platform", body = super::error::ErrorBody),
@@ -59,7 +59,7 @@ pub async fn latest_for(
 
 /// `GET /v3_5/downloads/installers/{os}/versions/{version}`: one version's installer.
 #[utoipa::path(get, path = "/v3_5/downloads/installers/{os}/versions/{version}", tag = "downloads",
-    params(("os" = String, Path, description = "win32, win64, unix, macos or macosarm"), ("version" = String, Path)),
+    params(("os" = crate::api::schema::PlatformName, Path, description = "win32, win64, unix, macos or macosarm"), ("version" = String, Path)),
     responses((status = 200, description = "The installer", content_type = "application/octet-stream"),
         (status = 206, description = "A range of it", content_type = "application/octet-stream"),
         (status = 400, description = "Unknown platform", body = super::error::ErrorBody),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod openapi;
 pub mod operators;
 pub mod public;
+pub mod schema;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -53,7 +53,7 @@ use super::{downloads, operators, public};
         operators::users::remove,
         operators::audit::list,
     ),
-    components(schemas(super::error::ErrorBody)),
+    components(schemas(super::error::ErrorBody, super::schema::Origin, super::schema::Tag, super::schema::PlatformName)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -20,14 +20,22 @@ pub struct NewLabel {
     /// The owning organisation.
     pub organisation_id: String,
     /// Unique name (`a-z 0-9 . _ -`): the `sub` of its tokens.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
     /// Display name of the application (default: the name).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub application: Option<String>,
     /// Origins allowed to call connectors.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api::schema::Origin>, max_items = 64)]
     pub domains: Vec<String>,
     /// Billing tags.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api::schema::Tag>, max_items = 32)]
     pub tags: Vec<String>,
 }
 
@@ -36,12 +44,20 @@ pub struct NewLabel {
 #[serde(deny_unknown_fields)]
 pub struct LabelChanges {
     /// New name.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: Option<String>,
     /// New application name.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub application: Option<String>,
     /// New domains (replaces the list).
+    #[schema(value_type = Option<Vec<crate::api::schema::Origin>>, max_items = 64)]
     pub domains: Option<Vec<String>>,
     /// New tags (replaces the list).
+    #[schema(value_type = Option<Vec<crate::api::schema::Tag>>, max_items = 32)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -49,8 +65,10 @@ pub struct LabelChanges {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    /// Expiry, seconds since the epoch (none: until revoked).
-    pub expires_at: Option<i64>,
+    /// Seconds until the key expires (none: until revoked).
+    #[serde(default, deserialize_with = "crate::api::schema::whole_seconds")]
+    #[schema(minimum = 60, maximum = 315_360_000)]
+    pub expires_in_secs: Option<i64>,
 }
 
 /// A created key: the only time its text is shown.
@@ -232,7 +250,7 @@ pub async fn create_key(
         &operator,
         KeyOwner::Label(id),
         Some(&label.organisation_id),
-        input.expires_at,
+        input.expires_in_secs,
     )
     .await?;
     Ok((StatusCode::CREATED, reply(created)))
@@ -258,12 +276,16 @@ pub async fn issue_key(
     operator: &Principal,
     owner: KeyOwner,
     organisation_id: Option<&str>,
-    expires_at: Option<i64>,
+    expires_in_secs: Option<i64>,
 ) -> Result<CreatedKey, ApiError> {
     let now = state.clock.now();
-    if expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::new(ErrorKind::BadRequest, "expires_at is in the past"));
+    if expires_in_secs.is_some_and(|t| !(60..=315_360_000).contains(&t)) {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "expires_in_secs is 60 to 315360000 (ten years)",
+        ));
     }
+    let expires_at = expires_in_secs.map(|t| now + t);
     let new = api_keys::generate().map_err(ApiError::internal)?;
     let key = ApiKey {
         id: new_id(),

@@ -29,12 +29,16 @@ use crate::store::{AuditEvent, Filter, Paging};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Items to skip (default 0).
+    #[param(minimum = 0, maximum = 2_147_483_647)]
     pub offset: Option<u32>,
     /// Items to return (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Only names containing this text (case-insensitive).
+    #[param(max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub q: Option<String>,
     /// Only this organisation's objects.
+    #[param(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub organisation: Option<String>,
 }
 
@@ -48,7 +52,14 @@ impl ListQuery {
                 format!("limit must be 1 to {}", Paging::MAX_LIMIT),
             ));
         }
-        Ok(Paging { offset: self.offset.unwrap_or(0), limit })
+        let offset = self.offset.unwrap_or(0);
+        if i32::try_from(offset).is_err() {
+            return Err(ApiError::new(
+                super::error::ErrorKind::BadRequest,
+                "offset must be 0 to 2147483647",
+            ));
+        }
+        Ok(Paging { offset, limit })
     }
 
     /// The filter, narrowed to what `operator` may see.

@@ -18,6 +18,11 @@ use crate::store::{Listed, Organisation, StoreError};
 #[serde(deny_unknown_fields)]
 pub struct OrganisationInput {
     /// Unique display name.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
 }
 

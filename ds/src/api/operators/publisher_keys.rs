@@ -17,8 +17,14 @@ use crate::store::{PublisherKey, StoreError};
 #[serde(deny_unknown_fields)]
 pub struct NewPublisherKey {
     /// Who publishes with it.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     /// The 32-byte Ed25519 public key, base64.
+    #[schema(pattern = r"^[A-Za-z0-9+/]{43}=$")]
     pub public_key: String,
 }
 

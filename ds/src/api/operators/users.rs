@@ -19,8 +19,14 @@ use crate::store::{Listed, Role, StoreError, User};
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub username: String,
     /// At least 12 characters; when absent one is generated and returned once.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
     /// The role.
     pub role: Role,
@@ -149,7 +155,8 @@ pub fn account(
 /// `DELETE /v3_5/users/{id}`: with its sessions
 #[utoipa::path(delete, path = "/v3_5/users/{id}", tag = "operators", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 401, body = crate::api::error::ErrorBody),
-        (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody)),
+        (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
+        (status = 409, description = "Your own account", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -23,6 +23,7 @@ use crate::store::{ApiKey, Installer, KeyOwner, StoreError, Version};
 #[serde(deny_unknown_fields)]
 pub struct VersionInput {
     /// Semver id.
+    #[schema(min_length = 5, max_length = 64)]
     pub id: String,
     /// Offered to users on older versions.
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct VersionInput {
     pub allowed: bool,
     /// Installers: a path under the installers directory or an https URL, per platform.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub uris: Vec<InstallerInput>,
 }
 
@@ -46,9 +48,11 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallerInput {
-    /// `win32`, `win64`, `unix`, `macos` or `macosarm` (any case).
+    /// `win32`, `win64`, `unix`, `macos` or `macosarm` (lower or upper case).
+    #[schema(pattern = r"^(win32|win64|unix|macos|macosarm|WIN32|WIN64|UNIX|MACOS|MACOSARM)$")]
     pub os: String,
     /// Path or URL.
+    #[schema(min_length = 1, max_length = 1024)]
     pub uri: String,
 }
 
@@ -102,6 +106,12 @@ pub async fn put(
     }
     let mut installers: Vec<Installer> = Vec::with_capacity(input.uris.len());
     for uri in &input.uris {
+        if uri.os != uri.os.to_lowercase() && uri.os != uri.os.to_uppercase() {
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "uris: a platform is written in lower or upper case",
+            ));
+        }
         let os: Os = uri.os.parse().map_err(|e: t1c_ds_protocol::platform::UnknownOs| {
             ApiError::new(ErrorKind::BadRequest, format!("uris: {e}"))
         })?;
@@ -185,7 +195,7 @@ pub async fn create_key(
     platform_admin(&operator)?;
     existing(&state, &id).await?;
     let created =
-        issue_key(&state, &operator, KeyOwner::Version(id), None, input.expires_at).await?;
+        issue_key(&state, &operator, KeyOwner::Version(id), None, input.expires_in_secs).await?;
     Ok((StatusCode::CREATED, reply(created)))
 }
 
