@@ -18,7 +18,6 @@ use base64::Engine as _;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use t1c_ds::clock::Clock as _;
 use t1c_ds::store::{Filter, KeyOwner, Paging};
 use t1c_testkit::ds::{DsBackend, TestDs};
 
