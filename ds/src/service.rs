@@ -17,6 +17,7 @@ use crate::auth::key_lookup::KeyLookup;
 use crate::auth::{Authenticator, oidc};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::devices::{DeviceService, KeySchedule, ProtocolKeys};
 use crate::ratelimit::RateLimiter;
 use crate::store::{AuditEvent, Role, SqlStore, Store, StoreError};
 use crate::tokens::{TokenError, TokenIssuer};
@@ -55,6 +56,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The device-protocol keys cannot be loaded or created.
+    #[error("device-protocol keys: {0}")]
+    Keys(String),
     /// The bootstrap administrator cannot be created.
     #[error("bootstrap administrator: {0}")]
     Bootstrap(String),
@@ -135,6 +139,24 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         Arc::new(TokenIssuer::new(dyn_store.clone(), clock.clone(), config.tokens.clone()));
     tokens.rotate().await?;
 
+    let api_keys = Arc::new(KeyLookup::new(dyn_store.clone(), clock.clone(), config.api_keys.cache_secs));
+    let sync = i64::try_from(config.devices.sync_interval_secs).unwrap_or(i64::MAX / 4);
+    let schedule = KeySchedule {
+        rotation_secs: config.devices.key_rotation_secs,
+        publish_ahead_secs: (2 * sync).max(86_400),
+        overlap_secs: 2 * sync + t1c_ds_protocol::seal::TIME_WINDOW_SECS,
+    };
+    let protocol_keys = Arc::new(ProtocolKeys::new(dyn_store.clone(), clock.clone(), schedule));
+    protocol_keys.rotate().await.map_err(|e| StartError::Keys(e.to_string()))?;
+    let devices = Arc::new(DeviceService::new(
+        dyn_store.clone(),
+        clock.clone(),
+        protocol_keys.clone(),
+        tokens.clone(),
+        api_keys.clone(),
+        config.devices.clone(),
+    ));
+
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -152,7 +174,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
             clock.clone(),
             config.sessions.lifetime_secs,
         ),
-        keys: KeyLookup::new(dyn_store.clone(), clock.clone(), config.api_keys.cache_secs),
+        keys: api_keys,
+        devices,
         key_budget: RateLimiter::new(config.api_keys.requests_per_key_per_minute, clock.clone()),
         failures: RateLimiter::new(config.api_keys.failures_per_address_per_minute, clock.clone()),
         clock: clock.clone(),
@@ -218,7 +241,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         ));
     }
     tasks.spawn(tokens.keep_rotating(stop.subscribe()));
-    tasks.spawn(purge_sessions(dyn_store, clock, stop.subscribe()));
+    tasks.spawn(purge_sessions(dyn_store.clone(), clock.clone(), stop.subscribe()));
+    tasks.spawn(device_upkeep(protocol_keys, dyn_store, clock, stop.subscribe()));
     Ok(RunningDs { addresses, tls: tls.is_some(), ca_certificate, store, stop, tasks })
 }
 
@@ -272,6 +296,26 @@ async fn purge_sessions(
             _ = ticker.tick() => {
                 if let Err(err) = store.purge_sessions(clock.now()).await {
                     tracing::warn!("cannot purge expired sessions: {err}");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Rotates the device-protocol keys and forgets message ids older than the replay window,
+/// every 30 seconds.
+async fn device_upkeep(keys: Arc<ProtocolKeys>, store: Arc<dyn Store>, clock: SharedClock, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(err) = keys.rotate().await {
+                    tracing::warn!("device-protocol key rotation failed, keeping the current keys: {err}");
+                }
+                let before = clock.now() - 2 * t1c_ds_protocol::seal::TIME_WINDOW_SECS;
+                if let Err(err) = store.purge_messages(before).await {
+                    tracing::warn!("cannot purge seen message ids: {err}");
                 }
             }
             _ = stop.changed() => return,

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::Row;
 use t1c_ds::store::{
-    ApiKey, AuditEvent, Backend, Filter, Installer, KeyOwner, Label, Organisation, Paging,
-    PublisherKey, Role, SigningKeyRecord, SqlStore, Store, StoreError, User, Version,
+    ApiKey, AuditEvent, Backend, Device, DeviceReport, Filter, Installer, KeyOwner, Label,
+    Organisation, Paging, ProtocolKeysRecord, PublisherKey, Role, SigningKeyRecord, SqlStore,
+    Store, StoreError, UsageFilter, User, Version,
 };
+use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
 use t1c_ds_protocol::platform::Os;
 use t1c_testkit::postgres::TestDatabase;
 use tempfile::TempDir;
@@ -72,6 +74,11 @@ conformance!(
     two_processes_share_one_database,
     concurrent_key_creation_keeps_the_limit,
     reopening_keeps_data,
+    registration_tokens_are_single_use,
+    devices_round_trip_and_revoke,
+    message_ids_are_seen_once,
+    counters_keep_the_newest_sequence,
+    protocol_key_generations_are_unique,
 );
 
 // ----- The fixture -----
@@ -279,6 +286,129 @@ fn assert_refused(result: Result<impl std::fmt::Debug, StoreError>) {
 // ----- The checks -----
 
 mod checks {
+
+    fn device(id: &str) -> Device {
+        Device {
+            id: id.into(),
+            signing_key: r#"{"kty":"OKP","crv":"Ed25519","x":"a"}"#.into(),
+            encryption_key: r#"{"kty":"OKP","crv":"X25519","x":"b"}"#.into(),
+            installed_with: "3.1.0".into(),
+            version: "3.1.0".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            state: "running".into(),
+            labels: vec![],
+            browsers: vec![],
+            modules: vec![],
+            failed_installs: vec![],
+            registered_at: T0,
+            last_seen: T0,
+            revoked_at: None,
+        }
+    }
+
+    pub async fn registration_tokens_are_single_use(store: &dyn Store) {
+        store.put_version(&version("3.1.0", &[]), &event("version.put", None)).await.unwrap();
+        store.create_registration_token(&[1; 32], "3.1.0", T0, T0 + 300).await.unwrap();
+        store.create_registration_token(&[2; 32], "3.1.0", T0, T0 + 300).await.unwrap();
+        assert_eq!(store.consume_registration_token(&[1; 32], T0 + 10).await.unwrap().as_deref(), Some("3.1.0"));
+        assert_eq!(store.consume_registration_token(&[1; 32], T0 + 11).await.unwrap(), None, "burnt");
+        assert_eq!(store.consume_registration_token(&[2; 32], T0 + 300).await.unwrap(), None, "expired");
+        assert_eq!(store.consume_registration_token(&[3; 32], T0).await.unwrap(), None, "unknown");
+        assert!(matches!(store.create_registration_token(&[4; 32], "9.9.9", T0, T0 + 1).await, Err(StoreError::Refused(_))));
+    }
+
+    pub async fn devices_round_trip_and_revoke(store: &dyn Store) {
+        store.create_device(&device("d1")).await.unwrap();
+        store.create_device(&device("d2")).await.unwrap();
+        assert!(matches!(store.create_device(&device("d1")).await, Err(StoreError::Conflict(_))));
+        let report = DeviceReport {
+            version: "3.2.0".into(),
+            os: "windows".into(),
+            arch: "x86_64".into(),
+            state: "blocked".into(),
+            labels: vec!["shop".into()],
+            browsers: vec!["Chrome 131".into()],
+            modules: vec![],
+            failed_installs: vec![],
+            seen_at: T0 + 60,
+        };
+        store.record_sync("d2", &report).await.unwrap();
+        let d2 = store.device("d2").await.unwrap();
+        assert_eq!((d2.version.as_str(), d2.state.as_str(), d2.last_seen), ("3.2.0", "blocked", T0 + 60));
+        assert_eq!(d2.browsers, vec!["Chrome 131".to_owned()]);
+        let listed = store.devices(&Filter::default(), Paging::default()).await.unwrap();
+        assert_eq!(listed.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d2", "d1"], "most recently seen first");
+        let by_version = Filter { organisation_id: None, name_contains: Some("3.2".into()) };
+        assert_eq!(store.devices(&by_version, Paging::default()).await.unwrap().total, 1);
+        store.revoke_device("d1", T0 + 5, &event("device.revoke", None)).await.unwrap();
+        assert_eq!(store.device("d1").await.unwrap().revoked_at, Some(T0 + 5));
+        assert!(matches!(store.revoke_device("d1", T0 + 6, &event("device.revoke", None)).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.record_sync("nobody", &report).await, Err(StoreError::NotFound)));
+    }
+
+    pub async fn message_ids_are_seen_once(store: &dyn Store) {
+        assert!(store.note_message("d1", "m1", T0).await.unwrap());
+        assert!(!store.note_message("d1", "m1", T0 + 1).await.unwrap(), "a replay");
+        assert!(store.note_message("d2", "m1", T0).await.unwrap(), "ids are per device");
+        assert_eq!(store.purge_messages(T0 + 1).await.unwrap(), 2);
+        assert!(store.note_message("d1", "m1", T0 + 2).await.unwrap(), "forgotten after the window");
+    }
+
+    pub async fn counters_keep_the_newest_sequence(store: &dyn Store) {
+        store.create_device(&device("d1")).await.unwrap();
+        store.create_device(&device("d2")).await.unwrap();
+        let batch = |seq, total, day: &str| CounterBatch {
+            seq,
+            rows: vec![DayCount {
+                day: day.into(),
+                label: "shop".into(),
+                tag: String::new(),
+                module: "beid".into(),
+                use_case: UseCase::Authentication,
+                total,
+            }],
+        };
+        let sum = || async {
+            let filter = UsageFilter { labels: None, from_day: "2024-02-01".into(), to_day: "2024-02-29".into() };
+            store.usage(&filter).await.unwrap().iter().map(|r| r.total).sum::<i64>()
+        };
+        store.store_counters("d1", &batch(1, 3, "2024-02-29"), T0).await.unwrap();
+        store.store_counters("d1", &batch(1, 3, "2024-02-29"), T0).await.unwrap();
+        assert_eq!(sum().await, 3, "a resend counts once");
+        store.store_counters("d1", &batch(3, 8, "2024-02-29"), T0).await.unwrap();
+        store.store_counters("d1", &batch(2, 5, "2024-02-29"), T0).await.unwrap();
+        assert_eq!(sum().await, 8, "an older batch after a newer one changes nothing");
+        store.store_counters("d2", &batch(1, 2, "2024-02-29"), T0).await.unwrap();
+        store.store_counters("d2", &batch(2, 4, "2024-03-01"), T0).await.unwrap();
+        assert_eq!(sum().await, 10, "summed over devices, each count in its own day");
+        let one_label = UsageFilter { labels: Some(vec!["other".into()]), from_day: "2024-01-01".into(), to_day: "2024-12-31".into() };
+        assert!(store.usage(&one_label).await.unwrap().is_empty());
+        let rows = store.usage(&UsageFilter { labels: Some(vec!["shop".into()]), from_day: "2024-03-01".into(), to_day: "2024-03-01".into() }).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].use_case.as_str(), rows[0].total), ("authentication", 4));
+    }
+
+    pub async fn protocol_key_generations_are_unique(store: &dyn Store) {
+        let record = |generation: i64| ProtocolKeysRecord {
+            generation,
+            signing_kid: format!("s{generation}"),
+            encryption_kid: format!("e{generation}"),
+            private_keys: Some("{}".into()),
+            public_keys: "{}".into(),
+            created_at: T0,
+            activates_at: T0,
+            published_until: None,
+        };
+        store.add_protocol_keys(&record(1)).await.unwrap();
+        assert!(matches!(store.add_protocol_keys(&record(1)).await, Err(StoreError::Conflict(_))));
+        store.add_protocol_keys(&record(2)).await.unwrap();
+        store.retire_protocol_keys(1, T0 + 10).await.unwrap();
+        assert_eq!(store.purge_protocol_keys(T0 + 10).await.unwrap(), 0, "still published at its last moment");
+        assert_eq!(store.purge_protocol_keys(T0 + 11).await.unwrap(), 1);
+        assert_eq!(store.protocol_keys().await.unwrap().iter().map(|r| r.generation).collect::<Vec<_>>(), [2]);
+    }
+
     use super::*;
 
     pub async fn organisations_round_trip(store: &dyn Store) {

@@ -52,6 +52,12 @@ enum Task {
     },
     /// Build the modules, then run fmt, clippy and every test.
     Test,
+    /// Fuzz the device-message parser (`ds/protocol/fuzz`) for a bounded time.
+    FuzzMessages {
+        /// How long to fuzz, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
     /// Fuzz the bundle reader (`sdk/bundle/fuzz`) for a bounded time, seeded with the bundles
     /// `build-modules` wrote to target/modules.
     FuzzBundle {
@@ -70,6 +76,7 @@ fn main() -> Result<()> {
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
+        Task::FuzzMessages { seconds } => fuzz_messages(&root, seconds),
     }
 }
 
@@ -96,6 +103,7 @@ fn test(root: &Path) -> Result<()> {
     api_fuzz(root)?;
     ds_api_fuzz(root)?;
     fuzz_bundle_reader(root, 30)?;
+    fuzz_messages(root, 30)?;
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
     run(Command::new("node").args(["--test", "tests/browser/"]))?;
@@ -265,6 +273,52 @@ fn fuzz_bundle_reader(root: &Path, seconds: u32) -> Result<()> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env("CARGO_TARGET_DIR", root.join("target/fuzz"))
         .args(["fuzz", "run", "bundle_read", "--sanitizer", "none"])
+        .arg(&corpus)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg("-print_final_stats=1"))
+}
+
+/// Runs the device-message parser's fuzz target (`ds/protocol/fuzz`) for `seconds`, the same way
+/// as the bundle reader's. Seeds: messages shaped like the protocol's (a JWE naming the DS key
+/// the target holds, an envelope, a JWK), so mutations start past the first checks. A failing
+/// input is left in target/fuzz/artifacts/message_open.
+fn fuzz_messages(root: &Path, seconds: u32) -> Result<()> {
+    let corpus = root.join("target/fuzz/corpus/message_open");
+    let _ = std::fs::remove_dir_all(&corpus);
+    std::fs::create_dir_all(&corpus)?;
+    let b64 = |text: &str| {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
+    };
+    let header = b64(r#"{"alg":"ECDH-ES","enc":"A256GCM","kid":"ds-enc","cty":"JWS","epk":{"kty":"OKP","crv":"X25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#);
+    let seeds = [
+        ("jwe", format!("{header}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA")),
+        (
+            "envelope",
+            r#"{"v":1,"device_id":"d","message_id":"00000000000000000000000000000000","issued_at":0,"body":{"state":"running","platform":{"os":"linux","arch":"x86_64","version":"3.1.0"},"counters":{"seq":1,"rows":[{"day":"2026-11-30","label":"shop","tag":"","module":"beid","use_case":"identity_read","total":1}]}}}"#.to_owned(),
+        ),
+        ("jwk", r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#.to_owned()),
+    ];
+    for (name, seed) in seeds {
+        std::fs::write(corpus.join(name), seed)?;
+    }
+    let artifacts = root.join("target/fuzz/artifacts/message_open");
+    std::fs::create_dir_all(&artifacts)?;
+    run(cargo()
+        .current_dir(root.join("ds/protocol/fuzz"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", root.join("target/fuzz"))
+        .args(["fuzz", "run", "message_open", "--sanitizer", "none"])
         .arg(&corpus)
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))

@@ -12,10 +12,18 @@
 //! - [`version`]: the version policy (recommended, mandatory, allowed) and what a connector must
 //!   do about it.
 //! - [`envelope`]: the `{success, data}` answer shape T1C's DS uses.
+//! - [`messages`]: registration and the sync, in the [`messages::Envelope`] every sealed
+//!   message carries; [`seal`]: how they are signed and encrypted (JWS in JWE) and checked.
+//! - [`counters`]: usage counters, as absolute day totals with a sequence number.
+//!
+//! `PROTOCOL.md` beside this crate describes the exchange and what each side checks.
 
 pub mod claims;
+pub mod counters;
 pub mod envelope;
+pub mod messages;
 pub mod platform;
+pub mod seal;
 pub mod version;
 
 /// The version of this contract (semver).

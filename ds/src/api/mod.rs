@@ -10,6 +10,7 @@
 //! rejections (malformed JSON or query, unknown route, wrong method, oversized body) are
 //! rewritten into that envelope by one middleware.
 
+pub mod devices;
 pub mod downloads;
 pub mod error;
 pub mod openapi;
@@ -72,7 +73,9 @@ pub struct Shared {
     /// Operators' credentials.
     pub auth: Authenticator,
     /// API key lookups.
-    pub keys: KeyLookup,
+    pub keys: Arc<KeyLookup>,
+    /// The device protocol.
+    pub devices: Arc<crate::devices::DeviceService>,
     /// Token requests per key.
     pub key_budget: RateLimiter<[u8; 32]>,
     /// Failed credential attempts per client address.
@@ -136,7 +139,12 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v3_5/publisher-keys/{id}", delete(operators::publisher_keys::revoke))
         .route("/v3_5/users", get(operators::users::list).post(operators::users::create))
         .route("/v3_5/users/{id}", delete(operators::users::remove))
-        .route("/v3_5/audit", get(operators::audit::list));
+        .route("/v3_5/audit", get(operators::audit::list))
+        .route("/v3_5/devices", get(devices::list).post(devices::register))
+        .route("/v3_5/devices/registration-tokens", axum::routing::post(devices::registration_token))
+        .route("/v3_5/devices/{id}", get(devices::one).delete(devices::revoke))
+        .route("/v3_5/devices/{id}/sync", axum::routing::post(devices::sync))
+        .route("/v3_5/usage", get(devices::usage));
     let public_routes = Router::new()
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))

@@ -6,12 +6,12 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{downloads, operators, public};
+use super::{devices, downloads, operators, public};
 
 /// The description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "T1C Distribution Service API", description = "Organisations, labels and API keys, application tokens, connector versions and installers."),
+    info(title = "T1C Distribution Service API", description = "Organisations, labels and API keys, application tokens, connector versions and installers, devices and usage."),
     paths(
         public::healthz,
         public::readyz,
@@ -52,6 +52,13 @@ use super::{downloads, operators, public};
         operators::users::create,
         operators::users::remove,
         operators::audit::list,
+        devices::registration_token,
+        devices::register,
+        devices::sync,
+        devices::list,
+        devices::one,
+        devices::revoke,
+        devices::usage,
     ),
     components(schemas(super::error::ErrorBody, super::schema::Origin, super::schema::Tag, super::schema::PlatformName)),
     modifiers(&BearerAuth),

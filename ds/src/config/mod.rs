@@ -63,6 +63,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     /// Installer files.
     pub installers: InstallerConfig,
+    /// The device protocol.
+    pub devices: crate::devices::DeviceSettings,
     /// An external OpenID Connect issuer for operators (Keycloak, ...); off when absent.
     pub oidc: Option<OidcConfig>,
 }

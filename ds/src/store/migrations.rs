@@ -12,12 +12,20 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType};
 use super::Backend;
 
 /// (version, description, SQLite text, PostgreSQL text), in order.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "operators",
-    include_str!("../../migrations/sqlite/0001_operators.sql"),
-    include_str!("../../migrations/postgres/0001_operators.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "operators",
+        include_str!("../../migrations/sqlite/0001_operators.sql"),
+        include_str!("../../migrations/postgres/0001_operators.sql"),
+    ),
+    (
+        2,
+        "devices",
+        include_str!("../../migrations/sqlite/0002_devices.sql"),
+        include_str!("../../migrations/postgres/0002_devices.sql"),
+    ),
+];
 
 /// The migrations of one backend, as sqlx's migrator reads them.
 #[derive(Debug, Clone, Copy)]

@@ -6,9 +6,11 @@
 //! either both land or neither does. Nothing here checks permissions; the API layer does, and
 //! passes the organisation scope it allows into the list queries.
 
+mod devices;
 mod migrations;
 mod sql;
 
+pub use devices::{Device, DeviceReport, ProtocolKeysRecord, UsageFilter, UsageRow};
 pub use sql::SqlStore;
 
 use async_trait::async_trait;
@@ -464,4 +466,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn retire_signing_key(&self, kid: &str, published_until: i64) -> Result<(), StoreError>;
     /// Deletes keys whose publication ended before `now`.
     async fn purge_signing_keys(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Every generation of the DS's device-protocol keys.
+    async fn protocol_keys(&self) -> Result<Vec<ProtocolKeysRecord>, StoreError>;
+    /// Adds a generation; [`StoreError::Conflict`] when it exists (another process added it).
+    async fn add_protocol_keys(&self, keys: &ProtocolKeysRecord) -> Result<(), StoreError>;
+    /// Marks a generation superseded: unpublished (and its private keys dropped) after `until`.
+    async fn retire_protocol_keys(&self, generation: i64, until: i64) -> Result<(), StoreError>;
+    /// Deletes generations unpublished before `now`.
+    async fn purge_protocol_keys(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Stores a registration token (by its SHA-256) for a version.
+    async fn create_registration_token(&self, hash: &[u8; 32], version_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError>;
+    /// Burns a registration token: the version it was issued for when it existed, was unused
+    /// and unexpired at `now`; `None` otherwise. Atomic: two callers never both get it.
+    async fn consume_registration_token(&self, hash: &[u8; 32], now: i64) -> Result<Option<String>, StoreError>;
+
+    /// Adds a device.
+    async fn create_device(&self, device: &Device) -> Result<(), StoreError>;
+    /// One device.
+    async fn device(&self, id: &str) -> Result<Device, StoreError>;
+    /// Devices, most recently seen first (the filter's name search matches the version).
+    async fn devices(&self, filter: &Filter, paging: Paging) -> Result<Listed<Device>, StoreError>;
+    /// Records what a sync reported.
+    async fn record_sync(&self, id: &str, report: &DeviceReport) -> Result<(), StoreError>;
+    /// Revokes a device: its messages are refused from now on.
+    async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Notes a message id; `false` when the device sent it before (a replay).
+    async fn note_message(&self, device_id: &str, message_id: &str, at: i64) -> Result<bool, StoreError>;
+    /// Forgets message ids noted before `before`.
+    async fn purge_messages(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Stores a device's counter batch: per key, the total of the highest sequence number wins.
+    async fn store_counters(&self, device_id: &str, batch: &t1c_ds_protocol::counters::CounterBatch, at: i64) -> Result<(), StoreError>;
+    /// Usage summed over devices per (day, label, tag, module, use case).
+    async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError>;
 }

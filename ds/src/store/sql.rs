@@ -271,6 +271,35 @@ fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
     })
 }
 
+const DEVICE_COLUMNS: &str = "id, signing_key, encryption_key, installed_with, version, os, arch, state, labels, browsers, \
+     modules, failed_installs, registered_at, last_seen, revoked_at";
+
+fn device(row: &AnyRow) -> Result<Device, StoreError> {
+    const T: &str = "devices";
+    let json = |column: &str| -> Result<String, StoreError> { get(row, column, T) };
+    Ok(Device {
+        id: get(row, "id", T)?,
+        signing_key: get(row, "signing_key", T)?,
+        encryption_key: get(row, "encryption_key", T)?,
+        installed_with: get(row, "installed_with", T)?,
+        version: get(row, "version", T)?,
+        os: get(row, "os", T)?,
+        arch: get(row, "arch", T)?,
+        state: get(row, "state", T)?,
+        labels: get_list(row, "labels", T)?,
+        browsers: get_list(row, "browsers", T)?,
+        modules: serde_json::from_str(&json("modules")?).map_err(|_| StoreError::Corrupt(T))?,
+        failed_installs: serde_json::from_str(&json("failed_installs")?).map_err(|_| StoreError::Corrupt(T))?,
+        registered_at: get(row, "registered_at", T)?,
+        last_seen: get(row, "last_seen", T)?,
+        revoked_at: get(row, "revoked_at", T)?,
+    })
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|_| StoreError::Corrupt("json"))
+}
+
 const USER_COLUMNS: &str = "id, username, password_hash, role, organisation_id, created_at";
 
 fn user(row: &AnyRow) -> Result<User, StoreError> {
@@ -960,5 +989,259 @@ impl Store for SqlStore {
         .await
         .map_err(database)?;
         Ok(result.rows_affected())
+    }
+
+    async fn protocol_keys(&self) -> Result<Vec<ProtocolKeysRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT generation, signing_kid, encryption_kid, private_keys, public_keys, created_at, activates_at, published_until \
+             FROM device_protocol_keys ORDER BY generation",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        const T: &str = "device_protocol_keys";
+        rows.iter()
+            .map(|row| {
+                Ok(ProtocolKeysRecord {
+                    generation: get(row, "generation", T)?,
+                    signing_kid: get(row, "signing_kid", T)?,
+                    encryption_kid: get(row, "encryption_kid", T)?,
+                    private_keys: get(row, "private_keys", T)?,
+                    public_keys: get(row, "public_keys", T)?,
+                    created_at: get(row, "created_at", T)?,
+                    activates_at: get(row, "activates_at", T)?,
+                    published_until: get(row, "published_until", T)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_protocol_keys(&self, keys: &ProtocolKeysRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO device_protocol_keys (generation, signing_kid, encryption_kid, private_keys, public_keys, created_at, activates_at, published_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(keys.generation)
+        .bind(keys.signing_kid.clone())
+        .bind(keys.encryption_kid.clone())
+        .bind(keys.private_keys.clone())
+        .bind(keys.public_keys.clone())
+        .bind(keys.created_at)
+        .bind(keys.activates_at)
+        .bind(keys.published_until)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error("device-protocol keys of this generation"))?;
+        Ok(())
+    }
+
+    async fn retire_protocol_keys(&self, generation: i64, until: i64) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE device_protocol_keys SET published_until = $1 WHERE generation = $2")
+            .bind(until)
+            .bind(generation)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        touched(result)
+    }
+
+    async fn purge_protocol_keys(&self, now: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM device_protocol_keys WHERE published_until IS NOT NULL AND published_until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn create_registration_token(&self, hash: &[u8; 32], version_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO registration_tokens (hash, version_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
+            .bind(hash.to_vec())
+            .bind(version_id.to_owned())
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(write_error("registration token"))?;
+        // Expired tokens are of no use to anyone: keep the table small.
+        sqlx::query("DELETE FROM registration_tokens WHERE expires_at < $1")
+            .bind(created_at - 86_400)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(())
+    }
+
+    async fn consume_registration_token(&self, hash: &[u8; 32], now: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE registration_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING version_id",
+        )
+        .bind(now)
+        .bind(hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database)?;
+        row.map(|row| get(&row, "version_id", "registration_tokens")).transpose()
+    }
+
+    async fn create_device(&self, d: &Device) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO devices (id, signing_key, encryption_key, installed_with, version, os, arch, state, labels, browsers, \
+             modules, failed_installs, registered_at, last_seen, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)",
+        )
+        .bind(d.id.clone())
+        .bind(d.signing_key.clone())
+        .bind(d.encryption_key.clone())
+        .bind(d.installed_with.clone())
+        .bind(d.version.clone())
+        .bind(d.os.clone())
+        .bind(d.arch.clone())
+        .bind(d.state.clone())
+        .bind(list_text(&d.labels))
+        .bind(list_text(&d.browsers))
+        .bind(json_text(&d.modules)?)
+        .bind(json_text(&d.failed_installs)?)
+        .bind(d.registered_at)
+        .bind(d.last_seen)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error("a device with this id"))?;
+        Ok(())
+    }
+
+    async fn device(&self, id: &str) -> Result<Device, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        device(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn devices(&self, filter: &Filter, paging: Paging) -> Result<Listed<Device>, StoreError> {
+        let clause = where_clause(&Filter { organisation_id: None, ..filter.clone() }, None, "version");
+        let (rows, total) = self.page("devices", DEVICE_COLUMNS, clause, "last_seen DESC, id", paging).await?;
+        Ok(Listed { items: rows.iter().map(device).collect::<Result<_, _>>()?, total })
+    }
+
+    async fn record_sync(&self, id: &str, r: &DeviceReport) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE devices SET version = $1, os = $2, arch = $3, state = $4, labels = $5, browsers = $6, modules = $7, \
+             failed_installs = $8, last_seen = $9 WHERE id = $10",
+        )
+        .bind(r.version.clone())
+        .bind(r.os.clone())
+        .bind(r.arch.clone())
+        .bind(r.state.clone())
+        .bind(list_text(&r.labels))
+        .bind(list_text(&r.browsers))
+        .bind(json_text(&r.modules)?)
+        .bind(json_text(&r.failed_installs)?)
+        .bind(r.seen_at)
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
+        touched(result)
+    }
+
+    async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "device", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn note_message(&self, device_id: &str, message_id: &str, at: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO seen_messages (device_id, message_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT (device_id, message_id) DO NOTHING",
+        )
+        .bind(device_id.to_owned())
+        .bind(message_id.to_owned())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn purge_messages(&self, before: i64) -> Result<u64, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM seen_messages WHERE seen_at < $1").bind(before).execute(&self.pool).await.map_err(database)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn store_counters(&self, device_id: &str, batch: &t1c_ds_protocol::counters::CounterBatch, at: i64) -> Result<(), StoreError> {
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let seq = i64::try_from(batch.seq).map_err(|_| StoreError::Refused("sequence number out of range"))?;
+        let mut tx = self.begin().await?;
+        for row in &batch.rows {
+            let total = i64::try_from(row.total).map_err(|_| StoreError::Refused("counter total out of range"))?;
+            sqlx::query(
+                "INSERT INTO device_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (device_id, day, label, tag, module, use_case) DO UPDATE \
+                 SET total = excluded.total, seq = excluded.seq, received_at = excluded.received_at \
+                 WHERE device_counters.seq < excluded.seq",
+            )
+            .bind(device_id.to_owned())
+            .bind(row.day.clone())
+            .bind(row.label.clone())
+            .bind(row.tag.clone())
+            .bind(row.module.clone())
+            .bind(row.use_case.as_str())
+            .bind(total)
+            .bind(seq)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error("counter"))?;
+        }
+        tx.commit().await.map_err(database)
+    }
+
+    async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT day, label, tag, module, use_case, CAST(SUM(total) AS BIGINT) AS total FROM device_counters WHERE day >= $1 AND day <= $2",
+        );
+        let mut binds = vec![filter.from_day.clone(), filter.to_day.clone()];
+        if let Some(labels) = &filter.labels {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders: Vec<String> = labels
+                .iter()
+                .map(|label| {
+                    binds.push(label.clone());
+                    format!("${}", binds.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND label IN ({})", placeholders.join(", ")));
+        }
+        sql.push_str(" GROUP BY day, label, tag, module, use_case ORDER BY day, label, tag, module, use_case");
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database)?;
+        const T: &str = "device_counters";
+        rows.iter()
+            .map(|row| {
+                Ok(UsageRow {
+                    day: get(row, "day", T)?,
+                    label: get(row, "label", T)?,
+                    tag: get(row, "tag", T)?,
+                    module: get(row, "module", T)?,
+                    use_case: get(row, "use_case", T)?,
+                    total: get(row, "total", T)?,
+                })
+            })
+            .collect()
     }
 }

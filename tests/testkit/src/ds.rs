@@ -240,3 +240,153 @@ impl TestDs {
         }
     }
 }
+
+/// A simulated connector speaking the device protocol to a DS: its own keys, registration,
+/// sealed syncs. For the DS's tests and its load generator.
+pub struct TestDevice {
+    /// The device id the DS gave.
+    pub id: String,
+    /// Its platform.
+    pub platform: t1c_ds_protocol::messages::Platform,
+    keys: t1c_ds_protocol::seal::PrivateKeys,
+    ds_keys: t1c_ds_protocol::messages::DsKeys,
+}
+
+impl std::fmt::Debug for TestDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDevice").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl TestDevice {
+    /// Registers with `installation_key` (a version's key) at the DS at `base_url`.
+    ///
+    /// # Errors
+    /// The DS's answer when a step is refused.
+    pub async fn register(
+        client: &reqwest::Client,
+        base_url: &str,
+        installation_key: &str,
+        platform: t1c_ds_protocol::messages::Platform,
+    ) -> Result<Self, String> {
+        use t1c_ds_protocol::messages::{RegistrationAnswer, RegistrationRequest, RegistrationToken};
+        let answer = client
+            .post(format!("{base_url}/v3_5/devices/registration-tokens"))
+            .header("apikey", installation_key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let token: Value = answer.json().await.map_err(|e| e.to_string())?;
+        let token: RegistrationToken = serde_json::from_value(token["data"].clone()).map_err(|_| token.to_string())?;
+        let keys = t1c_ds_protocol::seal::PrivateKeys::generate("device-sig", "device-enc").map_err(|e| e.to_string())?;
+        let (signing, encryption) = keys.public();
+        let request = RegistrationRequest {
+            registration_token: token.registration_token,
+            signing_key: serde_json::to_value(signing.as_ref()).map_err(|e| e.to_string())?,
+            encryption_key: serde_json::to_value(encryption.as_ref()).map_err(|e| e.to_string())?,
+            platform: platform.clone(),
+        };
+        let jws = Self::self_signed(&keys, &request)?;
+        let answer: Value = client
+            .post(format!("{base_url}/v3_5/devices"))
+            .header("content-type", "application/jose")
+            .body(jws)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let registered: RegistrationAnswer = serde_json::from_value(answer["data"].clone()).map_err(|_| answer.to_string())?;
+        Ok(Self { id: registered.device_id, platform, keys, ds_keys: registered.ds_keys })
+    }
+
+    /// A compact JWS of `payload` signed with the device's signing key (registration).
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub fn self_signed<T: serde::Serialize>(keys: &t1c_ds_protocol::seal::PrivateKeys, payload: &T) -> Result<String, String> {
+        t1c_ds_protocol::seal::sign_compact(payload, &keys.signing).map_err(|e| e.to_string())
+    }
+
+    /// The DS keys the device holds.
+    pub fn ds_keys(&self) -> &t1c_ds_protocol::messages::DsKeys {
+        &self.ds_keys
+    }
+
+    /// Replaces the DS keys the device holds (after a `ds_keys` section).
+    pub fn set_ds_keys(&mut self, keys: t1c_ds_protocol::messages::DsKeys) {
+        self.ds_keys = keys;
+    }
+
+    /// Seals `body` as this device at `issued_at` with `message_id`, to the DS's current key.
+    ///
+    /// # Panics
+    /// When the DS gave no usable key (a test failure).
+    pub fn seal<T: serde::Serialize>(&self, body: T, issued_at: i64, message_id: &str, device_id: &str) -> String {
+        let recipient = self.ds_keys.encryption.first().expect("the DS published an encryption key");
+        let recipient = t1c_ds_protocol::seal::peer_key(recipient, false).expect("DS key");
+        let envelope = t1c_ds_protocol::messages::Envelope {
+            v: t1c_ds_protocol::messages::ENVELOPE_VERSION,
+            device_id: device_id.to_owned(),
+            message_id: message_id.to_owned(),
+            issued_at,
+            in_reply_to: None,
+            body,
+        };
+        t1c_ds_protocol::seal::seal(&envelope, &self.keys, &recipient).expect("sealed")
+    }
+
+    /// Opens a sealed answer: decrypts with the device's key, verifies with the DS key it names.
+    ///
+    /// # Errors
+    /// [`t1c_ds_protocol::seal::OpenError`] when any check fails.
+    pub fn open<T: serde::de::DeserializeOwned>(&self, sealed: &str, now: i64) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
+        use t1c_ds_protocol::seal::{self, OpenError};
+        let decrypted = seal::decrypt(sealed, std::slice::from_ref(&self.keys.encryption))?;
+        let sender = self
+            .ds_keys
+            .signing
+            .iter()
+            .filter_map(|k| seal::peer_key(k, true).ok())
+            .find(|k| k.key_id() == Some(decrypted.sender_kid.as_str()))
+            .ok_or(OpenError::UnknownSender)?;
+        decrypted.verify(&sender, Some(&self.id), now)
+    }
+
+    /// Posts a sealed message to this device's sync route; returns the status and body text.
+    ///
+    /// # Panics
+    /// When the DS cannot be reached.
+    pub async fn post(&self, client: &reqwest::Client, base_url: &str, device_id: &str, sealed: String) -> (StatusCode, String) {
+        let response = client
+            .post(format!("{base_url}/v3_5/devices/{device_id}/sync"))
+            .header("content-type", "application/jose")
+            .body(sealed)
+            .send()
+            .await
+            .expect("the DS answers");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// One complete sync at `now`: sealed, posted, opened; panics on any failure.
+    ///
+    /// # Panics
+    /// When the DS refuses or the answer does not open (a test failure).
+    pub async fn sync(
+        &self,
+        client: &reqwest::Client,
+        base_url: &str,
+        request: &t1c_ds_protocol::messages::SyncRequest,
+        now: i64,
+    ) -> t1c_ds_protocol::messages::Envelope<t1c_ds_protocol::messages::SyncAnswer> {
+        let id = t1c_ds_protocol::seal::message_id().expect("id");
+        let sealed = self.seal(request, now, &id, &self.id);
+        let (status, body) = self.post(client, base_url, &self.id, sealed).await;
+        assert_eq!(status, StatusCode::OK, "sync refused: {body}");
+        let answer = self.open(&body, now).expect("the answer opens");
+        assert_eq!(answer.in_reply_to.as_deref(), Some(id.as_str()), "the answer names the request");
+        answer
+    }
+}
