@@ -139,7 +139,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         Arc::new(TokenIssuer::new(dyn_store.clone(), clock.clone(), config.tokens.clone()));
     tokens.rotate().await?;
 
-    let api_keys = Arc::new(KeyLookup::new(dyn_store.clone(), clock.clone(), config.api_keys.cache_secs));
+    let api_keys =
+        Arc::new(KeyLookup::new(dyn_store.clone(), clock.clone(), config.api_keys.cache_secs));
     let sync = i64::try_from(config.devices.sync_interval_secs).unwrap_or(i64::MAX / 4);
     let schedule = KeySchedule {
         rotation_secs: config.devices.key_rotation_secs,
@@ -305,7 +306,12 @@ async fn purge_sessions(
 
 /// Rotates the device-protocol keys and forgets message ids older than the replay window,
 /// every 30 seconds.
-async fn device_upkeep(keys: Arc<ProtocolKeys>, store: Arc<dyn Store>, clock: SharedClock, mut stop: watch::Receiver<bool>) {
+async fn device_upkeep(
+    keys: Arc<ProtocolKeys>,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(Duration::from_secs(30));
     loop {
         tokio::select! {

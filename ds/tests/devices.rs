@@ -4,6 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use t1c_ds::clock::Clock as _;
 use t1c_ds::store::{Filter, Paging, UsageFilter};
 use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
 use t1c_ds_protocol::messages::{DeviceState, Digests, Platform, SyncAnswer, SyncRequest};
@@ -42,7 +43,8 @@ async fn ds_with_version(backend: DsBackend) -> (TestDs, String, String) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = ds.call(Method::POST, "/v3_5/versions/3.1.0/keys", Some(&admin), Some(json!({}))).await;
+    let (status, body) =
+        ds.call(Method::POST, "/v3_5/versions/3.1.0/keys", Some(&admin), Some(json!({}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let key = body["data"]["api_key"].as_str().expect("key").to_owned();
     let org = ds.organisation(&admin, "Acme").await;
@@ -73,20 +75,38 @@ async fn registers_and_syncs(backend: DsBackend) {
     };
     let unchanged = SyncRequest { digests: digests.clone(), ..request("3.1.0") };
     let second = device.sync(ds.client(), ds.url(), &unchanged, now).await.body;
-    assert!(second.config.is_none() && second.jwt_keys.is_none() && second.ds_keys.is_none() && second.publisher_keys.is_none(), "nothing changed, nothing sent: {second:?}");
-    assert!((25_920..=31_680).contains(&second.next_sync_in), "8 h ± 10 %: {}", second.next_sync_in);
+    assert!(
+        second.config.is_none()
+            && second.jwt_keys.is_none()
+            && second.ds_keys.is_none()
+            && second.publisher_keys.is_none(),
+        "nothing changed, nothing sent: {second:?}"
+    );
+    assert!(
+        (25_920..=31_680).contains(&second.next_sync_in),
+        "8 h ± 10 %: {}",
+        second.next_sync_in
+    );
 
     // An operator adds a domain: the next sync after the sections' cache gets the new list.
     let labels = ds.store().labels(&Filter::default(), Paging::default()).await.expect("labels");
     let label = &labels.items[0].id;
     let (status, body) = ds
-        .call(Method::PATCH, &format!("/v3_5/labels/{label}"), Some(&admin), Some(json!({"domains": ["https://shop.example", "https://new.example"]})))
+        .call(
+            Method::PATCH,
+            &format!("/v3_5/labels/{label}"),
+            Some(&admin),
+            Some(json!({"domains": ["https://shop.example", "https://new.example"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     ds.clock().advance(t1c_ds::devices::SECTIONS_TTL);
     let third = device.sync(ds.client(), ds.url(), &unchanged, ds.clock().now()).await.body;
     let config = third.config.expect("the changed section");
-    assert_eq!(config.body.cors, vec!["https://new.example".to_owned(), "https://shop.example".to_owned()]);
+    assert_eq!(
+        config.body.cors,
+        vec!["https://new.example".to_owned(), "https://shop.example".to_owned()]
+    );
     assert!(third.jwt_keys.is_none(), "only what changed");
 
     // The operators see the device, its version, browser and labels.
@@ -115,8 +135,13 @@ async fn registration_needs_an_installation_key_and_a_fresh_token() {
     let (ds, key, admin) = ds_with_version(DsBackend::Sqlite).await;
     let org = ds.organisation(&admin, "Other").await;
     let (_, label_key) = ds.label_with_key(&admin, &org, "other", &[]).await;
-    assert!(TestDevice::register(ds.client(), ds.url(), &label_key, windows("3.1.0")).await.is_err(), "a label key registers nothing");
-    assert!(TestDevice::register(ds.client(), ds.url(), "t1c_nope", windows("3.1.0")).await.is_err());
+    assert!(
+        TestDevice::register(ds.client(), ds.url(), &label_key, windows("3.1.0")).await.is_err(),
+        "a label key registers nothing"
+    );
+    assert!(
+        TestDevice::register(ds.client(), ds.url(), "t1c_nope", windows("3.1.0")).await.is_err()
+    );
     // A token is single use and lives five minutes.
     let token = |ds: &TestDs| {
         let (client, url, key) = (ds.client().clone(), ds.url().to_owned(), key.clone());
@@ -146,7 +171,8 @@ async fn registration_needs_an_installation_key_and_a_fresh_token() {
     let post = |jws: String| {
         let (client, url) = (ds.client().clone(), ds.url().to_owned());
         async move {
-            let response = client.post(format!("{url}/v3_5/devices")).body(jws).send().await.expect("answers");
+            let response =
+                client.post(format!("{url}/v3_5/devices")).body(jws).send().await.expect("answers");
             let status = response.status();
             (status, response.text().await.unwrap_or_default())
         }
@@ -158,13 +184,15 @@ async fn registration_needs_an_installation_key_and_a_fresh_token() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a token is burnt by its first use");
     let expiring = token(&ds).await;
     ds.clock().advance(t1c_ds::devices::REGISTRATION_TOKEN_SECS + 1);
-    let (status, expired) = post(TestDevice::self_signed(&keys, &registration(expiring)).expect("jws")).await;
+    let (status, expired) =
+        post(TestDevice::self_signed(&keys, &registration(expiring)).expect("jws")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(reused, expired, "one answer whatever the reason");
     // Signed by another key than the one it carries: refused.
     let other = t1c_ds_protocol::seal::PrivateKeys::generate("x-sig", "x-enc").expect("keys");
     let fresh = token(&ds).await;
-    let (status, _) = post(TestDevice::self_signed(&other, &registration(fresh)).expect("jws")).await;
+    let (status, _) =
+        post(TestDevice::self_signed(&other, &registration(fresh)).expect("jws")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for garbage in ["", "a.b.c", "not a jws", &"x".repeat(20_000)] {
         let (status, _) = post(garbage.to_owned()).await;
@@ -198,7 +226,11 @@ async fn every_bad_message_is_refused_alike_and_stores_nothing() {
     let (status, _) = alice.post(ds.client(), ds.url(), &alice.id, sealed.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let usage = || async {
-        let filter = UsageFilter { labels: None, from_day: "2026-01-01".into(), to_day: "2026-12-31".into() };
+        let filter = UsageFilter {
+            labels: None,
+            from_day: "2026-01-01".into(),
+            to_day: "2026-12-31".into(),
+        };
         ds.store().usage(&filter).await.expect("usage")
     };
     let before = usage().await;
@@ -206,12 +238,24 @@ async fn every_bad_message_is_refused_alike_and_stores_nothing() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a replay");
     let fresh = || t1c_ds_protocol::seal::message_id().expect("id");
     let cases = [
-        ("another device's id in the envelope", alice.seal(counted(2), now, &fresh(), &bob.id), alice.id.clone()),
-        ("alice's message on bob's route", alice.seal(counted(2), now, &fresh(), &alice.id), bob.id.clone()),
+        (
+            "another device's id in the envelope",
+            alice.seal(counted(2), now, &fresh(), &bob.id),
+            alice.id.clone(),
+        ),
+        (
+            "alice's message on bob's route",
+            alice.seal(counted(2), now, &fresh(), &alice.id),
+            bob.id.clone(),
+        ),
         ("expired", alice.seal(counted(2), now - 301, &fresh(), &alice.id), alice.id.clone()),
         ("future-dated", alice.seal(counted(2), now + 301, &fresh(), &alice.id), alice.id.clone()),
         ("garbage", "eyJhbGciOiJub25lIn0.e30.".to_owned(), alice.id.clone()),
-        ("truncated", alice.seal(counted(2), now, &fresh(), &alice.id)[..200].to_owned(), alice.id.clone()),
+        (
+            "truncated",
+            alice.seal(counted(2), now, &fresh(), &alice.id)[..200].to_owned(),
+            alice.id.clone(),
+        ),
     ];
     for (what, sealed, route) in cases {
         let (status, body) = alice.post(ds.client(), ds.url(), &route, sealed).await;
@@ -223,18 +267,30 @@ async fn every_bad_message_is_refused_alike_and_stores_nothing() {
     // Absurd counters from an authentic device: a clear 400, nothing stored.
     let mut absurd = counted(3);
     absurd.counters.rows[0].total = t1c_ds_protocol::counters::MAX_DAY_TOTAL + 1;
-    let (status, body) = alice.post(ds.client(), ds.url(), &alice.id, alice.seal(absurd, now, &fresh(), &alice.id)).await;
+    let (status, body) = alice
+        .post(ds.client(), ds.url(), &alice.id, alice.seal(absurd, now, &fresh(), &alice.id))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(usage().await, before);
 
     // Unknown and revoked devices are told to register again.
-    let (status, body) = alice.post(ds.client(), ds.url(), &"0".repeat(32), alice.seal(counted(4), now, &fresh(), &"0".repeat(32))).await;
+    let (status, body) = alice
+        .post(
+            ds.client(),
+            ds.url(),
+            &"0".repeat(32),
+            alice.seal(counted(4), now, &fresh(), &"0".repeat(32)),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains(t1c_ds_protocol::messages::codes::REGISTER_AGAIN), "{body}");
     let admin = ds.admin_token().await;
-    let (status, _) = ds.call(Method::DELETE, &format!("/v3_5/devices/{}", bob.id), Some(&admin), None).await;
+    let (status, _) =
+        ds.call(Method::DELETE, &format!("/v3_5/devices/{}", bob.id), Some(&admin), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = bob.post(ds.client(), ds.url(), &bob.id, bob.seal(request("3.1.0"), now, &fresh(), &bob.id)).await;
+    let (status, body) = bob
+        .post(ds.client(), ds.url(), &bob.id, bob.seal(request("3.1.0"), now, &fresh(), &bob.id))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains(t1c_ds_protocol::messages::codes::REGISTER_AGAIN), "{body}");
     ds.stop().await;
@@ -260,9 +316,13 @@ async fn counters_never_count_twice() {
         ..request("3.1.0")
     };
     let total = || async {
-        let (status, body) = ds.call(Method::GET, "/v3_5/usage?from=2026-11-01&to=2026-11-30", Some(&admin), None).await;
+        let (status, body) = ds
+            .call(Method::GET, "/v3_5/usage?from=2026-11-01&to=2026-11-30", Some(&admin), None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["data"].as_array().map_or(0, |rows| rows.iter().map(|r| r["total"].as_i64().unwrap_or(0)).sum::<i64>())
+        body["data"]
+            .as_array()
+            .map_or(0, |rows| rows.iter().map(|r| r["total"].as_i64().unwrap_or(0)).sum::<i64>())
     };
     device.sync(ds.client(), ds.url(), &batch(1, 3), now).await;
     assert_eq!(total().await, 3);
@@ -275,7 +335,8 @@ async fn counters_never_count_twice() {
     assert_eq!(total().await, 7, "absolute totals: the newer batch replaces");
     device.sync(ds.client(), ds.url(), &batch(1, 3), now).await;
     assert_eq!(total().await, 7, "an old batch after a newer one changes nothing");
-    let (_, body) = ds.call(Method::GET, "/v3_5/usage?from=2026-11-29&to=2026-11-29", Some(&admin), None).await;
+    let (_, body) =
+        ds.call(Method::GET, "/v3_5/usage?from=2026-11-29&to=2026-11-29", Some(&admin), None).await;
     assert_eq!(body["data"][0]["day"], "2026-11-29", "a count lands in its own day");
     assert_eq!(body["data"][0]["tag"], "branch-7");
     ds.stop().await;
@@ -288,7 +349,8 @@ async fn t1c_version_rules() {
         let admin = admin.clone();
         let ds = &ds;
         async move {
-            let (status, answer) = ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
+            let (status, answer) =
+                ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
             assert_eq!(status, StatusCode::OK, "{answer}");
         }
     };
@@ -299,12 +361,17 @@ async fn t1c_version_rules() {
         let key = key.clone();
         async move {
             let device = device(ds, &key, version).await;
-            let answer: SyncAnswer = device.sync(ds.client(), ds.url(), &request(version), ds.clock().now()).await.body;
+            let answer: SyncAnswer =
+                device.sync(ds.client(), ds.url(), &request(version), ds.clock().now()).await.body;
             answer.upgrade
         }
     };
     assert_eq!(advice("3.1.0").await.advice, UpgradeAdvice::None, "the latest: nothing");
-    assert_eq!(advice("3.0.0").await.advice, UpgradeAdvice::None, "allowed, and nothing recommended");
+    assert_eq!(
+        advice("3.0.0").await.advice,
+        UpgradeAdvice::None,
+        "allowed, and nothing recommended"
+    );
     put(json!({"id": "3.1.0", "recommended": true, "allowed": true, "uris": [{"os": "win64", "uri": "t1c-3.1.0.msi"}]})).await;
     ds.clock().advance(t1c_ds::devices::SECTIONS_TTL);
     let notify = advice("3.0.0").await;

@@ -311,11 +311,25 @@ mod checks {
         store.put_version(&version("3.1.0", &[]), &event("version.put", None)).await.unwrap();
         store.create_registration_token(&[1; 32], "3.1.0", T0, T0 + 300).await.unwrap();
         store.create_registration_token(&[2; 32], "3.1.0", T0, T0 + 300).await.unwrap();
-        assert_eq!(store.consume_registration_token(&[1; 32], T0 + 10).await.unwrap().as_deref(), Some("3.1.0"));
-        assert_eq!(store.consume_registration_token(&[1; 32], T0 + 11).await.unwrap(), None, "burnt");
-        assert_eq!(store.consume_registration_token(&[2; 32], T0 + 300).await.unwrap(), None, "expired");
+        assert_eq!(
+            store.consume_registration_token(&[1; 32], T0 + 10).await.unwrap().as_deref(),
+            Some("3.1.0")
+        );
+        assert_eq!(
+            store.consume_registration_token(&[1; 32], T0 + 11).await.unwrap(),
+            None,
+            "burnt"
+        );
+        assert_eq!(
+            store.consume_registration_token(&[2; 32], T0 + 300).await.unwrap(),
+            None,
+            "expired"
+        );
         assert_eq!(store.consume_registration_token(&[3; 32], T0).await.unwrap(), None, "unknown");
-        assert!(matches!(store.create_registration_token(&[4; 32], "9.9.9", T0, T0 + 1).await, Err(StoreError::Refused(_))));
+        assert!(matches!(
+            store.create_registration_token(&[4; 32], "9.9.9", T0, T0 + 1).await,
+            Err(StoreError::Refused(_))
+        ));
     }
 
     pub async fn devices_round_trip_and_revoke(store: &dyn Store) {
@@ -335,15 +349,25 @@ mod checks {
         };
         store.record_sync("d2", &report).await.unwrap();
         let d2 = store.device("d2").await.unwrap();
-        assert_eq!((d2.version.as_str(), d2.state.as_str(), d2.last_seen), ("3.2.0", "blocked", T0 + 60));
+        assert_eq!(
+            (d2.version.as_str(), d2.state.as_str(), d2.last_seen),
+            ("3.2.0", "blocked", T0 + 60)
+        );
         assert_eq!(d2.browsers, vec!["Chrome 131".to_owned()]);
         let listed = store.devices(&Filter::default(), Paging::default()).await.unwrap();
-        assert_eq!(listed.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d2", "d1"], "most recently seen first");
+        assert_eq!(
+            listed.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["d2", "d1"],
+            "most recently seen first"
+        );
         let by_version = Filter { organisation_id: None, name_contains: Some("3.2".into()) };
         assert_eq!(store.devices(&by_version, Paging::default()).await.unwrap().total, 1);
         store.revoke_device("d1", T0 + 5, &event("device.revoke", None)).await.unwrap();
         assert_eq!(store.device("d1").await.unwrap().revoked_at, Some(T0 + 5));
-        assert!(matches!(store.revoke_device("d1", T0 + 6, &event("device.revoke", None)).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.revoke_device("d1", T0 + 6, &event("device.revoke", None)).await,
+            Err(StoreError::NotFound)
+        ));
         assert!(matches!(store.record_sync("nobody", &report).await, Err(StoreError::NotFound)));
     }
 
@@ -352,7 +376,10 @@ mod checks {
         assert!(!store.note_message("d1", "m1", T0 + 1).await.unwrap(), "a replay");
         assert!(store.note_message("d2", "m1", T0).await.unwrap(), "ids are per device");
         assert_eq!(store.purge_messages(T0 + 1).await.unwrap(), 2);
-        assert!(store.note_message("d1", "m1", T0 + 2).await.unwrap(), "forgotten after the window");
+        assert!(
+            store.note_message("d1", "m1", T0 + 2).await.unwrap(),
+            "forgotten after the window"
+        );
     }
 
     pub async fn counters_keep_the_newest_sequence(store: &dyn Store) {
@@ -370,7 +397,11 @@ mod checks {
             }],
         };
         let sum = || async {
-            let filter = UsageFilter { labels: None, from_day: "2024-02-01".into(), to_day: "2024-02-29".into() };
+            let filter = UsageFilter {
+                labels: None,
+                from_day: "2024-02-01".into(),
+                to_day: "2024-02-29".into(),
+            };
             store.usage(&filter).await.unwrap().iter().map(|r| r.total).sum::<i64>()
         };
         store.store_counters("d1", &batch(1, 3, "2024-02-29"), T0).await.unwrap();
@@ -382,9 +413,20 @@ mod checks {
         store.store_counters("d2", &batch(1, 2, "2024-02-29"), T0).await.unwrap();
         store.store_counters("d2", &batch(2, 4, "2024-03-01"), T0).await.unwrap();
         assert_eq!(sum().await, 10, "summed over devices, each count in its own day");
-        let one_label = UsageFilter { labels: Some(vec!["other".into()]), from_day: "2024-01-01".into(), to_day: "2024-12-31".into() };
+        let one_label = UsageFilter {
+            labels: Some(vec!["other".into()]),
+            from_day: "2024-01-01".into(),
+            to_day: "2024-12-31".into(),
+        };
         assert!(store.usage(&one_label).await.unwrap().is_empty());
-        let rows = store.usage(&UsageFilter { labels: Some(vec!["shop".into()]), from_day: "2024-03-01".into(), to_day: "2024-03-01".into() }).await.unwrap();
+        let rows = store
+            .usage(&UsageFilter {
+                labels: Some(vec!["shop".into()]),
+                from_day: "2024-03-01".into(),
+                to_day: "2024-03-01".into(),
+            })
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].use_case.as_str(), rows[0].total), ("authentication", 4));
     }
@@ -404,9 +446,16 @@ mod checks {
         assert!(matches!(store.add_protocol_keys(&record(1)).await, Err(StoreError::Conflict(_))));
         store.add_protocol_keys(&record(2)).await.unwrap();
         store.retire_protocol_keys(1, T0 + 10).await.unwrap();
-        assert_eq!(store.purge_protocol_keys(T0 + 10).await.unwrap(), 0, "still published at its last moment");
+        assert_eq!(
+            store.purge_protocol_keys(T0 + 10).await.unwrap(),
+            0,
+            "still published at its last moment"
+        );
         assert_eq!(store.purge_protocol_keys(T0 + 11).await.unwrap(), 1);
-        assert_eq!(store.protocol_keys().await.unwrap().iter().map(|r| r.generation).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            store.protocol_keys().await.unwrap().iter().map(|r| r.generation).collect::<Vec<_>>(),
+            [2]
+        );
     }
 
     use super::*;

@@ -293,14 +293,17 @@ fn fuzz_messages(root: &Path, seconds: u32) -> Result<()> {
         let bytes = text.as_bytes();
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            let n =
+                chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
             for i in 0..=chunk.len() {
                 out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
             }
         }
         out
     };
-    let header = b64(r#"{"alg":"ECDH-ES","enc":"A256GCM","kid":"ds-enc","cty":"JWS","epk":{"kty":"OKP","crv":"X25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#);
+    let header = b64(
+        r#"{"alg":"ECDH-ES","enc":"A256GCM","kid":"ds-enc","cty":"JWS","epk":{"kty":"OKP","crv":"X25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
+    );
     let seeds = [
         ("jwe", format!("{header}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA")),
         (

@@ -118,8 +118,13 @@ impl CounterBatch {
             if row.total > MAX_DAY_TOTAL {
                 return Err(CounterError::Total);
             }
-            let name_ok = |s: &str, required: bool| (!required || !s.is_empty()) && s.len() <= 128 && !s.chars().any(char::is_control);
-            if !name_ok(&row.module, true) || !name_ok(&row.label, false) || !name_ok(&row.tag, false) {
+            let name_ok = |s: &str, required: bool| {
+                (!required || !s.is_empty()) && s.len() <= 128 && !s.chars().any(char::is_control)
+            };
+            if !name_ok(&row.module, true)
+                || !name_ok(&row.label, false)
+                || !name_ok(&row.tag, false)
+            {
                 return Err(CounterError::Name);
             }
         }
@@ -145,7 +150,9 @@ pub fn is_day(day: &str) -> bool {
         2 => 28,
         _ => return false,
     };
-    (1970..=9999).contains(&year) && (1..=days).contains(&date) && day.bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
+    (1970..=9999).contains(&year)
+        && (1..=days).contains(&date)
+        && day.bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -157,23 +164,46 @@ mod tests {
         for good in ["2026-11-30", "2024-02-29", "2000-02-29", "1970-01-01"] {
             assert!(is_day(good), "{good}");
         }
-        for bad in ["2026-02-29", "1900-02-29", "2026-13-01", "2026-00-10", "2026-1-01", "2026-11-31", "+026-11-30", "2026/11/30", ""] {
+        for bad in [
+            "2026-02-29",
+            "1900-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-01",
+            "2026-11-31",
+            "+026-11-30",
+            "2026/11/30",
+            "",
+        ] {
             assert!(!is_day(bad), "{bad}");
         }
     }
 
     #[test]
     fn batches_are_bounded() {
-        let row = DayCount { day: "2026-11-30".into(), label: "shop".into(), tag: String::new(), module: "beid".into(), use_case: UseCase::IdentityRead, total: 3 };
+        let row = DayCount {
+            day: "2026-11-30".into(),
+            label: "shop".into(),
+            tag: String::new(),
+            module: "beid".into(),
+            use_case: UseCase::IdentityRead,
+            total: 3,
+        };
         let ok = CounterBatch { seq: 1, rows: vec![row.clone()] };
         assert_eq!(ok.check(), Ok(()));
-        let absurd = CounterBatch { seq: 1, rows: vec![DayCount { total: MAX_DAY_TOTAL + 1, ..row.clone() }] };
+        let absurd = CounterBatch {
+            seq: 1,
+            rows: vec![DayCount { total: MAX_DAY_TOTAL + 1, ..row.clone() }],
+        };
         assert_eq!(absurd.check(), Err(CounterError::Total));
-        let nameless = CounterBatch { seq: 1, rows: vec![DayCount { module: String::new(), ..row.clone() }] };
+        let nameless =
+            CounterBatch { seq: 1, rows: vec![DayCount { module: String::new(), ..row.clone() }] };
         assert_eq!(nameless.check(), Err(CounterError::Name));
         let many = CounterBatch { seq: 1, rows: vec![row; MAX_ROWS + 1] };
         assert_eq!(many.check(), Err(CounterError::TooMany));
-        let negative = serde_json::from_str::<DayCount>(r#"{"day":"2026-11-30","label":"","tag":"","module":"m","use_case":"file_print","total":-1}"#);
+        let negative = serde_json::from_str::<DayCount>(
+            r#"{"day":"2026-11-30","label":"","tag":"","module":"m","use_case":"file_print","total":-1}"#,
+        );
         assert!(negative.is_err(), "negative totals do not parse");
     }
 }

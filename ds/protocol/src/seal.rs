@@ -96,9 +96,11 @@ impl PrivateKeys {
     /// # Errors
     /// [`OpenError::Key`] when the crypto library fails.
     pub fn generate(signing_kid: &str, encryption_kid: &str) -> Result<Self, OpenError> {
-        let mut signing = EdKeyPair::generate(EdCurve::Ed25519).map_err(key_error)?.to_jwk_key_pair();
+        let mut signing =
+            EdKeyPair::generate(EdCurve::Ed25519).map_err(key_error)?.to_jwk_key_pair();
         signing.set_key_id(signing_kid);
-        let mut encryption = EcxKeyPair::generate(EcxCurve::X25519).map_err(key_error)?.to_jwk_key_pair();
+        let mut encryption =
+            EcxKeyPair::generate(EcxCurve::X25519).map_err(key_error)?.to_jwk_key_pair();
         encryption.set_key_id(encryption_kid);
         Ok(Self { signing, encryption })
     }
@@ -146,7 +148,11 @@ pub fn peer_key(value: &serde_json::Value, signing: bool) -> Result<Jwk, OpenErr
 ///
 /// # Errors
 /// [`OpenError::Key`] when a key is unusable.
-pub fn seal<T: Serialize>(envelope: &Envelope<T>, sender: &PrivateKeys, recipient: &Jwk) -> Result<String, OpenError> {
+pub fn seal<T: Serialize>(
+    envelope: &Envelope<T>,
+    sender: &PrivateKeys,
+    recipient: &Jwk,
+) -> Result<String, OpenError> {
     let payload = serde_json::to_vec(envelope).map_err(key_error)?;
     let mut header = JwsHeader::new();
     header.set_token_type(PAYLOAD_TYPE);
@@ -197,17 +203,24 @@ pub fn decrypt(message: &str, keys: &[Jwk]) -> Result<Decrypted, OpenError> {
     }
     let header = compact_header(message, 5)?;
     let text = |name: &str| header.get(name).and_then(serde_json::Value::as_str);
-    if text("alg") != Some("ECDH-ES") || text("enc") != Some("A256GCM") || header.contains_key("crit") {
+    if text("alg") != Some("ECDH-ES")
+        || text("enc") != Some("A256GCM")
+        || header.contains_key("crit")
+    {
         return Err(OpenError::Malformed);
     }
     let kid = text("kid").ok_or(OpenError::Malformed)?;
     let key = keys.iter().find(|k| k.key_id() == Some(kid)).ok_or(OpenError::WrongRecipient)?;
     let decrypter = ECDH_ES.decrypter_from_jwk(key).map_err(key_error)?;
-    let (payload, _) = jwe::deserialize_compact(message, &decrypter).map_err(|_| OpenError::Decrypt)?;
+    let (payload, _) =
+        jwe::deserialize_compact(message, &decrypter).map_err(|_| OpenError::Decrypt)?;
     let jws = String::from_utf8(payload).map_err(|_| OpenError::Malformed)?;
     let inner = compact_header(&jws, 3)?;
     let text = |name: &str| inner.get(name).and_then(serde_json::Value::as_str);
-    if text("alg") != Some("EdDSA") || text("typ") != Some(PAYLOAD_TYPE) || inner.contains_key("crit") {
+    if text("alg") != Some("EdDSA")
+        || text("typ") != Some(PAYLOAD_TYPE)
+        || inner.contains_key("crit")
+    {
         return Err(OpenError::Malformed);
     }
     let sender_kid = text("kid").ok_or(OpenError::Malformed)?.to_owned();
@@ -231,8 +244,10 @@ impl Decrypted {
             return Err(OpenError::UnknownSender);
         }
         let verifier = EdDSA.verifier_from_jwk(sender).map_err(key_error)?;
-        let (payload, _) = jws::deserialize_compact(&self.jws, &verifier).map_err(|_| OpenError::Signature)?;
-        let envelope: Envelope<T> = serde_json::from_slice(&payload).map_err(|_| OpenError::Malformed)?;
+        let (payload, _) =
+            jws::deserialize_compact(&self.jws, &verifier).map_err(|_| OpenError::Signature)?;
+        let envelope: Envelope<T> =
+            serde_json::from_slice(&payload).map_err(|_| OpenError::Malformed)?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(OpenError::Version);
         }
@@ -245,7 +260,8 @@ impl Decrypted {
         if envelope.issued_at > now + TIME_WINDOW_SECS {
             return Err(OpenError::FutureDated);
         }
-        let id_ok = envelope.message_id.len() == 32 && envelope.message_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let id_ok = envelope.message_id.len() == 32
+            && envelope.message_id.bytes().all(|b| b.is_ascii_hexdigit());
         if !id_ok {
             return Err(OpenError::Malformed);
         }
@@ -254,13 +270,18 @@ impl Decrypted {
 }
 
 /// The protected header of a compact serialization with `parts` dot-separated parts.
-fn compact_header(compact: &str, parts: usize) -> Result<serde_json::Map<String, serde_json::Value>, OpenError> {
+fn compact_header(
+    compact: &str,
+    parts: usize,
+) -> Result<serde_json::Map<String, serde_json::Value>, OpenError> {
     use base64::Engine as _;
     if compact.split('.').count() != parts {
         return Err(OpenError::Malformed);
     }
     let first = compact.split('.').next().ok_or(OpenError::Malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(first).map_err(|_| OpenError::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(first)
+        .map_err(|_| OpenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| OpenError::Malformed)
 }
 
@@ -290,16 +311,20 @@ mod tests {
     }
 
     fn parties() -> (PrivateKeys, PrivateKeys) {
-        (PrivateKeys::generate("dev-sig", "dev-enc").expect("device"), PrivateKeys::generate("ds-sig", "ds-enc").expect("ds"))
+        (
+            PrivateKeys::generate("dev-sig", "dev-enc").expect("device"),
+            PrivateKeys::generate("ds-sig", "ds-enc").expect("ds"),
+        )
     }
 
     #[test]
     fn round_trip() {
         let (device, ds) = parties();
         let sealed = seal(&envelope("d1", 1000), &device, &ds.public().1).expect("sealed");
-        let opened = decrypt(&sealed, &[ds.encryption.clone()]).expect("decrypts");
+        let opened = decrypt(&sealed, std::slice::from_ref(&ds.encryption)).expect("decrypts");
         assert_eq!(opened.sender_kid, "dev-sig");
-        let message: Envelope<serde_json::Value> = opened.verify(&device.public().0, Some("d1"), 1000).expect("verifies");
+        let message: Envelope<serde_json::Value> =
+            opened.verify(&device.public().0, Some("d1"), 1000).expect("verifies");
         assert_eq!(message.body["hello"], "ds");
     }
 
@@ -309,20 +334,40 @@ mod tests {
         let other = PrivateKeys::generate("dev-sig", "other-enc").expect("other");
         let sealed = seal(&envelope("d1", 1000), &device, &ds.public().1).expect("sealed");
         let keys = [ds.encryption.clone()];
-        assert_eq!(decrypt(&sealed, &[other.encryption.clone()]), Err(OpenError::WrongRecipient));
+        assert_eq!(
+            decrypt(&sealed, std::slice::from_ref(&other.encryption)),
+            Err(OpenError::WrongRecipient)
+        );
         let opened = decrypt(&sealed, &keys).expect("decrypts");
-        let verify = |sender: &Jwk, device: Option<&str>, now: i64| opened.verify::<serde_json::Value>(sender, device, now).map(|_| ());
-        assert_eq!(verify(&other.public().0, Some("d1"), 1000), Err(OpenError::Signature), "same kid, other key");
+        let verify = |sender: &Jwk, device: Option<&str>, now: i64| {
+            opened.verify::<serde_json::Value>(sender, device, now).map(|_| ())
+        };
+        assert_eq!(
+            verify(&other.public().0, Some("d1"), 1000),
+            Err(OpenError::Signature),
+            "same kid, other key"
+        );
         assert_eq!(verify(&device.public().0, Some("d2"), 1000), Err(OpenError::WrongDevice));
-        assert_eq!(verify(&device.public().0, Some("d1"), 1000 + TIME_WINDOW_SECS + 1), Err(OpenError::Expired));
-        assert_eq!(verify(&device.public().0, Some("d1"), 1000 - TIME_WINDOW_SECS - 1), Err(OpenError::FutureDated));
-        for garbage in ["", "a.b.c.d.e", "....", "not a message", &"A".repeat(MAX_MESSAGE_BYTES + 1)] {
+        assert_eq!(
+            verify(&device.public().0, Some("d1"), 1000 + TIME_WINDOW_SECS + 1),
+            Err(OpenError::Expired)
+        );
+        assert_eq!(
+            verify(&device.public().0, Some("d1"), 1000 - TIME_WINDOW_SECS - 1),
+            Err(OpenError::FutureDated)
+        );
+        for garbage in
+            ["", "a.b.c.d.e", "....", "not a message", &"A".repeat(MAX_MESSAGE_BYTES + 1)]
+        {
             assert!(decrypt(garbage, &keys).is_err(), "{garbage:.20}");
         }
         let mut tampered = sealed.clone().into_bytes();
         let last = tampered.len() - 5;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(decrypt(&String::from_utf8(tampered).expect("utf8"), &keys), Err(OpenError::Decrypt));
+        assert_eq!(
+            decrypt(&String::from_utf8(tampered).expect("utf8"), &keys),
+            Err(OpenError::Decrypt)
+        );
     }
 
     #[test]
@@ -334,7 +379,10 @@ mod tests {
         assert!(peer_key(&value(&encryption), false).is_ok());
         assert!(peer_key(&value(&encryption), true).is_err(), "X25519 is not a signing key");
         assert!(peer_key(&value(&device.signing), true).is_err(), "a private key is refused");
-        assert!(peer_key(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), true).is_err());
+        assert!(
+            peer_key(&serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), true)
+                .is_err()
+        );
         assert!(peer_key(&serde_json::json!("text"), true).is_err());
     }
 }

@@ -28,15 +28,22 @@ fn device_error(err: DeviceError, address: std::net::IpAddr, state: &AppState) -
             let _ = state.failures.hit(&address);
             (StatusCode::UNAUTHORIZED, codes::REFUSED, "message refused")
         }
-        DeviceError::RegisterAgain(_) => (StatusCode::UNAUTHORIZED, codes::REGISTER_AGAIN, "unknown device: register again"),
-        DeviceError::Invalid(_) => (StatusCode::BAD_REQUEST, "106997", "the message breaks a protocol rule"),
+        DeviceError::RegisterAgain(_) => {
+            (StatusCode::UNAUTHORIZED, codes::REGISTER_AGAIN, "unknown device: register again")
+        }
+        DeviceError::Invalid(_) => {
+            (StatusCode::BAD_REQUEST, "106997", "the message breaks a protocol rule")
+        }
         DeviceError::Store(StoreError::Database(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "112503", "the database is unavailable; retry later")
         }
-        DeviceError::Store(_) | DeviceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "106999", "internal error"),
+        DeviceError::Store(_) | DeviceError::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "106999", "internal error")
+        }
     };
     tracing::info!(%address, "device request refused: {err}");
-    let body = ErrorBody { success: false, code: code.to_owned(), description: description.to_owned() };
+    let body =
+        ErrorBody { success: false, code: code.to_owned(), description: description.to_owned() };
     (status, axum::Json(body)).into_response()
 }
 
@@ -71,7 +78,11 @@ pub async fn registration_token(
     request_body(content = String, content_type = "application/jose", description = "Compact JWS"),
     responses((status = 200, description = "The device id and the DS's keys", body = inline(super::Data<RegistrationAnswerSchema>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn register(State(state): State<AppState>, ClientAddress(address): ClientAddress, body: Bytes) -> Response {
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    body: Bytes,
+) -> Response {
     if let Err(wait) = state.failures.check(&address) {
         return ApiError::too_many(wait).into_response();
     }
@@ -102,7 +113,11 @@ pub async fn sync(
         return device_error(DeviceError::Refused("body is not text".into()), address, &state);
     };
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return device_error(DeviceError::RegisterAgain("malformed device id".into()), address, &state);
+        return device_error(
+            DeviceError::RegisterAgain("malformed device id".into()),
+            address,
+            &state,
+        );
     }
     match state.devices.sync(&id, sealed).await {
         Ok(answer) => {
@@ -149,9 +164,14 @@ fn sees_devices(operator: &crate::auth::Principal) -> Result<(), ApiError> {
     responses((status = 200, description = "Devices, most recently seen first", body = inline(super::Data<Listed<Device>>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Operator(operator): Operator, Query(query): Query<ListQuery>) -> Result<Reply<Listed<Device>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    Query(query): Query<ListQuery>,
+) -> Result<Reply<Listed<Device>>, ApiError> {
     sees_devices(&operator)?;
-    let filter = Filter { organisation_id: None, name_contains: query.filter(&operator)?.name_contains };
+    let filter =
+        Filter { organisation_id: None, name_contains: query.filter(&operator)?.name_contains };
     Ok(reply(state.store.devices(&filter, query.paging()?).await?))
 }
 
@@ -160,7 +180,11 @@ pub async fn list(State(state): State<AppState>, Operator(operator): Operator, Q
     responses((status = 200, description = "The device", body = inline(super::Data<Device>)),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn one(State(state): State<AppState>, Operator(operator): Operator, Path(id): Path<String>) -> Result<Reply<Device>, ApiError> {
+pub async fn one(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    Path(id): Path<String>,
+) -> Result<Reply<Device>, ApiError> {
     sees_devices(&operator)?;
     match state.store.device(&id).await {
         Ok(device) => Ok(reply(device)),
@@ -175,11 +199,16 @@ pub async fn one(State(state): State<AppState>, Operator(operator): Operator, Pa
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn revoke(State(state): State<AppState>, Operator(operator): Operator, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if operator.role != Role::PlatformAdmin {
         return Err(ApiError::forbidden());
     }
-    let audit = event(&operator, "device.revoke", None, serde_json::json!({"id": id}), state.clock.now());
+    let audit =
+        event(&operator, "device.revoke", None, serde_json::json!({"id": id}), state.clock.now());
     match state.store.revoke_device(&id, state.clock.now(), &audit).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(StoreError::NotFound) => Err(ApiError::not_found("device")),
@@ -205,10 +234,17 @@ pub struct UsageQuery {
     responses((status = 200, description = "Usage rows", body = inline(super::Data<Vec<UsageRow>>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn usage(State(state): State<AppState>, Operator(operator): Operator, Query(query): Query<UsageQuery>) -> Result<Reply<Vec<UsageRow>>, ApiError> {
+pub async fn usage(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    Query(query): Query<UsageQuery>,
+) -> Result<Reply<Vec<UsageRow>>, ApiError> {
     use t1c_ds_protocol::counters::is_day;
     if !is_day(&query.from) || !is_day(&query.to) || query.from > query.to {
-        return Err(ApiError::new(ErrorKind::BadRequest, "from and to are days YYYY-MM-DD, from ≤ to"));
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "from and to are days YYYY-MM-DD, from ≤ to",
+        ));
     }
     let mut labels = match operator.scope() {
         None => None,
@@ -217,7 +253,10 @@ pub async fn usage(State(state): State<AppState>, Operator(operator): Operator, 
             let mut names = Vec::new();
             let mut offset = 0;
             loop {
-                let page = state.store.labels(&filter, Paging { offset, limit: Paging::MAX_LIMIT }).await?;
+                let page = state
+                    .store
+                    .labels(&filter, Paging { offset, limit: Paging::MAX_LIMIT })
+                    .await?;
                 names.extend(page.items.iter().map(|l| l.name.clone()));
                 offset += Paging::MAX_LIMIT;
                 if page.items.len() < Paging::MAX_LIMIT as usize {

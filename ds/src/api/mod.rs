@@ -141,7 +141,10 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v3_5/users/{id}", delete(operators::users::remove))
         .route("/v3_5/audit", get(operators::audit::list))
         .route("/v3_5/devices", get(devices::list).post(devices::register))
-        .route("/v3_5/devices/registration-tokens", axum::routing::post(devices::registration_token))
+        .route(
+            "/v3_5/devices/registration-tokens",
+            axum::routing::post(devices::registration_token),
+        )
         .route("/v3_5/devices/{id}", get(devices::one).delete(devices::revoke))
         .route("/v3_5/devices/{id}/sync", axum::routing::post(devices::sync))
         .route("/v3_5/usage", get(devices::usage));

@@ -77,7 +77,7 @@ impl ProtocolKeys {
     /// The generation answers are signed with now.
     pub fn current(&self) -> Option<PrivateKeys> {
         let now = self.clock.now();
-        self.ring.load().private.iter().filter(|(at, _)| *at <= now).last().map(|(_, keys)| keys.clone())
+        self.ring.load().private.iter().rfind(|(at, _)| *at <= now).map(|(_, keys)| keys.clone())
     }
 
     /// Adds the next generation when due, retires superseded ones, drops expired ones, reloads.
@@ -100,7 +100,8 @@ impl ProtocolKeys {
         if let Some((generation, activates_at)) = due {
             let signing_kid = format!("ds-sig-{generation}-{}", short_random()?);
             let encryption_kid = format!("ds-enc-{generation}-{}", short_random()?);
-            let keys = PrivateKeys::generate(&signing_kid, &encryption_kid).map_err(|e| KeysError::Key(e.to_string()))?;
+            let keys = PrivateKeys::generate(&signing_kid, &encryption_kid)
+                .map_err(|e| KeysError::Key(e.to_string()))?;
             let (signing, encryption) = keys.public();
             let record = ProtocolKeysRecord {
                 generation,
@@ -116,7 +117,9 @@ impl ProtocolKeys {
             };
             match self.store.add_protocol_keys(&record).await {
                 Ok(()) => tracing::info!(generation, "device-protocol keys added"),
-                Err(StoreError::Conflict(_)) => tracing::debug!("another DS process added the device-protocol keys"),
+                Err(StoreError::Conflict(_)) => {
+                    tracing::debug!("another DS process added the device-protocol keys")
+                }
                 Err(err) => return Err(err.into()),
             }
             records = self.store.protocol_keys().await?;
@@ -128,7 +131,12 @@ impl ProtocolKeys {
                 && record.generation < active
                 && record.published_until.is_none()
             {
-                self.store.retire_protocol_keys(record.generation, successor.activates_at + s.overlap_secs).await?;
+                self.store
+                    .retire_protocol_keys(
+                        record.generation,
+                        successor.activates_at + s.overlap_secs,
+                    )
+                    .await?;
             }
         }
         self.store.purge_protocol_keys(now).await?;
@@ -142,7 +150,12 @@ impl ProtocolKeys {
         records.retain(|r| r.published_until.is_none_or(|t| t >= now));
         // Devices encrypt to the first key: the current generation, then the next ones, then
         // the superseded ones still published.
-        let active = records.iter().filter(|r| r.activates_at <= now).map(|r| r.generation).max().unwrap_or(0);
+        let active = records
+            .iter()
+            .filter(|r| r.activates_at <= now)
+            .map(|r| r.generation)
+            .max()
+            .unwrap_or(0);
         records.sort_by_key(|r| (r.generation < active, (r.generation - active).abs()));
         for record in records {
             if let Ok(public) = serde_json::from_str::<serde_json::Value>(&record.public_keys) {
@@ -152,7 +165,10 @@ impl ProtocolKeys {
             let Some(private) = &record.private_keys else { continue };
             match parse_private(private) {
                 Ok(keys) => ring.private.push((record.activates_at, keys)),
-                Err(err) => tracing::error!(generation = record.generation, "stored device-protocol keys unusable: {err}"),
+                Err(err) => tracing::error!(
+                    generation = record.generation,
+                    "stored device-protocol keys unusable: {err}"
+                ),
             }
         }
         ring.private.sort_by_key(|(at, _)| *at);

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use t1c_ds_protocol::messages::{
-    ContextConfig, DeviceState, DsKeys, Envelope, ENVELOPE_VERSION, RegistrationAnswer, RegistrationRequest,
-    RegistrationToken, Section, SyncAnswer, SyncRequest, Upgrade,
+    ContextConfig, DeviceState, DsKeys, ENVELOPE_VERSION, Envelope, RegistrationAnswer,
+    RegistrationRequest, RegistrationToken, Section, SyncAnswer, SyncRequest, Upgrade,
 };
 use t1c_ds_protocol::platform::Os;
 use t1c_ds_protocol::seal::{self, OpenError};
@@ -130,8 +130,12 @@ impl DeviceService {
     ///
     /// # Errors
     /// [`DeviceError::Refused`] for a key that is not an active installation key.
-    pub async fn registration_token(&self, api_key: &str) -> Result<RegistrationToken, DeviceError> {
-        let found = self.api_keys.active(api_key).await?.ok_or_else(|| refused("not an active key"))?;
+    pub async fn registration_token(
+        &self,
+        api_key: &str,
+    ) -> Result<RegistrationToken, DeviceError> {
+        let found =
+            self.api_keys.active(api_key).await?.ok_or_else(|| refused("not an active key"))?;
         let KeyOwner::Version(version) = found.key.owner else {
             return Err(refused("a label key, not an installation key"));
         };
@@ -139,7 +143,9 @@ impl DeviceService {
         getrandom::fill(&mut bytes).map_err(|e| DeviceError::Internal(e.to_string()))?;
         let token = format!("t1cr_{}", hex::encode(bytes));
         let now = self.clock.now();
-        self.store.create_registration_token(&hash(&token), &version, now, now + REGISTRATION_TOKEN_SECS).await?;
+        self.store
+            .create_registration_token(&hash(&token), &version, now, now + REGISTRATION_TOKEN_SECS)
+            .await?;
         Ok(RegistrationToken { registration_token: token, expires_in: REGISTRATION_TOKEN_SECS })
     }
 
@@ -185,7 +191,8 @@ impl DeviceService {
         };
         self.store.create_device(&device).await?;
         tracing::info!(device = %id, version = %device.version, os = %device.os, "device registered");
-        Ok(RegistrationAnswer { device_id: id, ds_keys: self.keys.public(), next_sync_in: self.jittered(&id, now) })
+        let next_sync_in = self.jittered(&id, now);
+        Ok(RegistrationAnswer { device_id: id, ds_keys: self.keys.public(), next_sync_in })
     }
 
     /// One sync: opens `sealed` from `device_id`, stores what it reports, and seals the answer.
@@ -198,15 +205,22 @@ impl DeviceService {
         let device = match self.store.device(device_id).await {
             Ok(device) if device.revoked_at.is_none() => device,
             Ok(_) => return Err(DeviceError::RegisterAgain("revoked device".into())),
-            Err(StoreError::NotFound) => return Err(DeviceError::RegisterAgain("unknown device".into())),
+            Err(StoreError::NotFound) => {
+                return Err(DeviceError::RegisterAgain("unknown device".into()));
+            }
             Err(err) => return Err(err.into()),
         };
-        let sender = seal::peer_key(&serde_json::from_str(&device.signing_key).map_err(refused)?, true).map_err(refused)?;
-        let recipient = seal::peer_key(&serde_json::from_str(&device.encryption_key).map_err(refused)?, false).map_err(refused)?;
-        let message: Envelope<SyncRequest> = opened.verify(&sender, Some(device_id), now).map_err(|e| match e {
-            OpenError::UnknownSender => refused("signed with a key that is not the device's"),
-            other => refused(other),
-        })?;
+        let sender =
+            seal::peer_key(&serde_json::from_str(&device.signing_key).map_err(refused)?, true)
+                .map_err(refused)?;
+        let recipient =
+            seal::peer_key(&serde_json::from_str(&device.encryption_key).map_err(refused)?, false)
+                .map_err(refused)?;
+        let message: Envelope<SyncRequest> =
+            opened.verify(&sender, Some(device_id), now).map_err(|e| match e {
+                OpenError::UnknownSender => refused("signed with a key that is not the device's"),
+                other => refused(other),
+            })?;
         let request = message.body;
         request.counters.check().map_err(|e| DeviceError::Invalid(e.to_string()))?;
         check_platform(&request.platform)?;
@@ -223,11 +237,14 @@ impl DeviceService {
             next_sync_in: self.jittered(device_id, now),
             upgrade: upgrade(&request.platform, &sections.versions),
             counters_stored: request.counters.seq,
-            config: changed(&digests.config, &sections.config.digest).then(|| sections.config.clone()),
-            jwt_keys: changed(&digests.jwt_keys, &sections.jwt_keys.digest).then(|| sections.jwt_keys.clone()),
+            config: changed(&digests.config, &sections.config.digest)
+                .then(|| sections.config.clone()),
+            jwt_keys: changed(&digests.jwt_keys, &sections.jwt_keys.digest)
+                .then(|| sections.jwt_keys.clone()),
             publisher_keys: changed(&digests.publisher_keys, &sections.publisher_keys.digest)
                 .then(|| sections.publisher_keys.clone()),
-            ds_keys: changed(&digests.ds_keys, &sections.ds_keys.digest).then(|| sections.ds_keys.clone()),
+            ds_keys: changed(&digests.ds_keys, &sections.ds_keys.digest)
+                .then(|| sections.ds_keys.clone()),
         };
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
@@ -237,7 +254,10 @@ impl DeviceService {
             in_reply_to: Some(message.message_id),
             body: answer,
         };
-        let signer = self.keys.current().ok_or_else(|| DeviceError::Internal("no device-protocol key yet".into()))?;
+        let signer = self
+            .keys
+            .current()
+            .ok_or_else(|| DeviceError::Internal("no device-protocol key yet".into()))?;
         seal::seal(&envelope, &signer, &recipient).map_err(|e| DeviceError::Internal(e.to_string()))
     }
 
@@ -248,7 +268,11 @@ impl DeviceService {
         let unit = f64::from(u16::from_be_bytes([digest[0], digest[1]])) / f64::from(u16::MAX);
         let factor = 0.9 + 0.2 * unit;
         // Truncation is intended: whole seconds.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let secs = (base as f64 * factor) as u64;
         secs.clamp(MIN_SYNC_SECS, MAX_SYNC_SECS)
     }
@@ -263,7 +287,10 @@ impl DeviceService {
         let mut cors: Vec<String> = Vec::new();
         let mut offset = 0;
         loop {
-            let page = self.store.labels(&Filter::default(), Paging { offset, limit: Paging::MAX_LIMIT }).await?;
+            let page = self
+                .store
+                .labels(&Filter::default(), Paging { offset, limit: Paging::MAX_LIMIT })
+                .await?;
             for label in &page.items {
                 cors.extend(label.domains.iter().cloned());
             }
@@ -314,23 +341,32 @@ fn hash(token: &str) -> [u8; 32] {
 fn self_signed(jws: &str) -> Result<RegistrationRequest, DeviceError> {
     use base64::Engine as _;
     let mut parts = jws.split('.');
-    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(refused("not a compact JWS"));
     };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).map_err(refused)?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).map_err(refused)?;
     serde_json::from_slice(&bytes).map_err(refused)
 }
 
 fn verify_self_signed(jws: &str, key: &josekit::jwk::Jwk) -> Result<(), DeviceError> {
     let verifier = josekit::jws::EdDSA.verifier_from_jwk(key).map_err(refused)?;
-    josekit::jws::deserialize_compact(jws, &verifier).map_err(|_| refused("registration signature"))?;
+    josekit::jws::deserialize_compact(jws, &verifier)
+        .map_err(|_| refused("registration signature"))?;
     Ok(())
 }
 
 fn check_platform(platform: &t1c_ds_protocol::messages::Platform) -> Result<(), DeviceError> {
     let field = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_graphic());
-    if !field(&platform.os) || !field(&platform.arch) || semver::Version::parse(&platform.version).is_err() {
-        return Err(DeviceError::Invalid("platform: os, arch and a semver version are required".into()));
+    if !field(&platform.os)
+        || !field(&platform.arch)
+        || semver::Version::parse(&platform.version).is_err()
+    {
+        return Err(DeviceError::Invalid(
+            "platform: os, arch and a semver version are required".into(),
+        ));
     }
     Ok(())
 }
@@ -374,7 +410,11 @@ fn report(device: &Device, request: &SyncRequest, now: i64) -> DeviceReport {
         all.drain(..excess);
         all
     };
-    let labels = request.labels.iter().filter(|l| l.len() <= 64 && !l.chars().any(char::is_control)).cloned();
+    let labels = request
+        .labels
+        .iter()
+        .filter(|l| l.len() <= 64 && !l.chars().any(char::is_control))
+        .cloned();
     let browsers = request.user_agents.iter().filter_map(|ua| browser(ua));
     DeviceReport {
         version: request.platform.version.clone(),

@@ -477,10 +477,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn purge_protocol_keys(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Stores a registration token (by its SHA-256) for a version.
-    async fn create_registration_token(&self, hash: &[u8; 32], version_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError>;
+    async fn create_registration_token(
+        &self,
+        hash: &[u8; 32],
+        version_id: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
     /// Burns a registration token: the version it was issued for when it existed, was unused
     /// and unexpired at `now`; `None` otherwise. Atomic: two callers never both get it.
-    async fn consume_registration_token(&self, hash: &[u8; 32], now: i64) -> Result<Option<String>, StoreError>;
+    async fn consume_registration_token(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Adds a device.
     async fn create_device(&self, device: &Device) -> Result<(), StoreError>;
@@ -494,12 +504,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError>;
 
     /// Notes a message id; `false` when the device sent it before (a replay).
-    async fn note_message(&self, device_id: &str, message_id: &str, at: i64) -> Result<bool, StoreError>;
+    async fn note_message(
+        &self,
+        device_id: &str,
+        message_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
     /// Forgets message ids noted before `before`.
     async fn purge_messages(&self, before: i64) -> Result<u64, StoreError>;
 
     /// Stores a device's counter batch: per key, the total of the highest sequence number wins.
-    async fn store_counters(&self, device_id: &str, batch: &t1c_ds_protocol::counters::CounterBatch, at: i64) -> Result<(), StoreError>;
+    async fn store_counters(
+        &self,
+        device_id: &str,
+        batch: &t1c_ds_protocol::counters::CounterBatch,
+        at: i64,
+    ) -> Result<(), StoreError>;
     /// Usage summed over devices per (day, label, tag, module, use case).
     async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError>;
 }

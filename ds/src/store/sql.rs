@@ -289,7 +289,8 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
         labels: get_list(row, "labels", T)?,
         browsers: get_list(row, "browsers", T)?,
         modules: serde_json::from_str(&json("modules")?).map_err(|_| StoreError::Corrupt(T))?,
-        failed_installs: serde_json::from_str(&json("failed_installs")?).map_err(|_| StoreError::Corrupt(T))?,
+        failed_installs: serde_json::from_str(&json("failed_installs")?)
+            .map_err(|_| StoreError::Corrupt(T))?,
         registered_at: get(row, "registered_at", T)?,
         last_seen: get(row, "last_seen", T)?,
         revoked_at: get(row, "revoked_at", T)?,
@@ -1036,12 +1037,14 @@ impl Store for SqlStore {
     }
 
     async fn retire_protocol_keys(&self, generation: i64, until: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE device_protocol_keys SET published_until = $1 WHERE generation = $2")
-            .bind(until)
-            .bind(generation)
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
+        let result = sqlx::query(
+            "UPDATE device_protocol_keys SET published_until = $1 WHERE generation = $2",
+        )
+        .bind(until)
+        .bind(generation)
+        .execute(&self.pool)
+        .await
+        .map_err(database)?;
         touched(result)
     }
 
@@ -1054,7 +1057,13 @@ impl Store for SqlStore {
         Ok(result.rows_affected())
     }
 
-    async fn create_registration_token(&self, hash: &[u8; 32], version_id: &str, created_at: i64, expires_at: i64) -> Result<(), StoreError> {
+    async fn create_registration_token(
+        &self,
+        hash: &[u8; 32],
+        version_id: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO registration_tokens (hash, version_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
             .bind(hash.to_vec())
             .bind(version_id.to_owned())
@@ -1072,7 +1081,11 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn consume_registration_token(&self, hash: &[u8; 32], now: i64) -> Result<Option<String>, StoreError> {
+    async fn consume_registration_token(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
             "UPDATE registration_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING version_id",
         )
@@ -1112,13 +1125,19 @@ impl Store for SqlStore {
 
     async fn device(&self, id: &str) -> Result<Device, StoreError> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await.map_err(database)?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         device(&row.ok_or(StoreError::NotFound)?)
     }
 
     async fn devices(&self, filter: &Filter, paging: Paging) -> Result<Listed<Device>, StoreError> {
-        let clause = where_clause(&Filter { organisation_id: None, ..filter.clone() }, None, "version");
-        let (rows, total) = self.page("devices", DEVICE_COLUMNS, clause, "last_seen DESC, id", paging).await?;
+        let clause =
+            where_clause(&Filter { organisation_id: None, ..filter.clone() }, None, "version");
+        let (rows, total) =
+            self.page("devices", DEVICE_COLUMNS, clause, "last_seen DESC, id", paging).await?;
         Ok(Listed { items: rows.iter().map(device).collect::<Result<_, _>>()?, total })
     }
 
@@ -1145,18 +1164,24 @@ impl Store for SqlStore {
 
     async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let result = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(database)?;
+        let result =
+            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
         touched(result)?;
         record(&mut tx, "device", id, audit).await?;
         tx.commit().await.map_err(database)
     }
 
-    async fn note_message(&self, device_id: &str, message_id: &str, at: i64) -> Result<bool, StoreError> {
+    async fn note_message(
+        &self,
+        device_id: &str,
+        message_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "INSERT INTO seen_messages (device_id, message_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT (device_id, message_id) DO NOTHING",
         )
@@ -1170,19 +1195,29 @@ impl Store for SqlStore {
     }
 
     async fn purge_messages(&self, before: i64) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM seen_messages WHERE seen_at < $1").bind(before).execute(&self.pool).await.map_err(database)?;
+        let result = sqlx::query("DELETE FROM seen_messages WHERE seen_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
         Ok(result.rows_affected())
     }
 
-    async fn store_counters(&self, device_id: &str, batch: &t1c_ds_protocol::counters::CounterBatch, at: i64) -> Result<(), StoreError> {
+    async fn store_counters(
+        &self,
+        device_id: &str,
+        batch: &t1c_ds_protocol::counters::CounterBatch,
+        at: i64,
+    ) -> Result<(), StoreError> {
         if batch.rows.is_empty() {
             return Ok(());
         }
-        let seq = i64::try_from(batch.seq).map_err(|_| StoreError::Refused("sequence number out of range"))?;
+        let seq = i64::try_from(batch.seq)
+            .map_err(|_| StoreError::Refused("sequence number out of range"))?;
         let mut tx = self.begin().await?;
         for row in &batch.rows {
-            let total = i64::try_from(row.total).map_err(|_| StoreError::Refused("counter total out of range"))?;
+            let total = i64::try_from(row.total)
+                .map_err(|_| StoreError::Refused("counter total out of range"))?;
             sqlx::query(
                 "INSERT INTO device_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

@@ -269,7 +269,9 @@ impl TestDevice {
         installation_key: &str,
         platform: t1c_ds_protocol::messages::Platform,
     ) -> Result<Self, String> {
-        use t1c_ds_protocol::messages::{RegistrationAnswer, RegistrationRequest, RegistrationToken};
+        use t1c_ds_protocol::messages::{
+            RegistrationAnswer, RegistrationRequest, RegistrationToken,
+        };
         let answer = client
             .post(format!("{base_url}/v3_5/devices/registration-tokens"))
             .header("apikey", installation_key)
@@ -277,8 +279,10 @@ impl TestDevice {
             .await
             .map_err(|e| e.to_string())?;
         let token: Value = answer.json().await.map_err(|e| e.to_string())?;
-        let token: RegistrationToken = serde_json::from_value(token["data"].clone()).map_err(|_| token.to_string())?;
-        let keys = t1c_ds_protocol::seal::PrivateKeys::generate("device-sig", "device-enc").map_err(|e| e.to_string())?;
+        let token: RegistrationToken =
+            serde_json::from_value(token["data"].clone()).map_err(|_| token.to_string())?;
+        let keys = t1c_ds_protocol::seal::PrivateKeys::generate("device-sig", "device-enc")
+            .map_err(|e| e.to_string())?;
         let (signing, encryption) = keys.public();
         let request = RegistrationRequest {
             registration_token: token.registration_token,
@@ -297,7 +301,8 @@ impl TestDevice {
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        let registered: RegistrationAnswer = serde_json::from_value(answer["data"].clone()).map_err(|_| answer.to_string())?;
+        let registered: RegistrationAnswer =
+            serde_json::from_value(answer["data"].clone()).map_err(|_| answer.to_string())?;
         Ok(Self { id: registered.device_id, platform, keys, ds_keys: registered.ds_keys })
     }
 
@@ -305,7 +310,10 @@ impl TestDevice {
     ///
     /// # Errors
     /// When signing fails.
-    pub fn self_signed<T: serde::Serialize>(keys: &t1c_ds_protocol::seal::PrivateKeys, payload: &T) -> Result<String, String> {
+    pub fn self_signed<T: serde::Serialize>(
+        keys: &t1c_ds_protocol::seal::PrivateKeys,
+        payload: &T,
+    ) -> Result<String, String> {
         t1c_ds_protocol::seal::sign_compact(payload, &keys.signing).map_err(|e| e.to_string())
     }
 
@@ -323,8 +331,15 @@ impl TestDevice {
     ///
     /// # Panics
     /// When the DS gave no usable key (a test failure).
-    pub fn seal<T: serde::Serialize>(&self, body: T, issued_at: i64, message_id: &str, device_id: &str) -> String {
-        let recipient = self.ds_keys.encryption.first().expect("the DS published an encryption key");
+    pub fn seal<T: serde::Serialize>(
+        &self,
+        body: T,
+        issued_at: i64,
+        message_id: &str,
+        device_id: &str,
+    ) -> String {
+        let recipient =
+            self.ds_keys.encryption.first().expect("the DS published an encryption key");
         let recipient = t1c_ds_protocol::seal::peer_key(recipient, false).expect("DS key");
         let envelope = t1c_ds_protocol::messages::Envelope {
             v: t1c_ds_protocol::messages::ENVELOPE_VERSION,
@@ -341,7 +356,11 @@ impl TestDevice {
     ///
     /// # Errors
     /// [`t1c_ds_protocol::seal::OpenError`] when any check fails.
-    pub fn open<T: serde::de::DeserializeOwned>(&self, sealed: &str, now: i64) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
+    pub fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        sealed: &str,
+        now: i64,
+    ) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
         use t1c_ds_protocol::seal::{self, OpenError};
         let decrypted = seal::decrypt(sealed, std::slice::from_ref(&self.keys.encryption))?;
         let sender = self
@@ -358,7 +377,13 @@ impl TestDevice {
     ///
     /// # Panics
     /// When the DS cannot be reached.
-    pub async fn post(&self, client: &reqwest::Client, base_url: &str, device_id: &str, sealed: String) -> (StatusCode, String) {
+    pub async fn post(
+        &self,
+        client: &reqwest::Client,
+        base_url: &str,
+        device_id: &str,
+        sealed: String,
+    ) -> (StatusCode, String) {
         let response = client
             .post(format!("{base_url}/v3_5/devices/{device_id}/sync"))
             .header("content-type", "application/jose")
@@ -386,7 +411,11 @@ impl TestDevice {
         let (status, body) = self.post(client, base_url, &self.id, sealed).await;
         assert_eq!(status, StatusCode::OK, "sync refused: {body}");
         let answer = self.open(&body, now).expect("the answer opens");
-        assert_eq!(answer.in_reply_to.as_deref(), Some(id.as_str()), "the answer names the request");
+        assert_eq!(
+            answer.in_reply_to.as_deref(),
+            Some(id.as_str()),
+            "the answer names the request"
+        );
         answer
     }
 }
