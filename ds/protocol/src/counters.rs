@@ -112,7 +112,7 @@ impl CounterBatch {
             return Err(CounterError::TooMany);
         }
         for row in &self.rows {
-            if !is_day(&row.day) {
+            if !is_day(&row.day) || row.day.as_str() < "2000-01-01" {
                 return Err(CounterError::Day);
             }
             if row.total > MAX_DAY_TOTAL {
@@ -132,7 +132,8 @@ impl CounterBatch {
     }
 }
 
-/// Whether `day` is a valid `YYYY-MM-DD` date (Gregorian, with leap years).
+/// Whether `day` is a valid `YYYY-MM-DD` date (proleptic Gregorian, with leap years, years
+/// 0000 to 9999).
 pub fn is_day(day: &str) -> bool {
     let bytes = day.as_bytes();
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
@@ -150,7 +151,7 @@ pub fn is_day(day: &str) -> bool {
         2 => 28,
         _ => return false,
     };
-    (1970..=9999).contains(&year)
+    year <= 9999
         && (1..=days).contains(&date)
         && day.bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
 }
@@ -161,7 +162,7 @@ mod tests {
 
     #[test]
     fn days() {
-        for good in ["2026-11-30", "2024-02-29", "2000-02-29", "1970-01-01"] {
+        for good in ["2026-11-30", "2024-02-29", "2000-02-29", "1970-01-01", "0001-01-01"] {
             assert!(is_day(good), "{good}");
         }
         for bad in [
@@ -196,6 +197,11 @@ mod tests {
             rows: vec![DayCount { total: MAX_DAY_TOTAL + 1, ..row.clone() }],
         };
         assert_eq!(absurd.check(), Err(CounterError::Total));
+        let ancient = CounterBatch {
+            seq: 1,
+            rows: vec![DayCount { day: "1999-12-31".into(), ..row.clone() }],
+        };
+        assert_eq!(ancient.check(), Err(CounterError::Day), "no connector counted before 2000");
         let nameless =
             CounterBatch { seq: 1, rows: vec![DayCount { module: String::new(), ..row.clone() }] };
         assert_eq!(nameless.check(), Err(CounterError::Name));

@@ -75,7 +75,7 @@ pub async fn registration_token(
 /// `POST /v3_5/devices`: registers a device (body: a compact JWS of a `RegistrationRequest`
 /// signed by the key it carries).
 #[utoipa::path(post, path = "/v3_5/devices", tag = "devices",
-    request_body(content = String, content_type = "application/jose", description = "Compact JWS"),
+    request_body(content = String, content_type = "text/plain", description = "A compact JWS (`application/jose` is accepted too)"),
     responses((status = 200, description = "The device id and the DS's keys", body = inline(super::Data<RegistrationAnswerSchema>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn register(
@@ -97,7 +97,7 @@ pub async fn register(
 
 /// `POST /v3_5/devices/{id}/sync`: the sync (body and answer: sealed messages).
 #[utoipa::path(post, path = "/v3_5/devices/{id}/sync", tag = "devices", params(("id" = String, Path)),
-    request_body(content = String, content_type = "application/jose", description = "Sealed SyncRequest"),
+    request_body(content = String, content_type = "text/plain", description = "A sealed SyncRequest, a compact JWE (`application/jose` is accepted too)"),
     responses((status = 200, description = "Sealed SyncAnswer", content_type = "application/jose", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sync(
@@ -221,8 +221,10 @@ pub async fn revoke(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// First day, `YYYY-MM-DD`, inclusive.
+    #[param(format = Date)]
     pub from: String,
-    /// Last day, `YYYY-MM-DD`, inclusive.
+    /// Last day, `YYYY-MM-DD`, inclusive (before `from`: nothing).
+    #[param(format = Date)]
     pub to: String,
     /// Only this label (by name).
     pub label: Option<String>,
@@ -240,11 +242,11 @@ pub async fn usage(
     Query(query): Query<UsageQuery>,
 ) -> Result<Reply<Vec<UsageRow>>, ApiError> {
     use t1c_ds_protocol::counters::is_day;
-    if !is_day(&query.from) || !is_day(&query.to) || query.from > query.to {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            "from and to are days YYYY-MM-DD, from ≤ to",
-        ));
+    if !is_day(&query.from) || !is_day(&query.to) {
+        return Err(ApiError::new(ErrorKind::BadRequest, "from and to are days, YYYY-MM-DD"));
+    }
+    if query.from > query.to {
+        return Ok(reply(Vec::new()));
     }
     let mut labels = match operator.scope() {
         None => None,

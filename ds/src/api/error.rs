@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Conflict,
     /// The body is too large.
     PayloadTooLarge,
+    /// The body is not of the media type the route takes.
+    UnsupportedMediaType,
     /// Wrong method.
     MethodNotAllowed,
     /// Too many requests; retry later.
@@ -52,6 +54,7 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::NotFound, "112999", StatusCode::NOT_FOUND),
     (ErrorKind::Conflict, "106409", StatusCode::CONFLICT),
     (ErrorKind::PayloadTooLarge, "106413", StatusCode::PAYLOAD_TOO_LARGE),
+    (ErrorKind::UnsupportedMediaType, "106415", StatusCode::UNSUPPORTED_MEDIA_TYPE),
     (ErrorKind::MethodNotAllowed, "106405", StatusCode::METHOD_NOT_ALLOWED),
     (ErrorKind::TooManyRequests, "104429", StatusCode::TOO_MANY_REQUESTS),
     (ErrorKind::Timeout, "106408", StatusCode::REQUEST_TIMEOUT),
@@ -236,6 +239,7 @@ mod tests {
             ErrorKind::NotFound,
             ErrorKind::Conflict,
             ErrorKind::PayloadTooLarge,
+            ErrorKind::UnsupportedMediaType,
             ErrorKind::MethodNotAllowed,
             ErrorKind::TooManyRequests,
             ErrorKind::Timeout,

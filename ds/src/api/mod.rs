@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -197,6 +196,46 @@ async fn envelope(request: Request, next: Next, timeout: Duration) -> Response {
         enveloped.headers_mut().insert(header::ALLOW, allow);
     }
     enveloped
+}
+
+/// A JSON request body: `Content-Type: application/json` and a JSON object (serde would also
+/// read a struct from an array, which no client means). Failures are 400 (415 for another
+/// media type) in the envelope, naming what is wrong.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
+                |v| {
+                    v.split(';')
+                        .next()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+                },
+            );
+        if !is_json {
+            return Err(ApiError::rejection(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::rejection(rejection.status(), &rejection.body_text()))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(ErrorKind::BadRequest, "the body must be a JSON object"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| ApiError::new(ErrorKind::BadRequest, format!("malformed JSON body: {e}")))
+    }
 }
 
 /// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when the

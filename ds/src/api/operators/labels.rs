@@ -127,7 +127,7 @@ pub async fn one(
 /// `POST /v3_5/labels`
 #[utoipa::path(post, path = "/v3_5/labels", tag = "operators", request_body = NewLabel,
     responses((status = 201, description = "Created", body = inline(crate::api::Data<Label>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -163,7 +163,7 @@ pub async fn create(
 /// `PATCH /v3_5/labels/{id}`
 #[utoipa::path(patch, path = "/v3_5/labels/{id}", tag = "operators", params(("id" = String, Path)), request_body = LabelChanges,
     responses((status = 200, description = "Updated", body = inline(crate::api::Data<Label>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -234,7 +234,7 @@ pub async fn keys(
 /// `POST /v3_5/labels/{id}/keys`: a new key, shown once. At most two are active at once.
 #[utoipa::path(post, path = "/v3_5/labels/{id}/keys", tag = "operators", params(("id" = String, Path)), request_body = NewKey,
     responses((status = 201, description = "Created; `api_key` is shown only now", body = inline(crate::api::Data<CreatedKey>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, description = "Two keys are active already", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]

@@ -72,7 +72,7 @@ pub async fn one(
 /// `POST /v3_5/organisations` (platform administrators)
 #[utoipa::path(post, path = "/v3_5/organisations", tag = "operators", request_body = OrganisationInput,
     responses((status = 201, description = "Created", body = inline(crate::api::Data<Organisation>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -104,7 +104,7 @@ pub async fn create(
 /// `PATCH /v3_5/organisations/{id}`: renames (platform administrators)
 #[utoipa::path(patch, path = "/v3_5/organisations/{id}", tag = "operators", params(("id" = String, Path)), request_body = OrganisationInput,
     responses((status = 200, description = "Renamed", body = inline(crate::api::Data<Organisation>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]

@@ -43,7 +43,7 @@ pub async fn list(
 /// `POST /v3_5/publisher-keys`
 #[utoipa::path(post, path = "/v3_5/publisher-keys", tag = "operators", request_body = NewPublisherKey,
     responses((status = 201, description = "Trusted", body = inline(crate::api::Data<PublisherKey>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(

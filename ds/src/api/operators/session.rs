@@ -40,7 +40,7 @@ pub struct TokenResponse {
 /// one 401; too many from one address, 429.
 #[utoipa::path(post, path = "/v3_5/auth/token", tag = "operators", request_body = Login,
     responses((status = 200, description = "A session", body = inline(crate::api::Data<TokenResponse>)),
-        (status = 400, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody),
         (status = 401, body = crate::api::error::ErrorBody),
         (status = 429, body = crate::api::error::ErrorBody)))]
 pub async fn login(

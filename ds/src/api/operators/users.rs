@@ -86,7 +86,7 @@ pub async fn list(
 /// `POST /v3_5/users`
 #[utoipa::path(post, path = "/v3_5/users", tag = "operators", request_body = NewUser,
     responses((status = 201, description = "Created", body = inline(crate::api::Data<CreatedUser>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]

@@ -88,7 +88,7 @@ pub async fn list(
 /// `PUT /v3_5/versions`: creates or replaces a version (T1C's shape)
 #[utoipa::path(put, path = "/v3_5/versions", tag = "operators", request_body = VersionInput,
     responses((status = 200, description = "Stored", body = inline(crate::api::Data<Version>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put(
@@ -182,7 +182,7 @@ pub async fn keys(
 /// `POST /v3_5/versions/{id}/keys`: a new installation key, shown once
 #[utoipa::path(post, path = "/v3_5/versions/{id}/keys", tag = "operators", params(("id" = String, Path)), request_body = NewKey,
     responses((status = 201, description = "Created; `api_key` is shown only now", body = inline(crate::api::Data<CreatedKey>)),
-        (status = 400, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
+        (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
         (status = 403, body = crate::api::error::ErrorBody), (status = 404, body = crate::api::error::ErrorBody),
         (status = 409, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
