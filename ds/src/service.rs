@@ -243,7 +243,13 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
     }
     tasks.spawn(tokens.keep_rotating(stop.subscribe()));
     tasks.spawn(purge_sessions(dyn_store.clone(), clock.clone(), stop.subscribe()));
-    tasks.spawn(device_upkeep(protocol_keys, dyn_store, clock, stop.subscribe()));
+    tasks.spawn(device_upkeep(protocol_keys, dyn_store.clone(), clock.clone(), stop.subscribe()));
+    tasks.spawn(counter_rollover(
+        dyn_store,
+        clock,
+        config.devices.counter_grace_secs,
+        stop.subscribe(),
+    ));
     Ok(RunningDs { addresses, tls: tls.is_some(), ca_certificate, store, stop, tasks })
 }
 
@@ -322,6 +328,35 @@ async fn device_upkeep(
                 let before = clock.now() - 2 * t1c_ds_protocol::seal::TIME_WINDOW_SECS;
                 if let Err(err) = store.purge_messages(before).await {
                     tracing::warn!("cannot purge seen message ids: {err}");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Closes the months of usage counters that are due and folds late counts in: at start (a DS
+/// that was down catches up every missed month), then every 60 seconds.
+async fn counter_rollover(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    grace_secs: i64,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                match crate::devices::rollover::roll_over(&*store, clock.now(), grace_secs).await {
+                    Ok(done) => {
+                        for month in &done.closed {
+                            tracing::info!(%month, "usage counters: month closed and archived");
+                        }
+                        if done.folded > 0 {
+                            tracing::info!(rows = done.folded, "usage counters: late rows folded into closed months");
+                        }
+                    }
+                    Err(err) => tracing::warn!("usage counter rollover failed, retrying in a minute: {err}"),
                 }
             }
             _ = stop.changed() => return,

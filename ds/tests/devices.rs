@@ -72,6 +72,7 @@ async fn registers_and_syncs(backend: DsBackend) {
         jwt_keys: Some(jwt.digest),
         publisher_keys: first.publisher_keys.clone().map(|s| s.digest),
         ds_keys: Some(ds_keys.digest),
+        tls: None,
     };
     let unchanged = SyncRequest { digests: digests.clone(), ..request("3.1.0") };
     let second = device.sync(ds.client(), ds.url(), &unchanged, now).await.body;

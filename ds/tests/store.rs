@@ -13,6 +13,8 @@ use t1c_ds::store::{
     Organisation, Paging, ProtocolKeysRecord, PublisherKey, Role, SigningKeyRecord, SqlStore,
     Store, StoreError, UsageFilter, User, Version,
 };
+use t1c_ds::store::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
+use t1c_ds::store::{Month, MonthFilter};
 use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
 use t1c_ds_protocol::platform::Os;
 use t1c_testkit::postgres::TestDatabase;
@@ -78,7 +80,13 @@ conformance!(
     devices_round_trip_and_revoke,
     message_ids_are_seen_once,
     counters_keep_the_newest_sequence,
+    closing_a_month_archives_and_resets_it,
+    late_counts_become_adjustments_once,
+    two_processes_close_a_month_once,
+    rollover_closes_due_months_in_order,
     protocol_key_generations_are_unique,
+    tls_keystores_lifecycle,
+    current_tls_keystore_prefers_the_version,
 );
 
 // ----- The fixture -----
@@ -223,6 +231,20 @@ fn signing_key(generation: i64) -> SigningKeyRecord {
         created_at: T0 + generation,
         activates_at: T0 + generation + 3600,
         published_until: None,
+    }
+}
+
+fn tls_keystore(id: &str, scope: KeystoreScope, not_after: i64) -> TlsKeystoreRecord {
+    TlsKeystoreRecord {
+        id: id.into(),
+        scope,
+        dns_names: vec!["localhost".into(), "t1c.local".into()],
+        chain_pem: format!("-----BEGIN CERTIFICATE-----\n{id}\n-----END CERTIFICATE-----\n"),
+        key_pem: PrivateKeyPem::new(format!("-----BEGIN PRIVATE KEY-----\n{id}\n")),
+        not_after,
+        fingerprint: format!("fp-{id}"),
+        created_at: T0,
+        revoked_at: None,
     }
 }
 
@@ -429,6 +451,172 @@ mod checks {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].use_case.as_str(), rows[0].total), ("authentication", 4));
+    }
+
+    /// One count of `shop` (tag `t`, module `beid`).
+    fn count(seq: u64, day: &str, use_case: UseCase, total: u64) -> CounterBatch {
+        CounterBatch {
+            seq,
+            rows: vec![DayCount {
+                day: day.into(),
+                label: "shop".into(),
+                tag: "t".into(),
+                module: "beid".into(),
+                use_case,
+                total,
+            }],
+        }
+    }
+
+    fn month(text: &str) -> Month {
+        text.parse().unwrap()
+    }
+
+    /// (use case, total, adjustment) archived for one month.
+    async fn archived(store: &dyn Store, m: &str) -> Vec<(String, i64, i64)> {
+        let filter = MonthFilter { labels: None, from_month: m.into(), to_month: m.into() };
+        let rows = store.usage_months(&filter).await.unwrap();
+        rows.into_iter().map(|r| (r.use_case, r.total, r.adjustment)).collect()
+    }
+
+    async fn day_total(store: &dyn Store, from: &str, to: &str) -> i64 {
+        let filter = UsageFilter { labels: None, from_day: from.into(), to_day: to.into() };
+        store.usage(&filter).await.unwrap().iter().map(|r| r.total).sum()
+    }
+
+    fn entry(use_case: &str, total: i64, adjustment: i64) -> (String, i64, i64) {
+        (use_case.into(), total, adjustment)
+    }
+
+    pub async fn closing_a_month_archives_and_resets_it(store: &dyn Store) {
+        use UseCase::{Authentication as Auth, DigitalSignature as Sign};
+        store.create_device(&device("d1")).await.unwrap();
+        store.create_device(&device("d2")).await.unwrap();
+        store.store_counters("d1", &count(1, "2028-01-01", Auth, 3), T0).await.unwrap();
+        store.store_counters("d1", &count(2, "2028-01-31", Auth, 4), T0).await.unwrap();
+        store.store_counters("d2", &count(1, "2028-01-15", Auth, 5), T0).await.unwrap();
+        store.store_counters("d2", &count(2, "2028-01-15", Sign, 1), T0).await.unwrap();
+        store.store_counters("d2", &count(3, "2028-02-01", Auth, 7), T0).await.unwrap();
+        assert!(store.close_month(month("2028-01"), T0).await.unwrap());
+        let january = vec![entry("authentication", 12, 0), entry("digital_signature", 1, 0)];
+        assert_eq!(archived(store, "2028-01").await, january, "one entry per key, over devices");
+        assert_eq!(day_total(store, "2028-01-01", "2028-01-31").await, 0, "day rows reset");
+        assert_eq!(day_total(store, "2028-02-01", "2028-02-29").await, 7, "February untouched");
+        assert_eq!(store.oldest_counter_day().await.unwrap().as_deref(), Some("2028-02-01"));
+        assert!(!store.close_month(month("2028-01"), T0 + 1).await.unwrap(), "closed once");
+        assert_eq!(archived(store, "2028-01").await, january, "a second close changes nothing");
+        assert_eq!(store.closed_months().await.unwrap(), vec![month("2028-01")]);
+        let other = MonthFilter {
+            labels: Some(vec!["other".into()]),
+            from_month: "2000-01".into(),
+            to_month: "2099-12".into(),
+        };
+        assert!(store.usage_months(&other).await.unwrap().is_empty());
+    }
+
+    pub async fn late_counts_become_adjustments_once(store: &dyn Store) {
+        use UseCase::{Authentication as Auth, DigitalSignature as Sign};
+        let feb = month("2028-02");
+        store.create_device(&device("d1")).await.unwrap();
+        store.store_counters("d1", &count(1, "2028-02-29", Auth, 3), T0).await.unwrap();
+        assert!(store.close_month(feb, T0).await.unwrap());
+        // Two more that leap day, sent after the close: the difference is the adjustment.
+        store.store_counters("d1", &count(2, "2028-02-29", Auth, 5), T0).await.unwrap();
+        assert_eq!(store.fold_late_counters(feb).await.unwrap(), 1);
+        assert_eq!(archived(store, "2028-02").await, vec![entry("authentication", 3, 2)]);
+        store.store_counters("d1", &count(2, "2028-02-29", Auth, 5), T0).await.unwrap();
+        store.store_counters("d1", &count(1, "2028-02-29", Auth, 9), T0).await.unwrap();
+        store.fold_late_counters(feb).await.unwrap();
+        assert_eq!(
+            archived(store, "2028-02").await,
+            vec![entry("authentication", 3, 2)],
+            "a resend or an older batch counts nothing"
+        );
+        store.store_counters("d1", &count(3, "2028-02-10", Sign, 4), T0).await.unwrap();
+        store.fold_late_counters(feb).await.unwrap();
+        let adjusted = vec![entry("authentication", 3, 2), entry("digital_signature", 0, 4)];
+        assert_eq!(archived(store, "2028-02").await, adjusted, "a key new to the closed month");
+        // Once March is closed February's per-device rows are gone: later counts are dropped.
+        assert!(store.close_month(month("2028-03"), T0).await.unwrap());
+        store.store_counters("d1", &count(4, "2028-02-29", Auth, 50), T0).await.unwrap();
+        assert_eq!(store.fold_late_counters(feb).await.unwrap(), 1);
+        assert_eq!(archived(store, "2028-02").await, adjusted);
+        assert_eq!(store.oldest_counter_day().await.unwrap(), None);
+        // An open month is not folded.
+        store.store_counters("d1", &count(5, "2028-04-02", Auth, 1), T0).await.unwrap();
+        assert_eq!(store.fold_late_counters(month("2028-04")).await.unwrap(), 0);
+        assert_eq!(day_total(store, "2028-04-01", "2028-04-30").await, 1);
+    }
+
+    pub async fn two_processes_close_a_month_once(db: &Db) {
+        let stores: [Arc<dyn Store>; 2] = [db.store.clone(), Arc::new(db.reopen().await)];
+        stores[0].create_device(&device("d1")).await.unwrap();
+        for (seq, day) in [(1, "2028-01-10"), (2, "2028-02-10"), (3, "2028-03-10")] {
+            stores[0]
+                .store_counters("d1", &count(seq, day, UseCase::Authentication, 6), T0)
+                .await
+                .unwrap();
+        }
+        for m in ["2028-01", "2028-02", "2028-03"] {
+            let racers: Vec<_> = stores
+                .iter()
+                .map(|store| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.close_month(month(m), T0).await.unwrap() })
+                })
+                .collect();
+            let mut won = 0;
+            for racer in racers {
+                won += usize::from(racer.await.unwrap());
+            }
+            assert_eq!(won, 1, "{m} closed by exactly one process");
+            assert_eq!(archived(&*stores[1], m).await, vec![entry("authentication", 6, 0)]);
+        }
+    }
+
+    pub async fn rollover_closes_due_months_in_order(store: &dyn Store) {
+        use UseCase::Authentication as Auth;
+        use t1c_ds::clock::{Clock, ManualClock};
+        use t1c_ds::devices::rollover::roll_over;
+        const GRACE: i64 = 72 * 3600;
+        let closed_by = |at: i64| async move { roll_over(store, at, GRACE).await.unwrap().closed };
+        let clock = ManualClock::at(month("2028-01").start() + 10 * 86_400);
+        store.create_device(&device("d1")).await.unwrap();
+        store.store_counters("d1", &count(1, "2028-01-31", Auth, 2), clock.now()).await.unwrap();
+        assert!(closed_by(clock.now()).await.is_empty(), "January is running");
+        // Within the grace period after January, a late count still lands in its own day.
+        clock.set(month("2028-02").start() + GRACE - 1);
+        assert!(closed_by(clock.now()).await.is_empty(), "within the grace period");
+        store.store_counters("d1", &count(2, "2028-01-31", Auth, 3), clock.now()).await.unwrap();
+        store.store_counters("d1", &count(3, "2028-02-29", Auth, 4), clock.now()).await.unwrap();
+        clock.set(month("2028-02").start() + GRACE);
+        assert_eq!(closed_by(clock.now()).await, vec![month("2028-01")]);
+        assert_eq!(archived(store, "2028-01").await, vec![entry("authentication", 3, 0)]);
+        assert!(closed_by(clock.now()).await.is_empty(), "a rerun changes nothing");
+        // February 2028 has 29 days: it ends on March 1st, not 29 days after February 1st.
+        clock.set(month("2028-02").start() + 29 * 86_400 + GRACE - 1);
+        assert!(closed_by(clock.now()).await.is_empty(), "the leap day is still February's");
+        clock.advance(1);
+        assert_eq!(closed_by(clock.now()).await, vec![month("2028-02")]);
+        assert_eq!(archived(store, "2028-02").await, vec![entry("authentication", 4, 0)]);
+        // Counts in March and May, then the DS is down until July; a run before crashed right
+        // after closing March. The next run closes April, May and June, in order.
+        store.store_counters("d1", &count(4, "2028-03-15", Auth, 5), clock.now()).await.unwrap();
+        store.store_counters("d1", &count(5, "2028-05-20", Auth, 6), clock.now()).await.unwrap();
+        assert!(store.close_month(month("2028-03"), clock.now()).await.unwrap());
+        clock.set(month("2028-07").start() + 10 * 86_400);
+        let missed = vec![month("2028-04"), month("2028-05"), month("2028-06")];
+        assert_eq!(closed_by(clock.now()).await, missed);
+        assert_eq!(archived(store, "2028-03").await, vec![entry("authentication", 5, 0)]);
+        assert!(archived(store, "2028-04").await.is_empty());
+        assert_eq!(archived(store, "2028-05").await, vec![entry("authentication", 6, 0)]);
+        let closed: Vec<String> =
+            store.closed_months().await.unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(closed, ["2028-01", "2028-02", "2028-03", "2028-04", "2028-05", "2028-06"]);
+        // A late count for June (whose closed rows are kept) is folded in by the next run.
+        store.store_counters("d1", &count(6, "2028-06-30", Auth, 2), clock.now()).await.unwrap();
+        assert_eq!(roll_over(store, clock.now(), GRACE).await.unwrap().folded, 1);
+        assert_eq!(archived(store, "2028-06").await, vec![entry("authentication", 0, 2)]);
     }
 
     pub async fn protocol_key_generations_are_unique(store: &dyn Store) {
@@ -1265,6 +1453,75 @@ mod checks {
         );
         let keys = store.publisher_keys().await.unwrap();
         assert_eq!(keys, vec![PublisherKey { revoked_at: Some(T0 + 50), ..one }, two]);
+    }
+
+    pub async fn tls_keystores_lifecycle(store: &dyn Store) {
+        let before = audit_total(store).await;
+        let soon = tls_keystore("ks-soon", KeystoreScope::Default, T0 + 100);
+        let later = tls_keystore("ks-later", KeystoreScope::Version("3.1.0".into()), T0 + 900);
+        store.create_tls_keystore(&soon, &event("tls_keystore.create", None)).await.unwrap();
+        store.create_tls_keystore(&later, &event("tls_keystore.create", None)).await.unwrap();
+        assert_eq!(
+            store.tls_keystores().await.unwrap(),
+            vec![later.clone(), soon.clone()],
+            "the latest expiry first, chain and key round trip"
+        );
+        assert_conflict(
+            store.create_tls_keystore(&soon, &event("tls_keystore.create", None)).await,
+        );
+        store
+            .revoke_tls_keystore("ks-soon", T0 + 50, &event("tls_keystore.revoke", None))
+            .await
+            .unwrap();
+        assert_not_found(
+            store
+                .revoke_tls_keystore("ks-soon", T0 + 60, &event("tls_keystore.revoke", None))
+                .await,
+        );
+        assert_not_found(
+            store
+                .revoke_tls_keystore("ks-none", T0 + 60, &event("tls_keystore.revoke", None))
+                .await,
+        );
+        assert_eq!(
+            store.tls_keystores().await.unwrap(),
+            vec![later, TlsKeystoreRecord { revoked_at: Some(T0 + 50), ..soon }]
+        );
+        assert_eq!(audit_total(store).await, before + 3, "two uploads and a revocation");
+    }
+
+    pub async fn current_tls_keystore_prefers_the_version(store: &dyn Store) {
+        assert_eq!(store.current_tls_keystore("3.1.0", T0).await.unwrap(), None, "none yet");
+        let version = tls_keystore("v-3.1.0", KeystoreScope::Version("3.1.0".into()), T0 + 200);
+        for k in [
+            tls_keystore("d-old", KeystoreScope::Default, T0 + 100),
+            tls_keystore("d-new", KeystoreScope::Default, T0 + 500),
+            tls_keystore("d-revoked", KeystoreScope::Default, T0 + 900),
+            version.clone(),
+            tls_keystore("v-2.0.0", KeystoreScope::Version("2.0.0".into()), T0 + 950),
+        ] {
+            store.create_tls_keystore(&k, &event("tls_keystore.create", None)).await.unwrap();
+        }
+        store
+            .revoke_tls_keystore("d-revoked", T0, &event("tls_keystore.revoke", None))
+            .await
+            .unwrap();
+        let current = |v: &'static str, now: i64| async move {
+            store.current_tls_keystore(v, now).await.unwrap().map(|k| k.id)
+        };
+        assert_eq!(current("3.1.0", T0).await.as_deref(), Some("v-3.1.0"), "its version's");
+        assert_eq!(current("3.0.0", T0).await.as_deref(), Some("d-new"), "else the default");
+        assert_eq!(
+            current("3.1.0", T0 + 200).await.as_deref(),
+            Some("d-new"),
+            "an expired version keystore falls back to the default"
+        );
+        assert_eq!(current("3.0.0", T0 + 500).await, None, "every default expired");
+        assert_eq!(
+            store.current_tls_keystore("3.1.0", T0).await.unwrap(),
+            Some(version),
+            "with its chain and key"
+        );
     }
 
     pub async fn users_round_trip(store: &dyn Store) {

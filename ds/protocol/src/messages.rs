@@ -140,6 +140,10 @@ pub struct Digests {
     /// The DS's own keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ds_keys: Option<String>,
+    /// The TLS certificate the connector serves with now: SHA-256 (hex) of its leaf's DER.
+    /// Absent when it has none, or serves with a certificate of its own making.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 /// The one periodic request.
@@ -228,6 +232,33 @@ pub struct SyncAnswer {
     /// New DS keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ds_keys: Option<Section<DsKeys>>,
+    /// A TLS certificate and key to serve with, when the device has none or its own expires
+    /// soon; the section's digest is the leaf's fingerprint (echo it as [`Digests::tls`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Section<TlsKeystore>>,
+}
+
+/// A TLS keystore for the connector's local HTTPS listener. It travels only inside a sealed
+/// answer (a JWE to one device), so the private key is readable by that device alone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsKeystore {
+    /// The certificate chain, leaf first, PEM.
+    pub chain_pem: String,
+    /// The leaf's private key, PKCS#8 (or SEC1/PKCS#1) PEM.
+    pub key_pem: String,
+    /// When the leaf expires, seconds since the epoch.
+    pub not_after: i64,
+}
+
+impl std::fmt::Debug for TlsKeystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsKeystore")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &"***")
+            .field("not_after", &self.not_after)
+            .finish()
+    }
 }
 
 /// Why the DS refuses a device message, as the device sees it. Every authentication failure is
@@ -237,4 +268,27 @@ pub mod codes {
     pub const REFUSED: &str = "104025";
     /// The device is unknown or revoked: register again.
     pub const REGISTER_AGAIN: &str = "104013";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_keystore_never_prints_its_key() {
+        let keystore = TlsKeystore {
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----secret".into(),
+            not_after: 1,
+        };
+        let printed = format!("{keystore:?}");
+        assert!(!printed.contains("secret") && printed.contains("***"), "{printed}");
+    }
+
+    #[test]
+    fn digests_without_tls_read_as_before() {
+        let digests: Digests = serde_json::from_str(r#"{"config":"a"}"#).expect("old digests");
+        assert_eq!(digests.tls, None);
+        assert!(!serde_json::to_string(&digests).expect("json").contains("tls"));
+    }
 }

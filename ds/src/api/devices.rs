@@ -16,7 +16,10 @@ use super::error::{ApiError, ErrorBody, ErrorKind};
 use super::operators::{ListQuery, event};
 use super::{AppState, ClientAddress, Operator, Reply, reply};
 use crate::devices::DeviceError;
-use crate::store::{Device, Filter, Listed, Paging, Role, StoreError, UsageFilter, UsageRow};
+use crate::store::{
+    Device, Filter, Listed, Month, MonthFilter, MonthRow, Paging, Role, StoreError, UsageFilter,
+    UsageRow,
+};
 
 /// The media type of sealed messages.
 const JOSE: &str = "application/jose";
@@ -248,6 +251,57 @@ pub async fn usage(
     if query.from > query.to {
         return Ok(reply(Vec::new()));
     }
+    let labels = visible_labels(&state, &operator, query.label).await?;
+    let filter = UsageFilter { labels, from_day: query.from, to_day: query.to };
+    Ok(reply(state.store.usage(&filter).await?))
+}
+
+/// Which archived months to read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthlyQuery {
+    /// First month, `YYYY-MM`, inclusive.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub from: String,
+    /// Last month, `YYYY-MM`, inclusive (before `from`: nothing).
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub to: String,
+    /// Only this label (by name).
+    pub label: Option<String>,
+}
+
+/// `GET /v3_5/usage/monthly?from=&to=[&label=]`: archived usage per month, label, tag, module
+/// and use case, summed over devices; bill `total + adjustment` (late counts that arrived after
+/// the month closed). The current month is not here until it closes (a grace period after its
+/// end): read it per day from `/v3_5/usage`. Organisation-bound callers see their
+/// organisation's labels only.
+#[utoipa::path(get, path = "/v3_5/usage/monthly", tag = "operators", params(MonthlyQuery),
+    responses((status = 200, description = "Archived month rows", body = inline(super::Data<Vec<MonthRow>>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn usage_monthly(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    Query(query): Query<MonthlyQuery>,
+) -> Result<Reply<Vec<MonthRow>>, ApiError> {
+    let (Ok(from), Ok(to)) = (query.from.parse::<Month>(), query.to.parse::<Month>()) else {
+        return Err(ApiError::new(ErrorKind::BadRequest, "from and to are months, YYYY-MM"));
+    };
+    if from > to {
+        return Ok(reply(Vec::new()));
+    }
+    let labels = visible_labels(&state, &operator, query.label).await?;
+    let filter = MonthFilter { labels, from_month: from.to_string(), to_month: to.to_string() };
+    Ok(reply(state.store.usage_months(&filter).await?))
+}
+
+/// The labels whose usage `operator` may read, narrowed to `label` when asked: `None` for
+/// every label (callers bound to no organisation, asking for none).
+async fn visible_labels(
+    state: &AppState,
+    operator: &crate::auth::Principal,
+    label: Option<String>,
+) -> Result<Option<Vec<String>>, ApiError> {
     let mut labels = match operator.scope() {
         None => None,
         Some(organisation) => {
@@ -268,12 +322,11 @@ pub async fn usage(
             Some(names)
         }
     };
-    if let Some(label) = &query.label {
+    if let Some(label) = &label {
         labels = Some(match labels {
             Some(visible) => visible.into_iter().filter(|l| l == label).collect(),
             None => vec![label.clone()],
         });
     }
-    let filter = UsageFilter { labels, from_day: query.from, to_day: query.to };
-    Ok(reply(state.store.usage(&filter).await?))
+    Ok(labels)
 }

@@ -3,7 +3,8 @@
 //! - [`public`]: T1C-compatible paths without operator credentials: application tokens for an
 //!   API key, the JWKS, system status, versions, and [`downloads`] of installers.
 //! - [`operators`]: the operators' API (organisations, labels and their keys, versions and
-//!   their installation keys, publisher keys, accounts, the audit log), behind a bearer token.
+//!   their installation keys, publisher keys, connectors' TLS keystores, accounts, the audit
+//!   log), behind a bearer token.
 //! - [`openapi`]: the OpenAPI 3.1 description, generated from the handlers.
 //!
 //! Every answer is `{success: true, data}` or the error envelope of [`error`]; axum's own
@@ -136,6 +137,11 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             get(operators::publisher_keys::list).post(operators::publisher_keys::create),
         )
         .route("/v3_5/publisher-keys/{id}", delete(operators::publisher_keys::revoke))
+        .route(
+            "/v3_5/tls-keystores",
+            get(operators::keystores::list).post(operators::keystores::create),
+        )
+        .route("/v3_5/tls-keystores/{id}", delete(operators::keystores::revoke))
         .route("/v3_5/users", get(operators::users::list).post(operators::users::create))
         .route("/v3_5/users/{id}", delete(operators::users::remove))
         .route("/v3_5/audit", get(operators::audit::list))
@@ -146,7 +152,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         )
         .route("/v3_5/devices/{id}", get(devices::one).delete(devices::revoke))
         .route("/v3_5/devices/{id}/sync", axum::routing::post(devices::sync))
-        .route("/v3_5/usage", get(devices::usage));
+        .route("/v3_5/usage", get(devices::usage))
+        .route("/v3_5/usage/monthly", get(devices::usage_monthly));
     let public_routes = Router::new()
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))

@@ -290,6 +290,9 @@ impl Config {
         if self.api_keys.cache_secs < 0 {
             return invalid("api_keys.cache_secs must not be negative");
         }
+        if self.devices.tls_renew_before_secs < 0 {
+            return invalid("devices.tls_renew_before_secs must not be negative");
+        }
         if let Some(oidc) = &self.oidc
             && (oidc.issuer.is_empty() || oidc.audience.is_empty())
         {

@@ -8,13 +8,15 @@
 //! that bound.
 
 pub mod keys;
+pub mod rollover;
+pub mod tls;
 
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use t1c_ds_protocol::messages::{
     ContextConfig, DeviceState, DsKeys, ENVELOPE_VERSION, Envelope, RegistrationAnswer,
-    RegistrationRequest, RegistrationToken, Section, SyncAnswer, SyncRequest, Upgrade,
+    RegistrationRequest, RegistrationToken, Section, SyncAnswer, SyncRequest, TlsKeystore, Upgrade,
 };
 use t1c_ds_protocol::platform::Os;
 use t1c_ds_protocol::seal::{self, OpenError};
@@ -47,11 +49,23 @@ pub struct DeviceSettings {
     pub failure_limit: u32,
     /// How long a generation of the DS's message keys is current.
     pub key_rotation_secs: i64,
+    /// How long after a month ends its counts still land in their own day (a connector that
+    /// was offline); later counts are kept as the archived month's adjustment. 72 hours.
+    pub counter_grace_secs: i64,
+    /// A device whose TLS certificate expires within this many seconds gets the current
+    /// keystore (as does one with none, or with one the DS does not know).
+    pub tls_renew_before_secs: i64,
 }
 
 impl Default for DeviceSettings {
     fn default() -> Self {
-        Self { sync_interval_secs: 28_800, failure_limit: 3, key_rotation_secs: 90 * 86_400 }
+        Self {
+            sync_interval_secs: 28_800,
+            failure_limit: 3,
+            key_rotation_secs: 90 * 86_400,
+            counter_grace_secs: 72 * 3600,
+            tls_renew_before_secs: tls::DEFAULT_RENEW_BEFORE_SECS,
+        }
     }
 }
 
@@ -89,6 +103,7 @@ struct Sections {
     publisher_keys: Section<Vec<String>>,
     ds_keys: Section<DsKeys>,
     versions: Arc<Vec<Version>>,
+    keystores: tls::Keystores,
 }
 
 /// The device protocol's DS side.
@@ -245,6 +260,22 @@ impl DeviceService {
                 .then(|| sections.publisher_keys.clone()),
             ds_keys: changed(&digests.ds_keys, &sections.ds_keys.digest)
                 .then(|| sections.ds_keys.clone()),
+            tls: sections
+                .keystores
+                .to_send(
+                    &request.platform.version,
+                    digests.tls.as_deref(),
+                    now,
+                    self.settings.tls_renew_before_secs,
+                )
+                .map(|k| Section {
+                    digest: k.fingerprint.clone(),
+                    body: TlsKeystore {
+                        chain_pem: k.chain_pem.clone(),
+                        key_pem: k.key_pem.expose().to_owned(),
+                        not_after: k.not_after,
+                    },
+                }),
         };
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
@@ -321,6 +352,7 @@ impl DeviceService {
             publisher_keys: section(publisher_keys)?,
             ds_keys: section(self.keys.public())?,
             versions: Arc::new(self.store.versions().await?),
+            keystores: tls::Keystores::new(self.store.tls_keystores().await?),
         };
         *self.sections.lock().unwrap_or_else(|p| p.into_inner()) = Some(sections.clone());
         Ok(sections)

@@ -117,3 +117,33 @@ pub struct UsageFilter {
     /// Last day, inclusive.
     pub to_day: String,
 }
+
+/// Usage of one archived month, summed over devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MonthRow {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Label.
+    pub label: String,
+    /// Billing tag.
+    pub tag: String,
+    /// Module.
+    pub module: String,
+    /// Use case.
+    pub use_case: String,
+    /// The total when the month was closed.
+    pub total: i64,
+    /// What arrived after it was closed (late data, a correction): bill `total + adjustment`.
+    pub adjustment: i64,
+}
+
+/// Which archived months to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthFilter {
+    /// Only these labels (by name); `None`: every label.
+    pub labels: Option<Vec<String>>,
+    /// First month, `YYYY-MM`, inclusive.
+    pub from_month: String,
+    /// Last month, `YYYY-MM`, inclusive.
+    pub to_month: String,
+}

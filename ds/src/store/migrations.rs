@@ -25,6 +25,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_devices.sql"),
         include_str!("../../migrations/postgres/0002_devices.sql"),
     ),
+    (
+        3,
+        "counter archive",
+        include_str!("../../migrations/sqlite/0003_counter_archive.sql"),
+        include_str!("../../migrations/postgres/0003_counter_archive.sql"),
+    ),
+    (
+        4,
+        "tls keystores",
+        include_str!("../../migrations/sqlite/0004_tls_keystores.sql"),
+        include_str!("../../migrations/postgres/0004_tls_keystores.sql"),
+    ),
 ];
 
 /// The migrations of one backend, as sqlx's migrator reads them.

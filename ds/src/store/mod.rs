@@ -7,10 +7,16 @@
 //! passes the organisation scope it allows into the list queries.
 
 mod devices;
+mod keystores;
 mod migrations;
+mod month;
 mod sql;
 
-pub use devices::{Device, DeviceReport, ProtocolKeysRecord, UsageFilter, UsageRow};
+pub use devices::{
+    Device, DeviceReport, MonthFilter, MonthRow, ProtocolKeysRecord, UsageFilter, UsageRow,
+};
+pub use keystores::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
+pub use month::{Month, NotAMonth};
 pub use sql::SqlStore;
 
 use async_trait::async_trait;
@@ -520,6 +526,49 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         batch: &t1c_ds_protocol::counters::CounterBatch,
         at: i64,
     ) -> Result<(), StoreError>;
-    /// Usage summed over devices per (day, label, tag, module, use case).
+    /// Usage summed over devices per (day, label, tag, module, use case): the day rows not yet
+    /// archived (the current month, and a closed month's late rows until the next rollover).
     async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError>;
+
+    /// Closes `month`, in one transaction: records it closed at `now` (the month's row is the
+    /// lock: `false`, and nothing done, when it was already closed, by this or another
+    /// process), sums its day rows into one archive entry per (label, tag, module, use case),
+    /// moves the day rows to the closed rows (kept one more month so that late data counts
+    /// once) and drops the closed rows of earlier months.
+    async fn close_month(&self, month: Month, now: i64) -> Result<bool, StoreError>;
+    /// Folds the day rows that reached a closed `month` after it closed into its archive: per
+    /// key the highest sequence wins against the closed row, and the difference of totals goes
+    /// to the entry's `adjustment`, so a resend changes nothing. When the next month is closed
+    /// too (the closed rows are gone) such rows are too late and are dropped. Returns how many
+    /// day rows were taken.
+    async fn fold_late_counters(&self, month: Month) -> Result<u64, StoreError>;
+    /// The oldest day with a day row not yet archived (open, or late for a closed month).
+    async fn oldest_counter_day(&self) -> Result<Option<String>, StoreError>;
+    /// Every closed month, oldest first.
+    async fn closed_months(&self) -> Result<Vec<Month>, StoreError>;
+    /// Archived usage per (month, label, tag, module, use case).
+    async fn usage_months(&self, filter: &MonthFilter) -> Result<Vec<MonthRow>, StoreError>;
+
+    /// Adds a TLS keystore.
+    async fn create_tls_keystore(
+        &self,
+        keystore: &TlsKeystoreRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Every TLS keystore, revoked ones included: the newest `not_after` first.
+    async fn tls_keystores(&self) -> Result<Vec<TlsKeystoreRecord>, StoreError>;
+    /// Marks a keystore revoked: it is never handed out again.
+    async fn revoke_tls_keystore(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// The keystore for a device running `version` at `now`: unrevoked and unexpired, of that
+    /// version's scope if it has one, else of the default scope; the latest `not_after` wins.
+    async fn current_tls_keystore(
+        &self,
+        version: &str,
+        now: i64,
+    ) -> Result<Option<TlsKeystoreRecord>, StoreError>;
 }

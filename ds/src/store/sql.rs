@@ -1279,4 +1279,329 @@ impl Store for SqlStore {
             })
             .collect()
     }
+
+    async fn close_month(&self, month: Month, now: i64) -> Result<bool, StoreError> {
+        let (first, next) = (month.first_day(), month.next().first_day());
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO counter_months (month, closed_at) VALUES ($1, $2) ON CONFLICT (month) DO NOTHING",
+        )
+        .bind(month.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Waits for a fold of the previous month, whose closed rows are dropped below.
+        sqlx::query("UPDATE counter_months SET closed_at = closed_at WHERE month = $1")
+            .bind(month.previous().to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        sqlx::query(
+            "INSERT INTO closed_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
+             SELECT device_id, day, label, tag, module, use_case, total, seq, received_at \
+             FROM device_counters WHERE day >= $1 AND day < $2",
+        )
+        .bind(first.clone())
+        .bind(next.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        // Only the versions copied: a row a sync changed meanwhile (PostgreSQL reads each
+        // statement afresh) stays, and the next rollover folds it in as late data.
+        sqlx::query(
+            "DELETE FROM device_counters WHERE day >= $1 AND day < $2 AND EXISTS (\
+             SELECT 1 FROM closed_counters c WHERE c.device_id = device_counters.device_id \
+             AND c.day = device_counters.day AND c.label = device_counters.label \
+             AND c.tag = device_counters.tag AND c.module = device_counters.module \
+             AND c.use_case = device_counters.use_case AND c.seq = device_counters.seq)",
+        )
+        .bind(first.clone())
+        .bind(next.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        sqlx::query(
+            "INSERT INTO counter_archive (month, label, tag, module, use_case, total, adjustment) \
+             SELECT $1, label, tag, module, use_case, CAST(SUM(total) AS BIGINT), 0 \
+             FROM closed_counters WHERE day >= $2 AND day < $3 GROUP BY label, tag, module, use_case",
+        )
+        .bind(month.to_string())
+        .bind(first.clone())
+        .bind(next)
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        sqlx::query("DELETE FROM closed_counters WHERE day < $1")
+            .bind(first)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        tx.commit().await.map_err(database)?;
+        Ok(true)
+    }
+
+    async fn fold_late_counters(&self, month: Month) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        // The month's row lock serialises folds of one month and the next month's close.
+        let closed =
+            sqlx::query("UPDATE counter_months SET closed_at = closed_at WHERE month = $1")
+                .bind(month.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+        if closed.rows_affected() == 0 {
+            return Ok(0);
+        }
+        let next_closed = sqlx::query("SELECT month FROM counter_months WHERE month = $1")
+            .bind(month.next().to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(database)?
+            .is_some();
+        // What is deleted is exactly what is folded, whatever a concurrent sync does.
+        let rows = sqlx::query(
+            "DELETE FROM device_counters WHERE day >= $1 AND day < $2 \
+             RETURNING device_id, day, label, tag, module, use_case, total, seq, received_at",
+        )
+        .bind(month.first_day())
+        .bind(month.next().first_day())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(database)?;
+        const T: &str = "device_counters";
+        for row in rows.iter().filter(|_| !next_closed) {
+            let key: [String; 6] = [
+                get(row, "device_id", T)?,
+                get(row, "day", T)?,
+                get(row, "label", T)?,
+                get(row, "tag", T)?,
+                get(row, "module", T)?,
+                get(row, "use_case", T)?,
+            ];
+            let (total, seq, received_at): (i64, i64, i64) =
+                (get(row, "total", T)?, get(row, "seq", T)?, get(row, "received_at", T)?);
+            let mut query = sqlx::query(
+                "SELECT total, seq FROM closed_counters WHERE device_id = $1 AND day = $2 \
+                 AND label = $3 AND tag = $4 AND module = $5 AND use_case = $6",
+            );
+            for part in &key {
+                query = query.bind(part.clone());
+            }
+            let before = query.fetch_optional(&mut *tx).await.map_err(database)?;
+            let before_total = match &before {
+                Some(b) if get::<i64>(b, "seq", "closed_counters")? >= seq => continue,
+                Some(b) => get::<i64>(b, "total", "closed_counters")?,
+                None => 0,
+            };
+            let mut query = sqlx::query(
+                "INSERT INTO closed_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (device_id, day, label, tag, module, use_case) DO UPDATE \
+                 SET total = excluded.total, seq = excluded.seq, received_at = excluded.received_at",
+            );
+            for part in &key {
+                query = query.bind(part.clone());
+            }
+            query
+                .bind(total)
+                .bind(seq)
+                .bind(received_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error("counter"))?;
+            let [_, _, label, tag, module, use_case] = key;
+            sqlx::query(
+                "INSERT INTO counter_archive (month, label, tag, module, use_case, total, adjustment) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6) \
+                 ON CONFLICT (month, label, tag, module, use_case) DO UPDATE \
+                 SET adjustment = counter_archive.adjustment + excluded.adjustment",
+            )
+            .bind(month.to_string())
+            .bind(label)
+            .bind(tag)
+            .bind(module)
+            .bind(use_case)
+            .bind(total - before_total)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        }
+        tx.commit().await.map_err(database)?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn oldest_counter_day(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT MIN(day) AS day FROM device_counters")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database)?;
+        get(&row, "day", "device_counters")
+    }
+
+    async fn closed_months(&self) -> Result<Vec<Month>, StoreError> {
+        let rows = sqlx::query("SELECT month FROM counter_months ORDER BY month")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        rows.iter()
+            .map(|row| {
+                get::<String>(row, "month", "counter_months")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("counter_months"))
+            })
+            .collect()
+    }
+
+    async fn usage_months(&self, filter: &MonthFilter) -> Result<Vec<MonthRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT month, label, tag, module, use_case, total, adjustment FROM counter_archive \
+             WHERE month >= $1 AND month <= $2",
+        );
+        let mut binds = vec![filter.from_month.clone(), filter.to_month.clone()];
+        if let Some(labels) = &filter.labels {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders: Vec<String> = labels
+                .iter()
+                .map(|label| {
+                    binds.push(label.clone());
+                    format!("${}", binds.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND label IN ({})", placeholders.join(", ")));
+        }
+        sql.push_str(" ORDER BY month, label, tag, module, use_case");
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database)?;
+        const T: &str = "counter_archive";
+        rows.iter()
+            .map(|row| {
+                Ok(MonthRow {
+                    month: get(row, "month", T)?,
+                    label: get(row, "label", T)?,
+                    tag: get(row, "tag", T)?,
+                    module: get(row, "module", T)?,
+                    use_case: get(row, "use_case", T)?,
+                    total: get(row, "total", T)?,
+                    adjustment: get(row, "adjustment", T)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_tls_keystore(
+        &self,
+        k: &TlsKeystoreRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (kind, scope_id) = scope_columns(&k.scope);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO tls_keystores (id, scope_kind, scope_id, dns_names, chain_pem, key_pem, not_after, fingerprint, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+        )
+        .bind(k.id.clone())
+        .bind(kind)
+        .bind(scope_id)
+        .bind(list_text(&k.dns_names))
+        .bind(k.chain_pem.clone())
+        .bind(k.key_pem.expose().to_owned())
+        .bind(k.not_after)
+        .bind(k.fingerprint.clone())
+        .bind(k.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("this TLS keystore"))?;
+        record(&mut tx, "tls_keystore", &k.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn tls_keystores(&self) -> Result<Vec<TlsKeystoreRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TLS_KEYSTORE_COLUMNS} FROM tls_keystores ORDER BY not_after DESC, created_at DESC, id"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(database)?;
+        rows.iter().map(tls_keystore).collect()
+    }
+
+    async fn revoke_tls_keystore(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "UPDATE tls_keystores SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        touched(result)?;
+        record(&mut tx, "tls_keystore", id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn current_tls_keystore(
+        &self,
+        version: &str,
+        now: i64,
+    ) -> Result<Option<TlsKeystoreRecord>, StoreError> {
+        // The version's own scope sorts before the default one, then the latest expiry.
+        let sql = format!(
+            "SELECT {TLS_KEYSTORE_COLUMNS} FROM tls_keystores \
+             WHERE revoked_at IS NULL AND not_after > $1 \
+             AND ((scope_kind = 'version' AND scope_id = $2) OR scope_kind = 'default') \
+             ORDER BY CASE WHEN scope_kind = 'version' THEN 0 ELSE 1 END, not_after DESC, created_at DESC, id \
+             LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(now)
+            .bind(version.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        row.as_ref().map(tls_keystore).transpose()
+    }
+}
+
+const TLS_KEYSTORE_COLUMNS: &str = "id, scope_kind, scope_id, dns_names, chain_pem, key_pem, not_after, fingerprint, created_at, revoked_at";
+
+fn scope_columns(scope: &KeystoreScope) -> (&'static str, Option<String>) {
+    match scope {
+        KeystoreScope::Default => ("default", None),
+        KeystoreScope::Version(id) => ("version", Some(id.clone())),
+    }
+}
+
+fn tls_keystore(row: &AnyRow) -> Result<TlsKeystoreRecord, StoreError> {
+    const T: &str = "tls_keystores";
+    let kind: String = get(row, "scope_kind", T)?;
+    let scope_id: Option<String> = get(row, "scope_id", T)?;
+    let scope = match (kind.as_str(), scope_id) {
+        ("default", _) => KeystoreScope::Default,
+        ("version", Some(id)) => KeystoreScope::Version(id),
+        _ => return Err(StoreError::Corrupt(T)),
+    };
+    Ok(TlsKeystoreRecord {
+        id: get(row, "id", T)?,
+        scope,
+        dns_names: get_list(row, "dns_names", T)?,
+        chain_pem: get(row, "chain_pem", T)?,
+        key_pem: PrivateKeyPem::new(get(row, "key_pem", T)?),
+        not_after: get(row, "not_after", T)?,
+        fingerprint: get(row, "fingerprint", T)?,
+        created_at: get(row, "created_at", T)?,
+        revoked_at: get(row, "revoked_at", T)?,
+    })
 }

@@ -8,6 +8,7 @@
 //! Every change is written with its audit entry in one transaction.
 
 pub mod audit;
+pub mod keystores;
 pub mod labels;
 pub mod organisations;
 pub mod publisher_keys;
