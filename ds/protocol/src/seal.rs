@@ -143,8 +143,85 @@ pub fn peer_key(value: &serde_json::Value, signing: bool) -> Result<Jwk, OpenErr
     Ok(jwk)
 }
 
+/// A signing key loaded once (an Ed25519 JWS signer and its key id). Loading converts the JWK
+/// for the crypto library, which costs more than signing: a party that seals many messages
+/// keeps one.
+pub struct Signer {
+    kid: Option<String>,
+    signer: josekit::jws::alg::eddsa::EddsaJwsSigner,
+}
+
+impl Signer {
+    /// Loads a private Ed25519 JWK.
+    ///
+    /// # Errors
+    /// [`OpenError::Key`] when the key is unusable.
+    pub fn load(jwk: &Jwk) -> Result<Self, OpenError> {
+        Ok(Self {
+            kid: jwk.key_id().map(str::to_owned),
+            signer: EdDSA.signer_from_jwk(jwk).map_err(key_error)?,
+        })
+    }
+}
+
+/// An encryption public key loaded once (an X25519 JWE encrypter and its key id).
+pub struct Encrypter {
+    kid: Option<String>,
+    encrypter: josekit::jwe::alg::ecdh_es::EcdhEsJweEncrypter,
+}
+
+impl Encrypter {
+    /// Loads a public X25519 JWK.
+    ///
+    /// # Errors
+    /// [`OpenError::Key`] when the key is unusable.
+    pub fn load(jwk: &Jwk) -> Result<Self, OpenError> {
+        Ok(Self {
+            kid: jwk.key_id().map(str::to_owned),
+            encrypter: ECDH_ES.encrypter_from_jwk(jwk).map_err(key_error)?,
+        })
+    }
+}
+
+/// A peer's signing public key loaded once (an Ed25519 JWS verifier and its key id).
+pub struct Verifier {
+    kid: Option<String>,
+    verifier: josekit::jws::alg::eddsa::EddsaJwsVerifier,
+}
+
+impl Verifier {
+    /// Loads a public Ed25519 JWK.
+    ///
+    /// # Errors
+    /// [`OpenError::Key`] when the key is unusable.
+    pub fn load(jwk: &Jwk) -> Result<Self, OpenError> {
+        Ok(Self {
+            kid: jwk.key_id().map(str::to_owned),
+            verifier: EdDSA.verifier_from_jwk(jwk).map_err(key_error)?,
+        })
+    }
+}
+
+/// Private X25519 keys loaded once, by key id: what a receiver decrypts with.
+#[derive(Default)]
+pub struct Decrypters(Vec<(String, josekit::jwe::alg::ecdh_es::EcdhEsJweDecrypter)>);
+
+impl Decrypters {
+    /// Loads private X25519 JWKs (each with a `kid`; keys without one are skipped).
+    ///
+    /// # Errors
+    /// [`OpenError::Key`] when a key is unusable.
+    pub fn load(keys: &[Jwk]) -> Result<Self, OpenError> {
+        keys.iter()
+            .filter_map(|key| key.key_id().map(|kid| (kid.to_owned(), key)))
+            .map(|(kid, key)| Ok((kid, ECDH_ES.decrypter_from_jwk(key).map_err(key_error)?)))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
 /// Seals `envelope` from a sender holding `sender` keys to a recipient whose encryption public
-/// key is `recipient`.
+/// key is `recipient` (loading both keys; see [`seal_with`] to reuse loaded ones).
 ///
 /// # Errors
 /// [`OpenError::Key`] when a key is unusable.
@@ -153,22 +230,32 @@ pub fn seal<T: Serialize>(
     sender: &PrivateKeys,
     recipient: &Jwk,
 ) -> Result<String, OpenError> {
+    seal_with(envelope, &Signer::load(&sender.signing)?, &Encrypter::load(recipient)?)
+}
+
+/// Seals `envelope`: signed by `signer`, encrypted with `recipient`.
+///
+/// # Errors
+/// [`OpenError::Key`] when the crypto library fails.
+pub fn seal_with<T: Serialize>(
+    envelope: &Envelope<T>,
+    signer: &Signer,
+    recipient: &Encrypter,
+) -> Result<String, OpenError> {
     let payload = serde_json::to_vec(envelope).map_err(key_error)?;
     let mut header = JwsHeader::new();
     header.set_token_type(PAYLOAD_TYPE);
-    if let Some(kid) = sender.signing.key_id() {
+    if let Some(kid) = &signer.kid {
         header.set_key_id(kid);
     }
-    let signer = EdDSA.signer_from_jwk(&sender.signing).map_err(key_error)?;
-    let jws = jws::serialize_compact(&payload, &header, &signer).map_err(key_error)?;
+    let jws = jws::serialize_compact(&payload, &header, &signer.signer).map_err(key_error)?;
     let mut outer = JweHeader::new();
     outer.set_content_encryption("A256GCM");
     outer.set_content_type("JWS");
-    if let Some(kid) = recipient.key_id() {
+    if let Some(kid) = &recipient.kid {
         outer.set_key_id(kid);
     }
-    let encrypter = ECDH_ES.encrypter_from_jwk(recipient).map_err(key_error)?;
-    jwe::serialize_compact(jws.as_bytes(), &outer, &encrypter).map_err(key_error)
+    jwe::serialize_compact(jws.as_bytes(), &outer, &recipient.encrypter).map_err(key_error)
 }
 
 /// A compact JWS (EdDSA) of `payload` signed with `key` (registration's proof of possession).
@@ -193,11 +280,20 @@ pub struct Decrypted {
     pub sender_kid: String,
 }
 
-/// Decrypts `message` with whichever of `keys` (private X25519 JWKs with `kid`) it names.
+/// Decrypts `message` with whichever of `keys` (private X25519 JWKs with `kid`) it names
+/// (loading the keys; see [`decrypt_with`] to reuse loaded ones).
 ///
 /// # Errors
 /// [`OpenError`]: too large, malformed, another recipient, or decryption failure.
 pub fn decrypt(message: &str, keys: &[Jwk]) -> Result<Decrypted, OpenError> {
+    decrypt_with(message, &Decrypters::load(keys)?)
+}
+
+/// Decrypts `message` with whichever of `keys` it names.
+///
+/// # Errors
+/// [`OpenError`]: too large, malformed, another recipient, or decryption failure.
+pub fn decrypt_with(message: &str, keys: &Decrypters) -> Result<Decrypted, OpenError> {
     if message.len() > MAX_MESSAGE_BYTES {
         return Err(OpenError::TooLarge);
     }
@@ -210,10 +306,9 @@ pub fn decrypt(message: &str, keys: &[Jwk]) -> Result<Decrypted, OpenError> {
         return Err(OpenError::Malformed);
     }
     let kid = text("kid").ok_or(OpenError::Malformed)?;
-    let key = keys.iter().find(|k| k.key_id() == Some(kid)).ok_or(OpenError::WrongRecipient)?;
-    let decrypter = ECDH_ES.decrypter_from_jwk(key).map_err(key_error)?;
+    let (_, decrypter) = keys.0.iter().find(|(k, _)| k == kid).ok_or(OpenError::WrongRecipient)?;
     let (payload, _) =
-        jwe::deserialize_compact(message, &decrypter).map_err(|_| OpenError::Decrypt)?;
+        jwe::deserialize_compact(message, decrypter).map_err(|_| OpenError::Decrypt)?;
     let jws = String::from_utf8(payload).map_err(|_| OpenError::Malformed)?;
     let inner = compact_header(&jws, 3)?;
     let text = |name: &str| inner.get(name).and_then(serde_json::Value::as_str);
@@ -240,12 +335,24 @@ impl Decrypted {
         expected_device: Option<&str>,
         now: i64,
     ) -> Result<Envelope<T>, OpenError> {
-        if sender.key_id() != Some(self.sender_kid.as_str()) {
+        self.verify_with(&Verifier::load(sender)?, expected_device, now)
+    }
+
+    /// As [`Decrypted::verify`], with a loaded key.
+    ///
+    /// # Errors
+    /// [`OpenError`] saying which check failed.
+    pub fn verify_with<T: DeserializeOwned>(
+        &self,
+        sender: &Verifier,
+        expected_device: Option<&str>,
+        now: i64,
+    ) -> Result<Envelope<T>, OpenError> {
+        if sender.kid.as_deref() != Some(self.sender_kid.as_str()) {
             return Err(OpenError::UnknownSender);
         }
-        let verifier = EdDSA.verifier_from_jwk(sender).map_err(key_error)?;
-        let (payload, _) =
-            jws::deserialize_compact(&self.jws, &verifier).map_err(|_| OpenError::Signature)?;
+        let (payload, _) = jws::deserialize_compact(&self.jws, &sender.verifier)
+            .map_err(|_| OpenError::Signature)?;
         let envelope: Envelope<T> =
             serde_json::from_slice(&payload).map_err(|_| OpenError::Malformed)?;
         if envelope.v != ENVELOPE_VERSION {

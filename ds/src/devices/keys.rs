@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use josekit::jwk::Jwk;
 use t1c_ds_protocol::messages::DsKeys;
-use t1c_ds_protocol::seal::{OpenError, PrivateKeys};
+use t1c_ds_protocol::seal::{Decrypters, OpenError, PrivateKeys, Signer};
 
 use crate::clock::SharedClock;
 use crate::store::{ProtocolKeysRecord, Store, StoreError};
@@ -38,8 +38,10 @@ pub enum KeysError {
 
 #[derive(Default)]
 struct Ring {
-    /// Generations with private keys, by activation (newest last).
-    private: Vec<(i64, PrivateKeys)>,
+    /// Signers of the generations with private keys, by activation (newest last).
+    signers: Vec<(i64, Arc<Signer>)>,
+    /// Every private X25519 key that may decrypt a device message now, loaded.
+    decrypters: Arc<Decrypters>,
     /// What devices get.
     public: DsKeys,
 }
@@ -69,15 +71,20 @@ impl ProtocolKeys {
         self.ring.load().public.clone()
     }
 
-    /// Every private X25519 key that may decrypt a device message now.
-    pub fn decryption_keys(&self) -> Vec<Jwk> {
-        self.ring.load().private.iter().map(|(_, keys)| keys.encryption.clone()).collect()
+    /// Every private X25519 key that may decrypt a device message now, loaded once per reload.
+    pub fn decrypters(&self) -> Arc<Decrypters> {
+        self.ring.load().decrypters.clone()
     }
 
-    /// The generation answers are signed with now.
-    pub fn current(&self) -> Option<PrivateKeys> {
+    /// The signer of the generation answers are signed with now.
+    pub fn current(&self) -> Option<Arc<Signer>> {
         let now = self.clock.now();
-        self.ring.load().private.iter().rfind(|(at, _)| *at <= now).map(|(_, keys)| keys.clone())
+        self.ring
+            .load()
+            .signers
+            .iter()
+            .rfind(|(at, _)| *at <= now)
+            .map(|(_, signer)| signer.clone())
     }
 
     /// Adds the next generation when due, retires superseded ones, drops expired ones, reloads.
@@ -146,6 +153,7 @@ impl ProtocolKeys {
     async fn reload(&self) -> Result<(), KeysError> {
         let now = self.clock.now();
         let mut ring = Ring::default();
+        let mut decryption = Vec::new();
         let mut records = self.store.protocol_keys().await?;
         records.retain(|r| r.published_until.is_none_or(|t| t >= now));
         // Devices encrypt to the first key: the current generation, then the next ones, then
@@ -164,14 +172,25 @@ impl ProtocolKeys {
             }
             let Some(private) = &record.private_keys else { continue };
             match parse_private(private) {
-                Ok(keys) => ring.private.push((record.activates_at, keys)),
+                Ok(keys) => {
+                    match Signer::load(&keys.signing) {
+                        Ok(signer) => ring.signers.push((record.activates_at, Arc::new(signer))),
+                        Err(err) => tracing::error!(
+                            generation = record.generation,
+                            "stored signing key unusable: {err}"
+                        ),
+                    }
+                    decryption.push(keys.encryption);
+                }
                 Err(err) => tracing::error!(
                     generation = record.generation,
                     "stored device-protocol keys unusable: {err}"
                 ),
             }
         }
-        ring.private.sort_by_key(|(at, _)| *at);
+        ring.signers.sort_by_key(|(at, _)| *at);
+        ring.decrypters =
+            Arc::new(Decrypters::load(&decryption).map_err(|e| KeysError::Key(e.to_string()))?);
         self.ring.store(Arc::new(ring));
         Ok(())
     }

@@ -106,6 +106,16 @@ struct Sections {
     keystores: tls::Keystores,
 }
 
+/// Devices whose loaded keys are kept.
+const PEER_CACHE: usize = 100_000;
+
+/// A device's keys, loaded.
+struct Peer {
+    signing_key: String,
+    verifier: seal::Verifier,
+    encrypter: seal::Encrypter,
+}
+
 /// The device protocol's DS side.
 pub struct DeviceService {
     store: Arc<dyn Store>,
@@ -115,6 +125,7 @@ pub struct DeviceService {
     api_keys: Arc<KeyLookup>,
     settings: DeviceSettings,
     sections: Mutex<Option<Sections>>,
+    peers: Mutex<std::collections::HashMap<String, Arc<Peer>>>,
 }
 
 impl std::fmt::Debug for DeviceService {
@@ -133,7 +144,16 @@ impl DeviceService {
         api_keys: Arc<KeyLookup>,
         settings: DeviceSettings,
     ) -> Self {
-        Self { store, clock, keys, tokens, api_keys, settings, sections: Mutex::new(None) }
+        Self {
+            store,
+            clock,
+            keys,
+            tokens,
+            api_keys,
+            settings,
+            sections: Mutex::new(None),
+            peers: Mutex::default(),
+        }
     }
 
     /// The DS's message keys.
@@ -216,7 +236,7 @@ impl DeviceService {
     /// [`DeviceError`]; nothing is stored for a message that fails any check.
     pub async fn sync(&self, device_id: &str, sealed: &str) -> Result<String, DeviceError> {
         let now = self.clock.now();
-        let opened = seal::decrypt(sealed, &self.keys.decryption_keys()).map_err(refused)?;
+        let opened = seal::decrypt_with(sealed, &self.keys.decrypters()).map_err(refused)?;
         let device = match self.store.device(device_id).await {
             Ok(device) if device.revoked_at.is_none() => device,
             Ok(_) => return Err(DeviceError::RegisterAgain("revoked device".into())),
@@ -225,14 +245,9 @@ impl DeviceService {
             }
             Err(err) => return Err(err.into()),
         };
-        let sender =
-            seal::peer_key(&serde_json::from_str(&device.signing_key).map_err(refused)?, true)
-                .map_err(refused)?;
-        let recipient =
-            seal::peer_key(&serde_json::from_str(&device.encryption_key).map_err(refused)?, false)
-                .map_err(refused)?;
+        let peer = self.peer(&device)?;
         let message: Envelope<SyncRequest> =
-            opened.verify(&sender, Some(device_id), now).map_err(|e| match e {
+            opened.verify_with(&peer.verifier, Some(device_id), now).map_err(|e| match e {
                 OpenError::UnknownSender => refused("signed with a key that is not the device's"),
                 other => refused(other),
             })?;
@@ -289,7 +304,35 @@ impl DeviceService {
             .keys
             .current()
             .ok_or_else(|| DeviceError::Internal("no device-protocol key yet".into()))?;
-        seal::seal(&envelope, &signer, &recipient).map_err(|e| DeviceError::Internal(e.to_string()))
+        seal::seal_with(&envelope, &signer, &peer.encrypter)
+            .map_err(|e| DeviceError::Internal(e.to_string()))
+    }
+
+    /// The device's keys, loaded once and kept (a device's keys never change: registering again
+    /// gives a new id).
+    fn peer(&self, device: &Device) -> Result<Arc<Peer>, DeviceError> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(peer) = peers.get(&device.id)
+            && peer.signing_key == device.signing_key
+        {
+            return Ok(peer.clone());
+        }
+        let signing =
+            seal::peer_key(&serde_json::from_str(&device.signing_key).map_err(refused)?, true)
+                .map_err(refused)?;
+        let encryption =
+            seal::peer_key(&serde_json::from_str(&device.encryption_key).map_err(refused)?, false)
+                .map_err(refused)?;
+        let peer = Arc::new(Peer {
+            signing_key: device.signing_key.clone(),
+            verifier: seal::Verifier::load(&signing).map_err(refused)?,
+            encrypter: seal::Encrypter::load(&encryption).map_err(refused)?,
+        });
+        if peers.len() >= PEER_CACHE {
+            peers.clear();
+        }
+        peers.insert(device.id.clone(), peer.clone());
+        Ok(peer)
     }
 
     /// The interval with ±10 % jitter, stable for one device and moment, clamped.

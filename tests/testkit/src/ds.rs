@@ -250,6 +250,39 @@ pub struct TestDevice {
     pub platform: t1c_ds_protocol::messages::Platform,
     keys: t1c_ds_protocol::seal::PrivateKeys,
     ds_keys: t1c_ds_protocol::messages::DsKeys,
+    loaded: Loaded,
+}
+
+/// The keys a device uses on every sync, loaded once (loading costs more than using them).
+struct Loaded {
+    signer: t1c_ds_protocol::seal::Signer,
+    decrypters: t1c_ds_protocol::seal::Decrypters,
+    ds_encrypter: t1c_ds_protocol::seal::Encrypter,
+    ds_verifiers: Vec<(String, t1c_ds_protocol::seal::Verifier)>,
+}
+
+impl Loaded {
+    fn new(
+        keys: &t1c_ds_protocol::seal::PrivateKeys,
+        ds_keys: &t1c_ds_protocol::messages::DsKeys,
+    ) -> Result<Self, String> {
+        use t1c_ds_protocol::seal::{self, Decrypters, Encrypter, Signer, Verifier};
+        let current = ds_keys.encryption.first().ok_or("the DS published no encryption key")?;
+        let current = seal::peer_key(current, false).map_err(|e| e.to_string())?;
+        let ds_verifiers = ds_keys
+            .signing
+            .iter()
+            .filter_map(|k| seal::peer_key(k, true).ok())
+            .filter_map(|k| Some((k.key_id()?.to_owned(), Verifier::load(&k).ok()?)))
+            .collect();
+        Ok(Self {
+            signer: Signer::load(&keys.signing).map_err(|e| e.to_string())?,
+            decrypters: Decrypters::load(std::slice::from_ref(&keys.encryption))
+                .map_err(|e| e.to_string())?,
+            ds_encrypter: Encrypter::load(&current).map_err(|e| e.to_string())?,
+            ds_verifiers,
+        })
+    }
 }
 
 impl std::fmt::Debug for TestDevice {
@@ -303,7 +336,8 @@ impl TestDevice {
             .map_err(|e| e.to_string())?;
         let registered: RegistrationAnswer =
             serde_json::from_value(answer["data"].clone()).map_err(|_| answer.to_string())?;
-        Ok(Self { id: registered.device_id, platform, keys, ds_keys: registered.ds_keys })
+        let loaded = Loaded::new(&keys, &registered.ds_keys)?;
+        Ok(Self { id: registered.device_id, platform, keys, ds_keys: registered.ds_keys, loaded })
     }
 
     /// A compact JWS of `payload` signed with the device's signing key (registration).
@@ -323,7 +357,11 @@ impl TestDevice {
     }
 
     /// Replaces the DS keys the device holds (after a `ds_keys` section).
+    ///
+    /// # Panics
+    /// When the keys are unusable (a test failure).
     pub fn set_ds_keys(&mut self, keys: t1c_ds_protocol::messages::DsKeys) {
+        self.loaded = Loaded::new(&self.keys, &keys).expect("usable DS keys");
         self.ds_keys = keys;
     }
 
@@ -338,9 +376,6 @@ impl TestDevice {
         message_id: &str,
         device_id: &str,
     ) -> String {
-        let recipient =
-            self.ds_keys.encryption.first().expect("the DS published an encryption key");
-        let recipient = t1c_ds_protocol::seal::peer_key(recipient, false).expect("DS key");
         let envelope = t1c_ds_protocol::messages::Envelope {
             v: t1c_ds_protocol::messages::ENVELOPE_VERSION,
             device_id: device_id.to_owned(),
@@ -349,7 +384,8 @@ impl TestDevice {
             in_reply_to: None,
             body,
         };
-        t1c_ds_protocol::seal::seal(&envelope, &self.keys, &recipient).expect("sealed")
+        t1c_ds_protocol::seal::seal_with(&envelope, &self.loaded.signer, &self.loaded.ds_encrypter)
+            .expect("sealed")
     }
 
     /// Opens a sealed answer: decrypts with the device's key, verifies with the DS key it names.
@@ -362,15 +398,14 @@ impl TestDevice {
         now: i64,
     ) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
         use t1c_ds_protocol::seal::{self, OpenError};
-        let decrypted = seal::decrypt(sealed, std::slice::from_ref(&self.keys.encryption))?;
-        let sender = self
-            .ds_keys
-            .signing
+        let decrypted = seal::decrypt_with(sealed, &self.loaded.decrypters)?;
+        let (_, sender) = self
+            .loaded
+            .ds_verifiers
             .iter()
-            .filter_map(|k| seal::peer_key(k, true).ok())
-            .find(|k| k.key_id() == Some(decrypted.sender_kid.as_str()))
+            .find(|(kid, _)| *kid == decrypted.sender_kid)
             .ok_or(OpenError::UnknownSender)?;
-        decrypted.verify(&sender, Some(&self.id), now)
+        decrypted.verify_with(sender, Some(&self.id), now)
     }
 
     /// Posts a sealed message to this device's sync route; returns the status and body text.
