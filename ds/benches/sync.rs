@@ -3,12 +3,16 @@
 //! `T1C_SYNC_DEVICES` (concurrent simulated devices, default 500) and `T1C_SYNC_SECONDS` (per
 //! measurement, default 10).
 //!
+//! `T1C_SYNC_RATE` (the offered load of the paced measurement, default 1000 syncs/s).
+//!
 //! Devices are simulated in this process, each with its own Ed25519 and X25519 keys
 //! ([`TestDevice`]); they register against the real `t1c-ds` binary on loopback, then sync in a
 //! loop as fast as the DS answers, each sync sealed and its answer opened and checked. Reported,
 //! for SQLite, PostgreSQL, and two DS processes on one PostgreSQL: syncs per second with p50 and
 //! p99 for (a) a sync with nothing changed and one counter batch, (b) a sync that receives a
-//! changed CORS section. Then where a sync's time goes, measured in process: the DS's crypto
+//! changed CORS section, both closed-loop (every device syncs again as soon as it has its
+//! answer: the DS's capacity), and (c) paced: the devices together offer a fixed rate, and
+//! latency counts from when each sync was due. Then where a sync's time goes, measured in process: the DS's crypto
 //! (open and seal), its database writes (message id, counters, device record), and the rest
 //! (HTTP, TLS, JSON) by difference from the single-device latency.
 
@@ -55,7 +59,7 @@ fn main() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let (unchanged, changed) = result;
+        let (unchanged, changed, paced) = result;
         println!(
             "{name:<17} unchanged + counters {:>7.0} syncs/s  p50 {:>6.1?}  p99 {:>6.1?}",
             unchanged.rate, unchanged.p50, unchanged.p99
@@ -63,6 +67,13 @@ fn main() {
         println!(
             "{name:<17} changed CORS section {:>7.0} syncs/s  p50 {:>6.1?}  p99 {:>6.1?}",
             changed.rate, changed.p50, changed.p99
+        );
+        println!(
+            "{name:<17} paced at {:>5.0}/s       {:>7.0} syncs/s  p50 {:>6.1?}  p99 {:>6.1?}",
+            rate(),
+            paced.rate,
+            paced.p50,
+            paced.p99
         );
         // The second run reuses the first's database: keep PostgreSQL clean between setups.
         if processes == 1 && url.is_some() {
@@ -132,7 +143,12 @@ fn client(data: &Path) -> reqwest::Client {
 
 /// Sets up a version, its installation key and a label through the first DS, registers the
 /// devices spread over every DS, and measures both kinds of sync.
-async fn measure(data: &Path, ports: &[u16], devices: usize, seconds: u64) -> (Figures, Figures) {
+async fn measure(
+    data: &Path,
+    ports: &[u16],
+    devices: usize,
+    seconds: u64,
+) -> (Figures, Figures, Figures) {
     let first = data.join("p0");
     let http = client(&first);
     let base = format!("https://localhost:{}", ports[0]);
@@ -219,9 +235,58 @@ async fn measure(data: &Path, ports: &[u16], devices: usize, seconds: u64) -> (F
     };
     let stale = Digests { config: Some("stale".into()), ..digests.clone() };
     let fleet = Arc::new(fleet);
-    let unchanged = run(fleet.clone(), digests, false, seconds).await;
-    let changed = run(fleet, stale, true, seconds).await;
-    (unchanged, changed)
+    let unchanged = run(fleet.clone(), digests.clone(), false, seconds).await;
+    let changed = run(fleet.clone(), stale, true, seconds).await;
+    let paced = paced(fleet, digests, rate(), seconds).await;
+    (unchanged, changed, paced)
+}
+
+/// The offered load of the paced measurement, syncs per second (`T1C_SYNC_RATE`, default 1000).
+fn rate() -> f64 {
+    std::env::var("T1C_SYNC_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(1000.0)
+}
+
+/// Open loop: every device syncs on its own schedule so that together they offer `rate` syncs
+/// per second; a sync's latency counts from when it was due (a late start counts against the
+/// DS), so a DS that falls behind shows it in p99 instead of hiding it in fewer requests.
+async fn paced(
+    fleet: Arc<Vec<(TestDevice, reqwest::Client, String)>>,
+    digests: Digests,
+    rate: f64,
+    seconds: u64,
+) -> Figures {
+    let period = Duration::from_secs_f64(fleet.len() as f64 / rate);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..fleet.len() {
+        let (fleet, digests) = (fleet.clone(), digests.clone());
+        tasks.spawn(async move {
+            let (device, http, base) = &fleet[index];
+            let mut due = started + period.mul_f64(index as f64 / fleet.len() as f64);
+            let mut latencies = Vec::new();
+            let mut seq = 1_000_000;
+            while due < end {
+                tokio::time::sleep_until(due.into()).await;
+                seq += 1;
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                device.sync(http, base, &request(&digests, seq), now).await;
+                latencies.push(due.elapsed());
+                due += period;
+            }
+            latencies
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.expect("device task"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| {
+        latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default()
+    };
+    Figures { rate: latencies.len() as f64 / elapsed.as_secs_f64(), p50: at(0.5), p99: at(0.99) }
 }
 
 fn request(digests: &Digests, seq: u64) -> SyncRequest {
@@ -360,11 +425,7 @@ async fn split(dir: &Path) {
     let began = Instant::now();
     for seq in 0..ROUNDS {
         let id = seal::message_id().expect("id");
-        store.note_message("d", &id, 0).await.expect("noted");
-        store
-            .store_counters("d", &request(&digests, u64::from(seq) + 1).counters, 0)
-            .await
-            .expect("counters");
+        let counters = request(&digests, u64::from(seq) + 1).counters;
         let report = DeviceReport {
             version: "3.1.0".into(),
             os: "windows".into(),
@@ -376,11 +437,11 @@ async fn split(dir: &Path) {
             failed_installs: vec![],
             seen_at: 0,
         };
-        store.record_sync("d", &report).await.expect("recorded");
+        assert!(store.apply_sync("d", &id, &counters, &report).await.expect("stored"));
     }
     let database = began.elapsed() / ROUNDS;
     println!(
-        "per sync on the DS, in process: crypto (open + seal) {crypto:.1?}, SQLite writes {database:.1?}"
+        "per sync on the DS, in process: crypto (open + seal) {crypto:.1?}, SQLite writes (one transaction) {database:.1?}"
     );
     println!(
         "(the rest of a sync's cost is HTTP, TLS and JSON; the load generator's own crypto runs on the same cores)"

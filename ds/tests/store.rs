@@ -77,6 +77,7 @@ conformance!(
     concurrent_key_creation_keeps_the_limit,
     reopening_keeps_data,
     registration_tokens_are_single_use,
+    a_sync_is_written_whole_or_not_at_all,
     devices_round_trip_and_revoke,
     message_ids_are_seen_once,
     counters_keep_the_newest_sequence,
@@ -327,6 +328,56 @@ mod checks {
             last_seen: T0,
             revoked_at: None,
         }
+    }
+
+    pub async fn a_sync_is_written_whole_or_not_at_all(store: &dyn Store) {
+        store.create_device(&device("d1")).await.unwrap();
+        let batch = |seq, total| CounterBatch {
+            seq,
+            rows: vec![DayCount {
+                day: "2026-11-30".into(),
+                label: "shop".into(),
+                tag: String::new(),
+                module: "beid".into(),
+                use_case: UseCase::FileUpload,
+                total,
+            }],
+        };
+        let report = |version: &str, seen_at| DeviceReport {
+            version: version.into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            state: "running".into(),
+            labels: vec![],
+            browsers: vec![],
+            modules: vec![],
+            failed_installs: vec![],
+            seen_at,
+        };
+        let sum = || async {
+            let filter = UsageFilter {
+                labels: None,
+                from_day: "2026-11-01".into(),
+                to_day: "2026-11-30".into(),
+            };
+            store.usage(&filter).await.unwrap().iter().map(|r| r.total).sum::<i64>()
+        };
+        assert!(
+            store.apply_sync("d1", "m1", &batch(1, 4), &report("3.2.0", T0 + 1)).await.unwrap()
+        );
+        assert_eq!(sum().await, 4);
+        assert_eq!(store.device("d1").await.unwrap().version, "3.2.0");
+        assert!(
+            !store.apply_sync("d1", "m1", &batch(2, 9), &report("3.3.0", T0 + 2)).await.unwrap(),
+            "a replay"
+        );
+        assert_eq!(sum().await, 4, "a replay stores no counters");
+        let d1 = store.device("d1").await.unwrap();
+        assert_eq!((d1.version.as_str(), d1.last_seen), ("3.2.0", T0 + 1), "nor the report");
+        assert!(
+            store.apply_sync("nobody", "m2", &batch(1, 1), &report("3.2.0", T0)).await.is_err()
+        );
+        assert_eq!(sum().await, 4, "a failed sync leaves nothing behind");
     }
 
     pub async fn registration_tokens_are_single_use(store: &dyn Store) {

@@ -254,11 +254,15 @@ impl DeviceService {
         let request = message.body;
         request.counters.check().map_err(|e| DeviceError::Invalid(e.to_string()))?;
         check_platform(&request.platform)?;
-        if !self.store.note_message(device_id, &message.message_id, now).await? {
+        // One transaction: a replay writes nothing, and a sync costs one commit.
+        let report = report(&device, &request, now);
+        if !self
+            .store
+            .apply_sync(device_id, &message.message_id, &request.counters, &report)
+            .await?
+        {
             return Err(refused("replayed message id"));
         }
-        self.store.store_counters(device_id, &request.counters, now).await?;
-        self.store.record_sync(device_id, &report(&device, &request, now)).await?;
 
         let sections = self.sections(now).await?;
         let digests = &request.digests;

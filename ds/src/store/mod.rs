@@ -516,6 +516,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         message_id: &str,
         at: i64,
     ) -> Result<bool, StoreError>;
+    /// A sync's writes in one transaction: notes the message id, stores the counters, records
+    /// the report. `false` when the message id was seen before (a replay): then nothing is
+    /// written.
+    async fn apply_sync(
+        &self,
+        device_id: &str,
+        message_id: &str,
+        batch: &t1c_ds_protocol::counters::CounterBatch,
+        report: &DeviceReport,
+    ) -> Result<bool, StoreError>;
     /// Forgets message ids noted before `before`.
     async fn purge_messages(&self, before: i64) -> Result<u64, StoreError>;
 

@@ -297,6 +297,87 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
     })
 }
 
+/// Updates a device's record after a sync, on `conn`.
+async fn record_sync_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    r: &DeviceReport,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "UPDATE devices SET version = $1, os = $2, arch = $3, state = $4, labels = $5, browsers = $6, modules = $7, \
+         failed_installs = $8, last_seen = $9 WHERE id = $10",
+    )
+    .bind(r.version.clone())
+    .bind(r.os.clone())
+    .bind(r.arch.clone())
+    .bind(r.state.clone())
+    .bind(list_text(&r.labels))
+    .bind(list_text(&r.browsers))
+    .bind(json_text(&r.modules)?)
+    .bind(json_text(&r.failed_installs)?)
+    .bind(r.seen_at)
+    .bind(id.to_owned())
+    .execute(&mut *conn)
+    .await
+    .map_err(database)?;
+    touched(result)
+}
+
+/// Notes a message id on `conn`; `false` for a replay.
+async fn note_message_on(
+    conn: &mut sqlx::AnyConnection,
+    device_id: &str,
+    message_id: &str,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO seen_messages (device_id, message_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT (device_id, message_id) DO NOTHING",
+    )
+    .bind(device_id.to_owned())
+    .bind(message_id.to_owned())
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(database)?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Upserts a counter batch on `conn` (inside the caller's transaction): per key, the total of
+/// the highest sequence number wins.
+async fn store_counters_on(
+    conn: &mut sqlx::AnyConnection,
+    device_id: &str,
+    batch: &t1c_ds_protocol::counters::CounterBatch,
+    at: i64,
+) -> Result<(), StoreError> {
+    let seq = i64::try_from(batch.seq)
+        .map_err(|_| StoreError::Refused("sequence number out of range"))?;
+    for row in &batch.rows {
+        let total = i64::try_from(row.total)
+            .map_err(|_| StoreError::Refused("counter total out of range"))?;
+        sqlx::query(
+            "INSERT INTO device_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (device_id, day, label, tag, module, use_case) DO UPDATE \
+             SET total = excluded.total, seq = excluded.seq, received_at = excluded.received_at \
+             WHERE device_counters.seq < excluded.seq",
+        )
+        .bind(device_id.to_owned())
+        .bind(row.day.clone())
+        .bind(row.label.clone())
+        .bind(row.tag.clone())
+        .bind(row.module.clone())
+        .bind(row.use_case.as_str())
+        .bind(total)
+        .bind(seq)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error("counter"))?;
+    }
+    Ok(())
+}
+
 fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|_| StoreError::Corrupt("json"))
 }
@@ -1142,24 +1223,46 @@ impl Store for SqlStore {
     }
 
     async fn record_sync(&self, id: &str, r: &DeviceReport) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "UPDATE devices SET version = $1, os = $2, arch = $3, state = $4, labels = $5, browsers = $6, modules = $7, \
-             failed_installs = $8, last_seen = $9 WHERE id = $10",
-        )
-        .bind(r.version.clone())
-        .bind(r.os.clone())
-        .bind(r.arch.clone())
-        .bind(r.state.clone())
-        .bind(list_text(&r.labels))
-        .bind(list_text(&r.browsers))
-        .bind(json_text(&r.modules)?)
-        .bind(json_text(&r.failed_installs)?)
-        .bind(r.seen_at)
-        .bind(id.to_owned())
-        .execute(&self.pool)
-        .await
-        .map_err(database)?;
-        touched(result)
+        let mut conn = self.pool.acquire().await.map_err(database)?;
+        record_sync_on(&mut conn, id, r).await
+    }
+
+    async fn note_message(
+        &self,
+        device_id: &str,
+        message_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(database)?;
+        note_message_on(&mut conn, device_id, message_id, at).await
+    }
+
+    async fn store_counters(
+        &self,
+        device_id: &str,
+        batch: &t1c_ds_protocol::counters::CounterBatch,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        store_counters_on(&mut tx, device_id, batch, at).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn apply_sync(
+        &self,
+        device_id: &str,
+        message_id: &str,
+        batch: &t1c_ds_protocol::counters::CounterBatch,
+        report: &DeviceReport,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if !note_message_on(&mut tx, device_id, message_id, report.seen_at).await? {
+            return Ok(false);
+        }
+        store_counters_on(&mut tx, device_id, batch, report.seen_at).await?;
+        record_sync_on(&mut tx, device_id, report).await?;
+        tx.commit().await.map_err(database)?;
+        Ok(true)
     }
 
     async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -1176,24 +1279,6 @@ impl Store for SqlStore {
         tx.commit().await.map_err(database)
     }
 
-    async fn note_message(
-        &self,
-        device_id: &str,
-        message_id: &str,
-        at: i64,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO seen_messages (device_id, message_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT (device_id, message_id) DO NOTHING",
-        )
-        .bind(device_id.to_owned())
-        .bind(message_id.to_owned())
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(database)?;
-        Ok(result.rows_affected() == 1)
-    }
-
     async fn purge_messages(&self, before: i64) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM seen_messages WHERE seen_at < $1")
             .bind(before)
@@ -1201,44 +1286,6 @@ impl Store for SqlStore {
             .await
             .map_err(database)?;
         Ok(result.rows_affected())
-    }
-
-    async fn store_counters(
-        &self,
-        device_id: &str,
-        batch: &t1c_ds_protocol::counters::CounterBatch,
-        at: i64,
-    ) -> Result<(), StoreError> {
-        if batch.rows.is_empty() {
-            return Ok(());
-        }
-        let seq = i64::try_from(batch.seq)
-            .map_err(|_| StoreError::Refused("sequence number out of range"))?;
-        let mut tx = self.begin().await?;
-        for row in &batch.rows {
-            let total = i64::try_from(row.total)
-                .map_err(|_| StoreError::Refused("counter total out of range"))?;
-            sqlx::query(
-                "INSERT INTO device_counters (device_id, day, label, tag, module, use_case, total, seq, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (device_id, day, label, tag, module, use_case) DO UPDATE \
-                 SET total = excluded.total, seq = excluded.seq, received_at = excluded.received_at \
-                 WHERE device_counters.seq < excluded.seq",
-            )
-            .bind(device_id.to_owned())
-            .bind(row.day.clone())
-            .bind(row.label.clone())
-            .bind(row.tag.clone())
-            .bind(row.module.clone())
-            .bind(row.use_case.as_str())
-            .bind(total)
-            .bind(seq)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error("counter"))?;
-        }
-        tx.commit().await.map_err(database)
     }
 
     async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
