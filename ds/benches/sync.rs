@@ -265,7 +265,7 @@ async fn paced(
             let (device, http, base) = &fleet[index];
             let mut due = started + period.mul_f64(index as f64 / fleet.len() as f64);
             let mut latencies = Vec::new();
-            let mut seq = 1_000_000;
+            let mut seq = 100_000_000;
             while due < end {
                 tokio::time::sleep_until(due.into()).await;
                 seq += 1;
@@ -306,7 +306,7 @@ fn request(digests: &Digests, seq: u64) -> SyncRequest {
                 tag: String::new(),
                 module: "beid".into(),
                 use_case: UseCase::IdentityRead,
-                total: seq,
+                total: 1 + seq % 1000,
             }],
         },
     }
