@@ -270,7 +270,11 @@ async fn bootstrap_admin(store: &Arc<dyn Store>, data: &Path, now: i64) -> Resul
          # Log in with POST /v3_5/auth/token, create your own accounts, then delete this file.\n\
          username: {BOOTSTRAP_USER}\npassword: {password}\n"
     );
-    t1c_tls::write_private(&path, &text).map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    // Written under a name of this process's own first, and moved into place only once the
+    // account exists: two processes starting together on one data directory never leave a
+    // file whose password no account has.
+    let pending = data.join(format!("{BOOTSTRAP_FILE}.{}", std::process::id()));
+    t1c_tls::write_private(&pending, &text).map_err(|e| StartError::Bootstrap(e.to_string()))?;
     let audit = AuditEvent {
         actor: "system".into(),
         action: "user.bootstrap",
@@ -280,15 +284,19 @@ async fn bootstrap_admin(store: &Arc<dyn Store>, data: &Path, now: i64) -> Resul
     };
     match store.create_user(&user, &audit).await {
         Ok(()) => {
+            std::fs::rename(&pending, &path).map_err(|e| StartError::Bootstrap(e.to_string()))?;
             tracing::warn!(file = %path.display(), "first start: created the administrator account; its password is in this file (owner-only)");
             Ok(())
         }
         // Another DS process on the same database did it first.
         Err(StoreError::Conflict(_)) => {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&pending);
             Ok(())
         }
-        Err(err) => Err(err.into()),
+        Err(err) => {
+            let _ = std::fs::remove_file(&pending);
+            Err(err.into())
+        }
     }
 }
 

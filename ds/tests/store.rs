@@ -78,6 +78,7 @@ conformance!(
     reopening_keeps_data,
     registration_tokens_are_single_use,
     a_sync_is_written_whole_or_not_at_all,
+    deleted_label_names_are_never_reused,
     devices_round_trip_and_revoke,
     message_ids_are_seen_once,
     counters_keep_the_newest_sequence,
@@ -328,6 +329,20 @@ mod checks {
             last_seen: T0,
             revoked_at: None,
         }
+    }
+
+    pub async fn deleted_label_names_are_never_reused(store: &dyn Store) {
+        store.create_organisation(&organisation("o1", "One"), &event("organisation.create", Some("o1"))).await.unwrap();
+        store.create_organisation(&organisation("o2", "Two"), &event("organisation.create", Some("o2"))).await.unwrap();
+        store.create_label(&label("l1", "o1", "shop"), &event("label.create", Some("o1"))).await.unwrap();
+        store.create_label(&label("l2", "o1", "kiosk"), &event("label.create", Some("o1"))).await.unwrap();
+        store.delete_label("l1", &event("label.delete", Some("o1"))).await.unwrap();
+        let reused = store.create_label(&label("l3", "o2", "shop"), &event("label.create", Some("o2"))).await;
+        assert!(matches!(reused, Err(StoreError::Conflict(_))), "{reused:?}");
+        store.delete_organisation("o1", &event("organisation.delete", Some("o1"))).await.unwrap();
+        let reused = store.create_label(&label("l4", "o2", "kiosk"), &event("label.create", Some("o2"))).await;
+        assert!(matches!(reused, Err(StoreError::Conflict(_))), "names of a deleted organisation's labels too");
+        store.create_label(&label("l5", "o2", "fresh"), &event("label.create", Some("o2"))).await.unwrap();
     }
 
     pub async fn a_sync_is_written_whole_or_not_at_all(store: &dyn Store) {

@@ -90,12 +90,17 @@ impl Principal {
 const SESSION_PREFIX: &str = "t1cs_";
 
 /// A new session: the bearer token (shown once) and its lifetime.
-#[derive(Debug)]
 pub struct Session {
     /// The bearer token.
     pub token: Zeroizing<String>,
     /// Seconds until it expires.
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
 }
 
 /// Checks credentials and bearer tokens.

@@ -256,9 +256,17 @@ impl DeviceService {
         check_platform(&request.platform)?;
         // One transaction: a replay writes nothing, and a sync costs one commit.
         let report = report(&device, &request, now);
+        let counters = counting_window(&request.counters, now, self.settings.counter_grace_secs);
+        if counters.rows.len() < request.counters.rows.len() {
+            tracing::info!(
+                device = %device_id,
+                dropped = request.counters.rows.len() - counters.rows.len(),
+                "counter rows outside the counting window ignored"
+            );
+        }
         if !self
             .store
-            .apply_sync(device_id, &message.message_id, &request.counters, &report)
+            .apply_sync(device_id, &message.message_id, &counters, &report)
             .await?
         {
             return Err(refused("replayed message id"));
@@ -406,6 +414,33 @@ impl DeviceService {
     }
 }
 
+/// The rows of `batch` a DS still counts at `now`: not after tomorrow (UTC; a device's clock
+/// may run ahead), and not before the month before the one the grace period reaches back to
+/// (older months are archived and closed for good). Rows outside are dropped, not refused: a
+/// connector holding one stale row must still be able to sync.
+fn counting_window(
+    batch: &t1c_ds_protocol::counters::CounterBatch,
+    now: i64,
+    grace_secs: i64,
+) -> t1c_ds_protocol::counters::CounterBatch {
+    let day = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).ok().map(|d| d.date());
+    let (Some(today), Some(grace_start)) = (day(now), day(now - grace_secs.max(0))) else {
+        return t1c_ds_protocol::counters::CounterBatch { seq: batch.seq, rows: Vec::new() };
+    };
+    let latest = today.next_day().unwrap_or(today);
+    let month_start = grace_start.replace_day(1).unwrap_or(grace_start);
+    let earliest = month_start.previous_day().and_then(|d| d.replace_day(1).ok()).unwrap_or(month_start);
+    let text = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    let (earliest, latest) = (text(earliest), text(latest));
+    let rows = batch
+        .rows
+        .iter()
+        .filter(|row| row.day >= earliest && row.day <= latest)
+        .cloned()
+        .collect();
+    t1c_ds_protocol::counters::CounterBatch { seq: batch.seq, rows }
+}
+
 /// A section with its digest: SHA-256 (hex) of its JSON.
 fn section<T: serde::Serialize>(body: T) -> Result<Section<T>, DeviceError> {
     let json = serde_json::to_vec(&body).map_err(|e| DeviceError::Internal(e.to_string()))?;
@@ -551,6 +586,32 @@ mod tests {
         assert_eq!(browser(firefox).as_deref(), Some("Firefox 133"));
         assert_eq!(browser(safari).as_deref(), Some("Safari 18"));
         assert_eq!(browser("curl/8.5.0"), None);
+    }
+
+    #[test]
+    fn counters_outside_the_window_are_dropped() {
+        use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
+        let row = |day: &str| DayCount {
+            day: day.into(),
+            label: "shop".into(),
+            tag: String::new(),
+            module: "beid".into(),
+            use_case: UseCase::IdentityRead,
+            total: 1,
+        };
+        let days = ["2026-09-30", "2026-10-01", "2026-11-30", "2026-12-01", "2026-12-02", "2030-01-01"];
+        let batch = CounterBatch { seq: 7, rows: days.iter().map(|d| row(d)).collect() };
+        // 2026-11-30 12:00 UTC, grace 72 h: November is still open, October may be archived
+        // but still takes late counts; September and before are closed; tomorrow is the limit.
+        let now = 1_796_040_000;
+        let kept = counting_window(&batch, now, 72 * 3600);
+        let kept: Vec<&str> = kept.rows.iter().map(|r| r.day.as_str()).collect();
+        assert_eq!(kept, ["2026-10-01", "2026-11-30", "2026-12-01"]);
+        // Early in a month the grace period reaches into the previous one.
+        let december_second = now + 2 * 86_400;
+        let kept = counting_window(&batch, december_second, 72 * 3600);
+        assert!(kept.rows.iter().any(|r| r.day == "2026-10-01"), "October: the month before November");
+        assert!(kept.rows.iter().any(|r| r.day == "2026-12-02"));
     }
 
     #[test]

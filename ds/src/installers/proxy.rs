@@ -36,8 +36,9 @@ pub(super) async fn serve(
         }
     }
     let answer = upstream.send().await.map_err(|error| {
-        tracing::warn!(%url, %error, "installer upstream unreachable");
-        InstallerError::Upstream(describe(&error.without_url()))
+        let error = error.without_url();
+        tracing::warn!(url = %redacted(url), %error, "installer upstream unreachable");
+        InstallerError::Upstream(describe(&error))
     })?;
 
     let status = answer.status();
@@ -48,7 +49,7 @@ pub(super) async fn serve(
         StatusCode::RANGE_NOT_SATISFIABLE,
     ];
     if !passed.contains(&status) {
-        tracing::warn!(%url, %status, "installer upstream answered with an unexpected status");
+        tracing::warn!(url = %redacted(url), %status, "installer upstream answered with an unexpected status");
         return Err(InstallerError::Upstream(format!("upstream answered {status}")));
     }
 
@@ -247,4 +248,13 @@ mod tests {
         assert!(matches!(error, InstallerError::Upstream(_)), "{error:?}");
         assert!(!error.to_string().contains("secret-token"), "{error}");
     }
+}
+
+/// The URL without its query and fragment, for the log: a signed download link carries its
+/// token there.
+fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 /// receive messages), in the same lifecycle as the token signing keys: published from
 /// `created_at`, used from `activates_at`, kept for decryption and published until
 /// `published_until` once superseded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProtocolKeysRecord {
     /// 1, 2, 3, ...; unique, so two DS processes cannot both add the next.
     pub generation: i64,
@@ -146,4 +146,17 @@ pub struct MonthFilter {
     pub from_month: String,
     /// Last month, `YYYY-MM`, inclusive.
     pub to_month: String,
+}
+
+impl std::fmt::Debug for ProtocolKeysRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtocolKeysRecord")
+            .field("generation", &self.generation)
+            .field("signing_kid", &self.signing_kid)
+            .field("encryption_kid", &self.encryption_kid)
+            .field("private_keys", &self.private_keys.as_ref().map(|_| "***"))
+            .field("activates_at", &self.activates_at)
+            .field("published_until", &self.published_until)
+            .finish_non_exhaustive()
+    }
 }

@@ -37,6 +37,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_tls_keystores.sql"),
         include_str!("../../migrations/postgres/0004_tls_keystores.sql"),
     ),
+    (
+        5,
+        "retired label names",
+        include_str!("../../migrations/sqlite/0005_retired_label_names.sql"),
+        include_str!("../../migrations/postgres/0005_retired_label_names.sql"),
+    ),
 ];
 
 /// The migrations of one backend, as sqlx's migrator reads them.

@@ -267,7 +267,7 @@ impl std::str::FromStr for Role {
 }
 
 /// A local operator account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct User {
     /// Opaque id.
     pub id: String,
@@ -308,7 +308,7 @@ pub struct AuditEntry {
 
 /// An application-token signing key, in its lifecycle: published from `created_at`, signs
 /// from `activates_at` until the next key activates, published until `published_until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     /// Key id (`kid`).
     pub kid: String,
@@ -581,4 +581,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         version: &str,
         now: i64,
     ) -> Result<Option<TlsKeystoreRecord>, StoreError>;
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("organisation_id", &self.organisation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("generation", &self.generation)
+            .field("algorithm", &self.algorithm)
+            .field("private_pkcs8", &self.private_pkcs8.as_ref().map(|_| "***"))
+            .field("activates_at", &self.activates_at)
+            .field("published_until", &self.published_until)
+            .finish_non_exhaustive()
+    }
 }

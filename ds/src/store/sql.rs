@@ -297,6 +297,17 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
     })
 }
 
+/// Keeps the names of the labels about to be deleted (by `column` = `value`): a label's name is
+/// the subject its usage is counted under, so no other label may ever take it.
+async fn retire_label_names(conn: &mut sqlx::AnyConnection, column: &str, value: &str, at: i64) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO retired_label_names (name, organisation_id, retired_at) \
+         SELECT name, organisation_id, $2 FROM labels WHERE {column} = $1 ON CONFLICT (name) DO NOTHING"
+    );
+    sqlx::query(&sql).bind(value.to_owned()).bind(at).execute(&mut *conn).await.map_err(database)?;
+    Ok(())
+}
+
 /// Updates a device's record after a sync, on `conn`.
 async fn record_sync_on(
     conn: &mut sqlx::AnyConnection,
@@ -541,6 +552,7 @@ impl Store for SqlStore {
 
     async fn delete_organisation(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        retire_label_names(&mut tx, "organisation_id", id, audit.at).await?;
         // Keys belong to labels; the cascade would reach them, but say it explicitly.
         sqlx::query("DELETE FROM api_keys WHERE label_id IN (SELECT id FROM labels WHERE organisation_id = $1)")
             .bind(id.to_owned())
@@ -559,6 +571,16 @@ impl Store for SqlStore {
 
     async fn create_label(&self, l: &Label, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let retired: i64 = sqlx::query("SELECT COUNT(*) FROM retired_label_names WHERE name = $1")
+            .bind(l.name.clone())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(database)?
+            .try_get(0)
+            .map_err(database)?;
+        if retired > 0 {
+            return Err(StoreError::Conflict("a label with this name, now or before,"));
+        }
         sqlx::query(
             "INSERT INTO labels (id, organisation_id, name, application, domains, tags, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -615,6 +637,7 @@ impl Store for SqlStore {
 
     async fn delete_label(&self, id: &str, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        retire_label_names(&mut tx, "id", id, audit.at).await?;
         sqlx::query("DELETE FROM api_keys WHERE label_id = $1")
             .bind(id.to_owned())
             .execute(&mut *tx)

@@ -43,10 +43,7 @@ pub struct NewLabel {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelChanges {
-    /// New name.
-    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-    pub name: Option<String>,
-    /// New application name.
+    /// New application name (the label's name never changes: usage is counted under it).
     #[schema(
         min_length = 1,
         max_length = 128,
@@ -72,7 +69,7 @@ pub struct NewKey {
 }
 
 /// A created key: the only time its text is shown.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedKey {
     /// The stored key (without its text).
     #[serde(flatten)]
@@ -174,9 +171,6 @@ pub async fn update(
     Json(changes): Json<LabelChanges>,
 ) -> Result<Reply<Label>, ApiError> {
     let mut label = changeable(&state, &operator, &id).await?;
-    if let Some(name) = &changes.name {
-        label.name = catalog::label_name(name)?;
-    }
     if let Some(application) = &changes.application {
         label.application = catalog::name("application", application)?;
     }
@@ -327,5 +321,11 @@ pub async fn revoke(
         }
         Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found("key")),
         Err(err) => Err(err.into()),
+    }
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey").field("key", &self.key).finish_non_exhaustive()
     }
 }

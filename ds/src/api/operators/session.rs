@@ -26,7 +26,7 @@ impl std::fmt::Debug for Login {
 }
 
 /// A session token (OAuth 2 token-response shape).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// The bearer token for `Authorization: Bearer ...`.
     pub access_token: String,
@@ -75,4 +75,10 @@ pub async fn logout(
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     state.auth.logout(authorization).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
 }

@@ -44,7 +44,7 @@ impl std::fmt::Debug for NewUser {
 }
 
 /// A created account, with its generated password when none was given.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedUser {
     /// The account.
     #[serde(flatten)]
@@ -188,4 +188,10 @@ pub async fn remove(
     );
     state.store.delete_user(&id, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl std::fmt::Debug for CreatedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedUser").field("user", &self.user).finish_non_exhaustive()
+    }
 }

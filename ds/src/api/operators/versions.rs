@@ -68,15 +68,17 @@ async fn existing(state: &AppState, id: &str) -> Result<Version, ApiError> {
     }
 }
 
-/// `GET /v3_5/versions`: every version with its installer sources
+/// `GET /v3_5/versions`: every version with its installer sources (platform administrators:
+/// a source may be a signed link; everyone else has the public version routes)
 #[utoipa::path(get, path = "/v3_5/versions", tag = "operators",
     responses((status = 200, description = "Versions, newest first", body = inline(crate::api::Data<Vec<Version>>)),
-        (status = 401, body = crate::api::error::ErrorBody)),
+        (status = 401, body = crate::api::error::ErrorBody), (status = 403, body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Operator(_): Operator,
+    Operator(operator): Operator,
 ) -> Result<Reply<Vec<Version>>, ApiError> {
+    platform_admin(&operator)?;
     let mut versions = state.store.versions().await?;
     versions.sort_by(|a, b| {
         let parse = |v: &Version| semver::Version::parse(&v.id).ok();
