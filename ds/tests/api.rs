@@ -493,7 +493,7 @@ mod checks {
             (
                 Method::PATCH,
                 format!("/v3_5/labels/{lb}"),
-                Some(json!({"name": "mine"})),
+                Some(json!({"application": "Mine"})),
                 &missing_label,
             ),
             (Method::DELETE, format!("/v3_5/labels/{lb}"), None, &missing_label),

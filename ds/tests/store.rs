@@ -332,17 +332,45 @@ mod checks {
     }
 
     pub async fn deleted_label_names_are_never_reused(store: &dyn Store) {
-        store.create_organisation(&organisation("o1", "One"), &event("organisation.create", Some("o1"))).await.unwrap();
-        store.create_organisation(&organisation("o2", "Two"), &event("organisation.create", Some("o2"))).await.unwrap();
-        store.create_label(&label("l1", "o1", "shop"), &event("label.create", Some("o1"))).await.unwrap();
-        store.create_label(&label("l2", "o1", "kiosk"), &event("label.create", Some("o1"))).await.unwrap();
+        store
+            .create_organisation(
+                &organisation("o1", "One"),
+                &event("organisation.create", Some("o1")),
+            )
+            .await
+            .unwrap();
+        store
+            .create_organisation(
+                &organisation("o2", "Two"),
+                &event("organisation.create", Some("o2")),
+            )
+            .await
+            .unwrap();
+        store
+            .create_label(&label("l1", "o1", "shop"), &event("label.create", Some("o1")))
+            .await
+            .unwrap();
+        store
+            .create_label(&label("l2", "o1", "kiosk"), &event("label.create", Some("o1")))
+            .await
+            .unwrap();
         store.delete_label("l1", &event("label.delete", Some("o1"))).await.unwrap();
-        let reused = store.create_label(&label("l3", "o2", "shop"), &event("label.create", Some("o2"))).await;
+        let reused = store
+            .create_label(&label("l3", "o2", "shop"), &event("label.create", Some("o2")))
+            .await;
         assert!(matches!(reused, Err(StoreError::Conflict(_))), "{reused:?}");
         store.delete_organisation("o1", &event("organisation.delete", Some("o1"))).await.unwrap();
-        let reused = store.create_label(&label("l4", "o2", "kiosk"), &event("label.create", Some("o2"))).await;
-        assert!(matches!(reused, Err(StoreError::Conflict(_))), "names of a deleted organisation's labels too");
-        store.create_label(&label("l5", "o2", "fresh"), &event("label.create", Some("o2"))).await.unwrap();
+        let reused = store
+            .create_label(&label("l4", "o2", "kiosk"), &event("label.create", Some("o2")))
+            .await;
+        assert!(
+            matches!(reused, Err(StoreError::Conflict(_))),
+            "names of a deleted organisation's labels too"
+        );
+        store
+            .create_label(&label("l5", "o2", "fresh"), &event("label.create", Some("o2")))
+            .await
+            .unwrap();
     }
 
     pub async fn a_sync_is_written_whole_or_not_at_all(store: &dyn Store) {
@@ -1003,11 +1031,12 @@ mod checks {
         assert!(store.api_key_by_hash(&[2; 32]).await.unwrap().is_none());
         assert_eq!(store.api_keys(&label_owner("l-2")).await.unwrap().len(), 1);
         assert_not_found(store.delete_label("l-1", &event("label.delete", None)).await);
-        // A new label may take the name of a deleted one.
-        store
-            .create_label(&label("l-9", &org.id, "l-1-name"), &event("label.create", None))
-            .await
-            .unwrap();
+        // Usage is counted under a label's name: a deleted label's name is never reused.
+        assert_conflict(
+            store
+                .create_label(&label("l-9", &org.id, "l-1-name"), &event("label.create", None))
+                .await,
+        );
     }
 
     pub async fn versions_put_get_list(store: &dyn Store) {

@@ -340,7 +340,8 @@ pub fn hide_password(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some((scheme, rest)) = url.split_once("://") {
         // The authority ends at the first `/` after the last `@` (a password may hold `@`).
-        let authority_end = rest.find('/').filter(|slash| rest[..*slash].contains('@')).unwrap_or(rest.len());
+        let authority_end =
+            rest.find('/').filter(|slash| rest[..*slash].contains('@')).unwrap_or(rest.len());
         let authority = &rest[..authority_end];
         if let Some((credentials, host)) = authority.rsplit_once('@')
             && let Some((user, _)) = credentials.split_once(':')
@@ -403,7 +404,11 @@ mod tests {
             "postgres://h/d?user=a&password=***&x=1"
         );
         assert_eq!(hide_password("sqlite:///x"), "sqlite:///x");
-        assert_eq!(hide_password("postgres://u:p@ss@h/d"), "postgres://u:***@h/d", "an @ in the password");
+        assert_eq!(
+            hide_password("postgres://u:p@ss@h/d"),
+            "postgres://u:***@h/d",
+            "an @ in the password"
+        );
         assert_eq!(
             hide_password("postgres://h/d?sslpassword=a&password=b"),
             "postgres://h/d?sslpassword=***&password=***"

@@ -264,11 +264,7 @@ impl DeviceService {
                 "counter rows outside the counting window ignored"
             );
         }
-        if !self
-            .store
-            .apply_sync(device_id, &message.message_id, &counters, &report)
-            .await?
-        {
+        if !self.store.apply_sync(device_id, &message.message_id, &counters, &report).await? {
             return Err(refused("replayed message id"));
         }
 
@@ -429,15 +425,12 @@ fn counting_window(
     };
     let latest = today.next_day().unwrap_or(today);
     let month_start = grace_start.replace_day(1).unwrap_or(grace_start);
-    let earliest = month_start.previous_day().and_then(|d| d.replace_day(1).ok()).unwrap_or(month_start);
+    let earliest =
+        month_start.previous_day().and_then(|d| d.replace_day(1).ok()).unwrap_or(month_start);
     let text = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
     let (earliest, latest) = (text(earliest), text(latest));
-    let rows = batch
-        .rows
-        .iter()
-        .filter(|row| row.day >= earliest && row.day <= latest)
-        .cloned()
-        .collect();
+    let rows =
+        batch.rows.iter().filter(|row| row.day >= earliest && row.day <= latest).cloned().collect();
     t1c_ds_protocol::counters::CounterBatch { seq: batch.seq, rows }
 }
 
@@ -599,7 +592,8 @@ mod tests {
             use_case: UseCase::IdentityRead,
             total: 1,
         };
-        let days = ["2026-09-30", "2026-10-01", "2026-11-30", "2026-12-01", "2026-12-02", "2030-01-01"];
+        let days =
+            ["2026-09-30", "2026-10-01", "2026-11-30", "2026-12-01", "2026-12-02", "2030-01-01"];
         let batch = CounterBatch { seq: 7, rows: days.iter().map(|d| row(d)).collect() };
         // 2026-11-30 12:00 UTC, grace 72 h: November is still open, October may be archived
         // but still takes late counts; September and before are closed; tomorrow is the limit.
@@ -610,7 +604,10 @@ mod tests {
         // Early in a month the grace period reaches into the previous one.
         let december_second = now + 2 * 86_400;
         let kept = counting_window(&batch, december_second, 72 * 3600);
-        assert!(kept.rows.iter().any(|r| r.day == "2026-10-01"), "October: the month before November");
+        assert!(
+            kept.rows.iter().any(|r| r.day == "2026-10-01"),
+            "October: the month before November"
+        );
         assert!(kept.rows.iter().any(|r| r.day == "2026-12-02"));
     }
 

@@ -86,6 +86,15 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// The URL without its query and fragment, for the log: a signed download link carries its
+/// token there.
+fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -248,13 +257,4 @@ mod tests {
         assert!(matches!(error, InstallerError::Upstream(_)), "{error:?}");
         assert!(!error.to_string().contains("secret-token"), "{error}");
     }
-}
-
-/// The URL without its query and fragment, for the log: a signed download link carries its
-/// token there.
-fn redacted(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
 }

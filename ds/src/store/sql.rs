@@ -299,12 +299,22 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
 
 /// Keeps the names of the labels about to be deleted (by `column` = `value`): a label's name is
 /// the subject its usage is counted under, so no other label may ever take it.
-async fn retire_label_names(conn: &mut sqlx::AnyConnection, column: &str, value: &str, at: i64) -> Result<(), StoreError> {
+async fn retire_label_names(
+    conn: &mut sqlx::AnyConnection,
+    column: &str,
+    value: &str,
+    at: i64,
+) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO retired_label_names (name, organisation_id, retired_at) \
          SELECT name, organisation_id, $2 FROM labels WHERE {column} = $1 ON CONFLICT (name) DO NOTHING"
     );
-    sqlx::query(&sql).bind(value.to_owned()).bind(at).execute(&mut *conn).await.map_err(database)?;
+    sqlx::query(&sql)
+        .bind(value.to_owned())
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(database)?;
     Ok(())
 }
 
@@ -571,19 +581,12 @@ impl Store for SqlStore {
 
     async fn create_label(&self, l: &Label, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let retired: i64 = sqlx::query("SELECT COUNT(*) FROM retired_label_names WHERE name = $1")
-            .bind(l.name.clone())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(database)?
-            .try_get(0)
-            .map_err(database)?;
-        if retired > 0 {
-            return Err(StoreError::Conflict("a label with this name, now or before,"));
-        }
-        sqlx::query(
+        // One statement, so the name check cannot race the insert (and SQLite's first statement
+        // in the transaction is a write, which waits for the lock instead of failing).
+        let inserted = sqlx::query(
             "INSERT INTO labels (id, organisation_id, name, application, domains, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE NOT EXISTS (SELECT 1 FROM retired_label_names WHERE name = $3)",
         )
         .bind(l.id.clone())
         .bind(l.organisation_id.clone())
@@ -596,6 +599,9 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(write_error("a label with this name"))?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict("a label with this name, now or before,"));
+        }
         record(&mut tx, "label", &l.id, audit).await?;
         tx.commit().await.map_err(database)
     }

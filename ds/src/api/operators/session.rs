@@ -79,6 +79,8 @@ pub async fn logout(
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
