@@ -13,6 +13,7 @@ pub mod config;
 pub mod devices;
 pub mod installers;
 pub mod ratelimit;
+pub mod rotation;
 pub mod server;
 pub mod service;
 pub mod store;

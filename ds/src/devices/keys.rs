@@ -11,6 +11,7 @@ use t1c_ds_protocol::messages::DsKeys;
 use t1c_ds_protocol::seal::{Decrypters, OpenError, PrivateKeys, Signer};
 
 use crate::clock::SharedClock;
+use crate::rotation;
 use crate::store::{ProtocolKeysRecord, Store, StoreError};
 
 /// The rotation schedule.
@@ -96,14 +97,7 @@ impl ProtocolKeys {
         let now = self.clock.now();
         let s = self.schedule;
         let mut records = self.store.protocol_keys().await?;
-        let newest = records.iter().max_by_key(|r| r.generation).cloned();
-        let due = match &newest {
-            None => Some((1, now)),
-            Some(n) if n.activates_at + s.rotation_secs - s.publish_ahead_secs <= now => {
-                Some((n.generation + 1, (n.activates_at + s.rotation_secs).max(now)))
-            }
-            Some(_) => None,
-        };
+        let due = rotation::due(&generations(&records), now, s.rotation_secs, s.publish_ahead_secs);
         if let Some((generation, activates_at)) = due {
             let signing_kid = format!("ds-sig-{generation}-{}", short_random()?);
             let encryption_kid = format!("ds-enc-{generation}-{}", short_random()?);
@@ -131,20 +125,8 @@ impl ProtocolKeys {
             }
             records = self.store.protocol_keys().await?;
         }
-        let active = records.iter().filter(|r| r.activates_at <= now).map(|r| r.generation).max();
-        for record in &records {
-            let successor = records.iter().find(|r| r.generation == record.generation + 1);
-            if let (Some(active), Some(successor)) = (active, successor)
-                && record.generation < active
-                && record.published_until.is_none()
-            {
-                self.store
-                    .retire_protocol_keys(
-                        record.generation,
-                        successor.activates_at + s.overlap_secs,
-                    )
-                    .await?;
-            }
+        for (generation, successor_at) in rotation::superseded(&generations(&records), now) {
+            self.store.retire_protocol_keys(generation, successor_at + s.overlap_secs).await?;
         }
         self.store.purge_protocol_keys(now).await?;
         self.reload().await
@@ -194,6 +176,18 @@ impl ProtocolKeys {
         self.ring.store(Arc::new(ring));
         Ok(())
     }
+}
+
+/// The generations as the rotation schedule sees them.
+fn generations(records: &[ProtocolKeysRecord]) -> Vec<rotation::Generation> {
+    records
+        .iter()
+        .map(|r| rotation::Generation {
+            number: r.generation,
+            activates_at: r.activates_at,
+            retired: r.published_until.is_some(),
+        })
+        .collect()
 }
 
 fn parse_private(text: &str) -> Result<PrivateKeys, OpenError> {

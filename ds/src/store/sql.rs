@@ -476,6 +476,38 @@ impl SqlStore {
         })
     }
 
+    /// Runs `select` (whose `$1` and `$2` are the bounds of `range`), narrowed to `labels` when
+    /// given (none at all: no rows), then `tail` (grouping and order): the usage queries.
+    async fn counter_rows(
+        &self,
+        select: &str,
+        range: (&str, &str),
+        labels: Option<&[String]>,
+        tail: &str,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut sql = String::from(select);
+        let mut binds = vec![range.0.to_owned(), range.1.to_owned()];
+        if let Some(labels) = labels {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders: Vec<String> = labels
+                .iter()
+                .map(|label| {
+                    binds.push(label.clone());
+                    format!("${}", binds.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND label IN ({})", placeholders.join(", ")));
+        }
+        sql.push_str(tail);
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        query.fetch_all(&self.pool).await.map_err(database)
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         self.pool.begin().await.map_err(database)
     }
@@ -1318,29 +1350,15 @@ impl Store for SqlStore {
     }
 
     async fn usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT day, label, tag, module, use_case, CAST(SUM(total) AS BIGINT) AS total FROM device_counters WHERE day >= $1 AND day <= $2",
-        );
-        let mut binds = vec![filter.from_day.clone(), filter.to_day.clone()];
-        if let Some(labels) = &filter.labels {
-            if labels.is_empty() {
-                return Ok(Vec::new());
-            }
-            let placeholders: Vec<String> = labels
-                .iter()
-                .map(|label| {
-                    binds.push(label.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND label IN ({})", placeholders.join(", ")));
-        }
-        sql.push_str(" GROUP BY day, label, tag, module, use_case ORDER BY day, label, tag, module, use_case");
-        let mut query = sqlx::query(&sql);
-        for bind in binds {
-            query = query.bind(bind);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(database)?;
+        let rows = self
+            .counter_rows(
+                "SELECT day, label, tag, module, use_case, CAST(SUM(total) AS BIGINT) AS total \
+                 FROM device_counters WHERE day >= $1 AND day <= $2",
+                (&filter.from_day, &filter.to_day),
+                filter.labels.as_deref(),
+                " GROUP BY day, label, tag, module, use_case ORDER BY day, label, tag, module, use_case",
+            )
+            .await?;
         const T: &str = "device_counters";
         rows.iter()
             .map(|row| {
@@ -1533,30 +1551,15 @@ impl Store for SqlStore {
     }
 
     async fn usage_months(&self, filter: &MonthFilter) -> Result<Vec<MonthRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT month, label, tag, module, use_case, total, adjustment FROM counter_archive \
-             WHERE month >= $1 AND month <= $2",
-        );
-        let mut binds = vec![filter.from_month.clone(), filter.to_month.clone()];
-        if let Some(labels) = &filter.labels {
-            if labels.is_empty() {
-                return Ok(Vec::new());
-            }
-            let placeholders: Vec<String> = labels
-                .iter()
-                .map(|label| {
-                    binds.push(label.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND label IN ({})", placeholders.join(", ")));
-        }
-        sql.push_str(" ORDER BY month, label, tag, module, use_case");
-        let mut query = sqlx::query(&sql);
-        for bind in binds {
-            query = query.bind(bind);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(database)?;
+        let rows = self
+            .counter_rows(
+                "SELECT month, label, tag, module, use_case, total, adjustment FROM counter_archive \
+                 WHERE month >= $1 AND month <= $2",
+                (&filter.from_month, &filter.to_month),
+                filter.labels.as_deref(),
+                " ORDER BY month, label, tag, module, use_case",
+            )
+            .await?;
         const T: &str = "counter_archive";
         rows.iter()
             .map(|row| {

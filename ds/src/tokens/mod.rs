@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use t1c_ds_protocol::claims::{APPLICATION_TOKEN_TYPE, ApplicationClaims, CONNECTOR_AUDIENCE};
 
 use crate::clock::SharedClock;
+use crate::rotation;
 use crate::store::{Label, SigningKeyRecord, Store, StoreError};
 pub use keys::SigningAlgorithm;
 
@@ -230,14 +231,7 @@ impl TokenIssuer {
         let now = self.clock.now();
         let s = &self.settings;
         let mut keys = self.store.signing_keys().await?;
-        let newest = keys.iter().max_by_key(|k| k.generation).cloned();
-        let due = match &newest {
-            None => Some((1, now)),
-            Some(newest) if newest.activates_at + s.rotation_secs - s.publish_ahead_secs <= now => {
-                Some((newest.generation + 1, (newest.activates_at + s.rotation_secs).max(now)))
-            }
-            Some(_) => None,
-        };
+        let due = rotation::due(&generations(&keys), now, s.rotation_secs, s.publish_ahead_secs);
         if let Some((generation, activates_at)) = due {
             let (private, mut jwk) = keys::generate(s.algorithm)?;
             let kid = keys::new_kid()?;
@@ -263,16 +257,10 @@ impl TokenIssuer {
             }
             keys = self.store.signing_keys().await?;
         }
-        // A key is superseded once a newer key has activated.
-        let active_generation =
-            keys.iter().filter(|k| k.activates_at <= now).map(|k| k.generation).max();
-        for key in &keys {
-            let successor = keys.iter().find(|k| k.generation == key.generation + 1);
-            if let (Some(active), Some(successor)) = (active_generation, successor)
-                && key.generation < active
-                && key.published_until.is_none()
-            {
-                let until = successor.activates_at + s.lifetime_secs + s.connector_cache_secs;
+        // A retired key stays published while tokens it signed may live and be cached.
+        for (generation, successor_at) in rotation::superseded(&generations(&keys), now) {
+            if let Some(key) = keys.iter().find(|k| k.generation == generation) {
+                let until = successor_at + s.lifetime_secs + s.connector_cache_secs;
                 self.store.retire_signing_key(&key.kid, until).await?;
             }
         }
@@ -349,6 +337,17 @@ impl TokenIssuer {
             }
         }
     }
+}
+
+/// The keys as the rotation schedule sees them.
+fn generations(keys: &[SigningKeyRecord]) -> Vec<rotation::Generation> {
+    keys.iter()
+        .map(|k| rotation::Generation {
+            number: k.generation,
+            activates_at: k.activates_at,
+            retired: k.published_until.is_some(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
