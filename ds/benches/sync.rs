@@ -220,18 +220,24 @@ async fn measure(
         let (http, base) = &clients[i % clients.len()];
         let device =
             TestDevice::register(http, base, &key, platform.clone()).await.expect("registers");
-        fleet.push((device, http.clone(), base.clone()));
+        fleet.push((device, http.clone(), base.clone(), None));
     }
-    // One sync each to learn the digests.
+    // One sync each to learn the digests (the module assignment is each device's own).
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (device, http, base) = &fleet[0];
-    let learned = device.sync(http, base, &request(&Digests::default(), 0), now).await.body;
+    let mut shared = None;
+    for (device, http, base, assignment) in &mut fleet {
+        let learned = device.sync(http, base, &request(&Digests::default(), 0), now).await.body;
+        *assignment = learned.modules.as_ref().map(|s| s.digest.clone());
+        shared.get_or_insert(learned);
+    }
+    let learned = shared.expect("a device");
     let digests = Digests {
         config: learned.config.map(|s| s.digest),
         jwt_keys: learned.jwt_keys.map(|s| s.digest),
         publisher_keys: learned.publisher_keys.map(|s| s.digest),
         ds_keys: learned.ds_keys.map(|s| s.digest),
         tls: learned.tls.map(|s| s.digest),
+        modules: None,
     };
     let stale = Digests { config: Some("stale".into()), ..digests.clone() };
     let fleet = Arc::new(fleet);
@@ -241,6 +247,10 @@ async fn measure(
     (unchanged, changed, paced)
 }
 
+/// A simulated device, the client it syncs with, the DS's URL, and the digest of its own module
+/// assignment.
+type Member = (TestDevice, reqwest::Client, String, Option<String>);
+
 /// The offered load of the paced measurement, syncs per second (`T1C_SYNC_RATE`, default 1000).
 fn rate() -> f64 {
     std::env::var("T1C_SYNC_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(1000.0)
@@ -249,12 +259,7 @@ fn rate() -> f64 {
 /// Open loop: every device syncs on its own schedule so that together they offer `rate` syncs
 /// per second; a sync's latency counts from when it was due (a late start counts against the
 /// DS), so a DS that falls behind shows it in p99 instead of hiding it in fewer requests.
-async fn paced(
-    fleet: Arc<Vec<(TestDevice, reqwest::Client, String)>>,
-    digests: Digests,
-    rate: f64,
-    seconds: u64,
-) -> Figures {
+async fn paced(fleet: Arc<Vec<Member>>, digests: Digests, rate: f64, seconds: u64) -> Figures {
     let period = Duration::from_secs_f64(fleet.len() as f64 / rate);
     let started = Instant::now();
     let end = started + Duration::from_secs(seconds);
@@ -262,7 +267,8 @@ async fn paced(
     for index in 0..fleet.len() {
         let (fleet, digests) = (fleet.clone(), digests.clone());
         tasks.spawn(async move {
-            let (device, http, base) = &fleet[index];
+            let (device, http, base, assignment) = &fleet[index];
+            let digests = Digests { modules: assignment.clone(), ..digests };
             let mut due = started + period.mul_f64(index as f64 / fleet.len() as f64);
             let mut latencies = Vec::new();
             let mut seq = 100_000_000;
@@ -314,7 +320,7 @@ fn request(digests: &Digests, seq: u64) -> SyncRequest {
 
 /// Every device syncs in a loop for `seconds`; returns the rate and latency percentiles.
 async fn run(
-    fleet: Arc<Vec<(TestDevice, reqwest::Client, String)>>,
+    fleet: Arc<Vec<Member>>,
     digests: Digests,
     expect_config: bool,
     seconds: u64,
@@ -325,7 +331,8 @@ async fn run(
     for index in 0..fleet.len() {
         let (fleet, digests, stop) = (fleet.clone(), digests.clone(), stop.clone());
         tasks.spawn(async move {
-            let (device, http, base) = &fleet[index];
+            let (device, http, base, assignment) = &fleet[index];
+            let digests = Digests { modules: assignment.clone(), ..digests };
             let mut latencies = Vec::new();
             let mut seq = 1;
             while !stop.load(Ordering::Relaxed) {
@@ -435,9 +442,11 @@ async fn split(dir: &Path) {
             browsers: vec![],
             modules: vec![],
             failed_installs: vec![],
+            rollouts: vec![],
             seen_at: 0,
         };
-        assert!(store.apply_sync("d", &id, &counters, &report).await.expect("stored"));
+        let stored = store.apply_sync("d", &id, &counters, &report).await.expect("stored");
+        assert!(stored.is_some(), "not a replay");
     }
     let database = began.elapsed() / ROUNDS;
     println!(

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod installers;
+pub mod modules;
 pub mod ratelimit;
 pub mod rotation;
 pub mod server;

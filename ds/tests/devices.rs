@@ -73,14 +73,17 @@ async fn registers_and_syncs(backend: DsBackend) {
         publisher_keys: first.publisher_keys.clone().map(|s| s.digest),
         ds_keys: Some(ds_keys.digest),
         tls: None,
+        modules: first.modules.clone().map(|s| s.digest),
     };
+    assert!(first.modules.is_some(), "and its (empty) module assignment");
     let unchanged = SyncRequest { digests: digests.clone(), ..request("3.1.0") };
     let second = device.sync(ds.client(), ds.url(), &unchanged, now).await.body;
     assert!(
         second.config.is_none()
             && second.jwt_keys.is_none()
             && second.ds_keys.is_none()
-            && second.publisher_keys.is_none(),
+            && second.publisher_keys.is_none()
+            && second.modules.is_none(),
         "nothing changed, nothing sent: {second:?}"
     );
     assert!(

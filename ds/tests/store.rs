@@ -13,6 +13,7 @@ use t1c_ds::store::{
     Organisation, Paging, ProtocolKeysRecord, PublisherKey, Role, SigningKeyRecord, SqlStore,
     Store, StoreError, UsageFilter, User, Version,
 };
+use t1c_ds::store::{BundleRecord, Rollout, RolloutReport, RolloutState, RolloutStatus};
 use t1c_ds::store::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
 use t1c_ds::store::{Month, MonthFilter};
 use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
@@ -88,7 +89,8 @@ conformance!(
     rollover_closes_due_months_in_order,
     protocol_key_generations_are_unique,
     tls_keystores_lifecycle,
-    current_tls_keystore_prefers_the_version,
+    organisation_keystores_round_trip,
+    bundles_and_rollouts_lifecycle,
 );
 
 // ----- The fixture -----
@@ -395,6 +397,7 @@ mod checks {
             browsers: vec![],
             modules: vec![],
             failed_installs: vec![],
+            rollouts: vec![],
             seen_at,
         };
         let sum = || async {
@@ -405,13 +408,15 @@ mod checks {
             };
             store.usage(&filter).await.unwrap().iter().map(|r| r.total).sum::<i64>()
         };
-        assert!(
-            store.apply_sync("d1", "m1", &batch(1, 4), &report("3.2.0", T0 + 1)).await.unwrap()
+        assert_eq!(
+            store.apply_sync("d1", "m1", &batch(1, 4), &report("3.2.0", T0 + 1)).await.unwrap(),
+            Some(vec![])
         );
         assert_eq!(sum().await, 4);
         assert_eq!(store.device("d1").await.unwrap().version, "3.2.0");
-        assert!(
-            !store.apply_sync("d1", "m1", &batch(2, 9), &report("3.3.0", T0 + 2)).await.unwrap(),
+        assert_eq!(
+            store.apply_sync("d1", "m1", &batch(2, 9), &report("3.3.0", T0 + 2)).await.unwrap(),
+            None,
             "a replay"
         );
         assert_eq!(sum().await, 4, "a replay stores no counters");
@@ -461,6 +466,7 @@ mod checks {
             browsers: vec!["Chrome 131".into()],
             modules: vec![],
             failed_installs: vec![],
+            rollouts: vec![],
             seen_at: T0 + 60,
         };
         store.record_sync("d2", &report).await.unwrap();
@@ -1585,38 +1591,176 @@ mod checks {
         assert_eq!(audit_total(store).await, before + 3, "two uploads and a revocation");
     }
 
-    pub async fn current_tls_keystore_prefers_the_version(store: &dyn Store) {
-        assert_eq!(store.current_tls_keystore("3.1.0", T0).await.unwrap(), None, "none yet");
-        let version = tls_keystore("v-3.1.0", KeystoreScope::Version("3.1.0".into()), T0 + 200);
-        for k in [
-            tls_keystore("d-old", KeystoreScope::Default, T0 + 100),
-            tls_keystore("d-new", KeystoreScope::Default, T0 + 500),
-            tls_keystore("d-revoked", KeystoreScope::Default, T0 + 900),
-            version.clone(),
-            tls_keystore("v-2.0.0", KeystoreScope::Version("2.0.0".into()), T0 + 950),
-        ] {
-            store.create_tls_keystore(&k, &event("tls_keystore.create", None)).await.unwrap();
+    pub async fn organisation_keystores_round_trip(store: &dyn Store) {
+        let org = given_organisation(store, 1).await;
+        let k = tls_keystore("ks-org", KeystoreScope::Organisation(org.id.clone()), T0 + 100);
+        store.create_tls_keystore(&k, &event("tls_keystore.create", None)).await.unwrap();
+        assert_eq!(store.tls_keystores().await.unwrap(), vec![k]);
+    }
+
+    fn bundle_record(digest: &str, version: &str) -> BundleRecord {
+        BundleRecord {
+            digest: digest.into(),
+            module: "beid".into(),
+            version: version.into(),
+            signer: "0011223344556677".into(),
+            contract: "0.1.0".into(),
+            capabilities: vec!["reader".into()],
+            description: "Belgian eID \u{1F1E7}\u{1F1EA}".into(),
+            size: 3,
+            created_at: T0,
         }
-        store
-            .revoke_tls_keystore("d-revoked", T0, &event("tls_keystore.revoke", None))
+    }
+
+    fn new_rollout(id: &str, bundle: &str, threshold: u32) -> Rollout {
+        Rollout {
+            id: id.into(),
+            bundle: bundle.into(),
+            module: "beid".into(),
+            connector_versions: ">=3.6.0".into(),
+            labels: vec!["l-1".into()],
+            organisations: vec![],
+            percent: 10,
+            failure_threshold: threshold,
+            state: RolloutState::Active,
+            state_reason: None,
+            counted_since: T0,
+            sequence: 0,
+            created_at: T0,
+            updated_at: T0,
+        }
+    }
+
+    pub async fn bundles_and_rollouts_lifecycle(store: &dyn Store) {
+        let before = audit_total(store).await;
+        let b1 = bundle_record(&"a".repeat(64), "1.0.0");
+        store.create_bundle(&b1, b"one", &event("bundle.upload", None)).await.unwrap();
+        assert_eq!(store.bundle(&b1.digest).await.unwrap(), b1);
+        assert_eq!(store.bundle_content(&b1.digest).await.unwrap(), b"one");
+        assert_conflict(store.create_bundle(&b1, b"one", &event("bundle.upload", None)).await);
+        let same_version = bundle_record(&"b".repeat(64), "1.0.0");
+        assert_conflict(
+            store.create_bundle(&same_version, b"x", &event("bundle.upload", None)).await,
+        );
+        let listed = store.bundles(&Filter::default(), Paging::default()).await.unwrap();
+        assert_eq!((listed.items, listed.total), (vec![b1.clone()], 1));
+        assert_not_found(store.bundle("missing").await);
+
+        let serial = store.assignment_serial().await.unwrap();
+        let r1 = new_rollout("r-1", &b1.digest, 2);
+        store.create_rollout(&r1, &event("rollout.create", None)).await.unwrap();
+        let stored = store.rollouts().await.unwrap();
+        assert_eq!(stored, vec![Rollout { sequence: serial + 1, ..r1.clone() }]);
+        assert!(store.assignment_serial().await.unwrap() > serial, "a change moves the serial");
+        assert!(
+            matches!(
+                store.delete_bundle(&b1.digest, &event("bundle.delete", None)).await,
+                Err(StoreError::Refused(_))
+            ),
+            "a rollout uses it"
+        );
+
+        let raised = store.raise_rollout("r-1", 50, T0 + 1, &event("rollout.raise", None)).await;
+        assert_eq!(raised.unwrap().percent, 50);
+        assert!(matches!(
+            store.raise_rollout("r-1", 20, T0 + 2, &event("rollout.raise", None)).await,
+            Err(StoreError::Refused(_))
+        ));
+        assert_not_found(store.raise_rollout("r-x", 60, T0, &event("rollout.raise", None)).await);
+
+        // Failures: the threshold pauses it once reached; a resume counts afresh.
+        for d in ["d1", "d2", "d3"] {
+            store.create_device(&device(d)).await.unwrap();
+        }
+        let failed = |d: &str, at: i64| {
+            let report = DeviceReport {
+                version: "3.6.1".into(),
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                state: "running".into(),
+                labels: vec![],
+                browsers: vec![],
+                modules: vec![],
+                failed_installs: vec![],
+                rollouts: vec![RolloutReport {
+                    rollout_id: "r-1".into(),
+                    status: RolloutStatus::Failed,
+                    reason: Some("signature".into()),
+                }],
+                seen_at: at,
+            };
+            let (d, m) = (d.to_owned(), format!("m-{d}-{at}"));
+            async move { store.apply_sync(&d, &m, &CounterBatch::default(), &report).await }
+        };
+        assert_eq!(failed("d1", T0 + 10).await.unwrap(), Some(vec!["r-1".to_owned()]));
+        assert_eq!(failed("d1", T0 + 11).await.unwrap(), Some(vec![]), "not a new failure");
+        assert!(store.pause_failing_rollouts(&["r-1".into()], T0 + 11).await.unwrap().is_empty());
+        assert_eq!(failed("d2", T0 + 12).await.unwrap(), Some(vec!["r-1".to_owned()]));
+        let paused = store.pause_failing_rollouts(&["r-1".into()], T0 + 12).await.unwrap();
+        assert_eq!(paused, ["r-1"]);
+        let r = store.rollout("r-1").await.unwrap();
+        assert_eq!(
+            (r.state, r.state_reason.as_deref()),
+            (RolloutState::Paused, Some("failure threshold reached"))
+        );
+        let progress = store.rollout_progress().await.unwrap()["r-1"];
+        assert_eq!((progress.assigned, progress.failed, progress.failed_since_resume), (2, 2, 2));
+
+        let resumed = store
+            .set_rollout_state(
+                "r-1",
+                &[RolloutState::Paused],
+                RolloutState::Active,
+                None,
+                T0 + 20,
+                &event("rollout.resume", None),
+            )
             .await
             .unwrap();
-        let current = |v: &'static str, now: i64| async move {
-            store.current_tls_keystore(v, now).await.unwrap().map(|k| k.id)
-        };
-        assert_eq!(current("3.1.0", T0).await.as_deref(), Some("v-3.1.0"), "its version's");
-        assert_eq!(current("3.0.0", T0).await.as_deref(), Some("d-new"), "else the default");
-        assert_eq!(
-            current("3.1.0", T0 + 200).await.as_deref(),
-            Some("d-new"),
-            "an expired version keystore falls back to the default"
+        assert_eq!((resumed.state, resumed.counted_since), (RolloutState::Active, T0 + 20));
+        assert_eq!(store.rollout_progress().await.unwrap()["r-1"].failed_since_resume, 0);
+        assert_eq!(failed("d2", T0 + 20).await.unwrap(), Some(vec![]), "still failed: no change");
+        assert_eq!(failed("d3", T0 + 21).await.unwrap(), Some(vec!["r-1".to_owned()]));
+        assert!(
+            store.pause_failing_rollouts(&["r-1".into()], T0 + 21).await.unwrap().is_empty(),
+            "one failure since the resume, threshold two"
         );
-        assert_eq!(current("3.0.0", T0 + 500).await, None, "every default expired");
-        assert_eq!(
-            store.current_tls_keystore("3.1.0", T0).await.unwrap(),
-            Some(version),
-            "with its chain and key"
-        );
+        assert!(matches!(
+            store
+                .set_rollout_state(
+                    "r-1",
+                    &[RolloutState::Paused],
+                    RolloutState::Active,
+                    None,
+                    T0 + 22,
+                    &event("rollout.resume", None)
+                )
+                .await,
+            Err(StoreError::Refused(_))
+        ));
+        let back = store
+            .set_rollout_state(
+                "r-1",
+                &[RolloutState::Active, RolloutState::Paused],
+                RolloutState::RolledBack,
+                Some("bad"),
+                T0 + 30,
+                &event("rollout.rollback", None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(back.state, RolloutState::RolledBack);
+        assert!(matches!(
+            store.raise_rollout("r-1", 100, T0 + 31, &event("rollout.raise", None)).await,
+            Err(StoreError::Refused(_))
+        ));
+        // upload, create, raise, pause (by the threshold), resume, rollback
+        assert_eq!(audit_total(store).await, before + 6);
+
+        let unused = bundle_record(&"c".repeat(64), "2.0.0");
+        store.create_bundle(&unused, b"two", &event("bundle.upload", None)).await.unwrap();
+        store.delete_bundle(&unused.digest, &event("bundle.delete", None)).await.unwrap();
+        assert_not_found(store.delete_bundle(&unused.digest, &event("bundle.delete", None)).await);
     }
 
     pub async fn users_round_trip(store: &dyn Store) {

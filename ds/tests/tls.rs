@@ -314,3 +314,35 @@ async fn revoked_keystores_are_never_sent() {
     assert!(sync(&ds, &device, None).await.tls.is_none(), "every keystore revoked");
     ds.stop().await;
 }
+
+#[tokio::test]
+async fn an_organisation_keystore_goes_to_the_devices_serving_its_labels() {
+    let (ds, device, admin) = ds_with_device(DsBackend::Sqlite).await;
+    let (_, _, default, _) = uploaded(&ds, &admin, 100).await;
+    let org = ds.organisation(&admin, "Bank").await;
+    ds.label_with_key(&admin, &org, "bank", &[]).await;
+    let (chain, key) = keystore(200);
+    let body =
+        json!({"scope": "organisation", "scope_id": org, "chain_pem": chain, "key_pem": key});
+    let (status, stored) = upload(&ds, &admin, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["data"]["scope"], json!({"kind": "organisation", "id": org}));
+    let org_fingerprint = stored["data"]["fingerprint"].as_str().expect("fingerprint").to_owned();
+    let unknown =
+        json!({"scope": "organisation", "scope_id": "nobody", "chain_pem": chain, "key_pem": key});
+    assert_eq!(upload(&ds, &admin, unknown).await.0, StatusCode::BAD_REQUEST);
+    ds.clock().advance(t1c_ds::devices::SECTIONS_TTL);
+
+    let tls_for = |labels: Vec<String>| {
+        let request = SyncRequest { labels, ..request(None) };
+        let (ds, device) = (&ds, &device);
+        async move { device.sync(ds.client(), ds.url(), &request, ds.clock().now()).await.body.tls }
+    };
+    assert_eq!(tls_for(vec![]).await.map(|s| s.digest), Some(default.clone()), "no label yet");
+    assert_eq!(
+        tls_for(vec!["bank".into()]).await.map(|s| s.digest),
+        Some(org_fingerprint),
+        "once it serves the organisation's label"
+    );
+    ds.stop().await;
+}

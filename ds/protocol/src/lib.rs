@@ -15,9 +15,11 @@
 //! - [`messages`]: registration and the sync, in the [`messages::Envelope`] every sealed
 //!   message carries; [`seal`]: how they are signed and encrypted (JWS in JWE) and checked.
 //! - [`counters`]: usage counters, as absolute day totals with a sequence number.
+//! - [`assignment`]: the DS-signed list of bundles a device should run.
 //!
 //! `PROTOCOL.md` beside this crate describes the exchange and what each side checks.
 
+pub mod assignment;
 pub mod claims;
 pub mod counters;
 pub mod envelope;

@@ -144,6 +144,9 @@ pub struct Digests {
     /// Absent when it has none, or serves with a certificate of its own making.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,
+    /// The module assignment held (the digest its section came with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<String>,
 }
 
 /// The one periodic request.
@@ -236,6 +239,11 @@ pub struct SyncAnswer {
     /// soon; the section's digest is the leaf's fingerprint (echo it as [`Digests::tls`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Section<TlsKeystore>>,
+    /// A new module assignment: a compact JWS of a
+    /// [`ModuleAssignment`](crate::assignment::ModuleAssignment), sent when it changed or is
+    /// due to be signed again before it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Section<String>>,
 }
 
 /// A TLS keystore for the connector's local HTTPS listener. It travels only inside a sealed

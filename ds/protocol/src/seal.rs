@@ -162,6 +162,15 @@ impl Signer {
             signer: EdDSA.signer_from_jwk(jwk).map_err(key_error)?,
         })
     }
+
+    /// The key id it signs under.
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub(crate) fn jws_signer(&self) -> &josekit::jws::alg::eddsa::EddsaJwsSigner {
+        &self.signer
+    }
 }
 
 /// An encryption public key loaded once (an X25519 JWE encrypter and its key id).
@@ -199,6 +208,15 @@ impl Verifier {
             kid: jwk.key_id().map(str::to_owned),
             verifier: EdDSA.verifier_from_jwk(jwk).map_err(key_error)?,
         })
+    }
+
+    /// The key id of the key it verifies with.
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub(crate) fn jws_verifier(&self) -> &josekit::jws::alg::eddsa::EddsaJwsVerifier {
+        &self.verifier
     }
 }
 
@@ -377,7 +395,7 @@ impl Decrypted {
 }
 
 /// The protected header of a compact serialization with `parts` dot-separated parts.
-fn compact_header(
+pub(crate) fn compact_header(
     compact: &str,
     parts: usize,
 ) -> Result<serde_json::Map<String, serde_json::Value>, OpenError> {

@@ -32,6 +32,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The body is not of the media type the route takes.
     UnsupportedMediaType,
+    /// An uploaded bundle a connector would refuse (the description is the connector's reason).
+    BundleRefused,
     /// Wrong method.
     MethodNotAllowed,
     /// Too many requests; retry later.
@@ -55,6 +57,7 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::Conflict, "106409", StatusCode::CONFLICT),
     (ErrorKind::PayloadTooLarge, "106413", StatusCode::PAYLOAD_TOO_LARGE),
     (ErrorKind::UnsupportedMediaType, "106415", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    (ErrorKind::BundleRefused, "106422", StatusCode::UNPROCESSABLE_ENTITY),
     (ErrorKind::MethodNotAllowed, "106405", StatusCode::METHOD_NOT_ALLOWED),
     (ErrorKind::TooManyRequests, "104429", StatusCode::TOO_MANY_REQUESTS),
     (ErrorKind::Timeout, "106408", StatusCode::REQUEST_TIMEOUT),

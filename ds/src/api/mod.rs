@@ -3,8 +3,8 @@
 //! - [`public`]: T1C-compatible paths without operator credentials: application tokens for an
 //!   API key, the JWKS, system status, versions, and [`downloads`] of installers.
 //! - [`operators`]: the operators' API (organisations, labels and their keys, versions and
-//!   their installation keys, publisher keys, connectors' TLS keystores, accounts, the audit
-//!   log), behind a bearer token.
+//!   their installation keys, publisher keys, connectors' TLS keystores, module bundles and
+//!   their rollouts, accounts, the audit log), behind a bearer token.
 //! - [`openapi`]: the OpenAPI 3.1 description, generated from the handlers.
 //!
 //! Every answer is `{success: true, data}` or the error envelope of [`error`]; axum's own
@@ -76,6 +76,8 @@ pub struct Shared {
     pub keys: Arc<KeyLookup>,
     /// The device protocol.
     pub devices: Arc<crate::devices::DeviceService>,
+    /// Checks uploaded bundles as connectors do.
+    pub bundles: Arc<crate::modules::BundleChecker>,
     /// Token requests per key.
     pub key_budget: RateLimiter<[u8; 32]>,
     /// Failed credential attempts per client address.
@@ -145,6 +147,26 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v3_5/users", get(operators::users::list).post(operators::users::create))
         .route("/v3_5/users/{id}", delete(operators::users::remove))
         .route("/v3_5/audit", get(operators::audit::list))
+        .route(
+            "/v3_5/bundles",
+            get(operators::bundles::list).post(operators::bundles::upload).layer(
+                DefaultBodyLimit::max(
+                    usize::try_from(t1c_bundle::limits::BUNDLE).unwrap_or(usize::MAX),
+                ),
+            ),
+        )
+        .route(
+            "/v3_5/bundles/{digest}",
+            get(operators::bundles::one).delete(operators::bundles::remove),
+        )
+        .route("/v3_5/rollouts", get(operators::rollouts::list).post(operators::rollouts::create))
+        .route(
+            "/v3_5/rollouts/{id}",
+            get(operators::rollouts::one).patch(operators::rollouts::raise),
+        )
+        .route("/v3_5/rollouts/{id}/pause", axum::routing::post(operators::rollouts::pause))
+        .route("/v3_5/rollouts/{id}/resume", axum::routing::post(operators::rollouts::resume))
+        .route("/v3_5/rollouts/{id}/rollback", axum::routing::post(operators::rollouts::rollback))
         .route("/v3_5/devices", get(devices::list).post(devices::register))
         .route(
             "/v3_5/devices/registration-tokens",
@@ -164,6 +186,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v3_5/downloads/installer", get(downloads::for_browser))
         .route("/v3_5/downloads/installers/{os}", get(downloads::latest_for))
         .route("/v3_5/downloads/installers/{os}/versions/{version}", get(downloads::version_for))
+        .route("/v3_5/bundles/{digest}/content", get(operators::bundles::content))
         .route("/v3_5/openapi.json", get(openapi::document));
     operator_routes
         .merge(public_routes)

@@ -14,6 +14,7 @@ pub mod tls;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use t1c_ds_protocol::assignment::ModuleAssignment;
 use t1c_ds_protocol::messages::{
     ContextConfig, DeviceState, DsKeys, ENVELOPE_VERSION, Envelope, RegistrationAnswer,
     RegistrationRequest, RegistrationToken, Section, SyncAnswer, SyncRequest, TlsKeystore, Upgrade,
@@ -25,7 +26,10 @@ use t1c_ds_protocol::version::UpgradeAdvice;
 use crate::auth::key_lookup::KeyLookup;
 use crate::catalog;
 use crate::clock::SharedClock;
-use crate::store::{Device, DeviceReport, Filter, KeyOwner, Paging, Store, StoreError, Version};
+use crate::modules::rollout::RolloutPlan;
+use crate::store::{
+    Device, DeviceReport, Filter, KeyOwner, Label, Paging, Store, StoreError, Version,
+};
 use crate::tokens::TokenIssuer;
 pub use keys::{KeySchedule, ProtocolKeys};
 
@@ -55,6 +59,9 @@ pub struct DeviceSettings {
     /// A device whose TLS certificate expires within this many seconds gets the current
     /// keystore (as does one with none, or with one the DS does not know).
     pub tls_renew_before_secs: i64,
+    /// How long a signed module assignment stays valid (at least three sync intervals); it is
+    /// signed again when half of it has passed. 7 days.
+    pub assignment_ttl_secs: i64,
 }
 
 impl Default for DeviceSettings {
@@ -65,6 +72,7 @@ impl Default for DeviceSettings {
             key_rotation_secs: 90 * 86_400,
             counter_grace_secs: 72 * 3600,
             tls_renew_before_secs: tls::DEFAULT_RENEW_BEFORE_SECS,
+            assignment_ttl_secs: 7 * 86_400,
         }
     }
 }
@@ -104,6 +112,11 @@ struct Sections {
     ds_keys: Section<DsKeys>,
     versions: Arc<Vec<Version>>,
     keystores: tls::Keystores,
+    /// The rollouts, ready to match, and the serial assignments carry.
+    plan: Arc<RolloutPlan>,
+    serial: u64,
+    /// Label name → its organisation's id.
+    organisations: Arc<std::collections::HashMap<String, String>>,
 }
 
 /// Devices whose loaded keys are kept.
@@ -254,8 +267,18 @@ impl DeviceService {
         let request = message.body;
         request.counters.check().map_err(|e| DeviceError::Invalid(e.to_string()))?;
         check_platform(&request.platform)?;
-        // One transaction: a replay writes nothing, and a sync costs one commit.
-        let report = report(&device, &request, now);
+        let sections = self.sections(now).await?;
+        let mut report = report(&device, &request, now);
+        let version = semver::Version::parse(&request.platform.version)
+            .map_err(|e| DeviceError::Invalid(e.to_string()))?;
+        let assigned = sections.plan.assign(
+            device_id,
+            &version,
+            &report.labels,
+            &request.modules,
+            &request.failed_installs,
+        );
+        report.rollouts = assigned.reports;
         let counters = counting_window(&request.counters, now, self.settings.counter_grace_secs);
         if counters.rows.len() < request.counters.rows.len() {
             tracing::info!(
@@ -264,13 +287,35 @@ impl DeviceService {
                 "counter rows outside the counting window ignored"
             );
         }
-        if !self.store.apply_sync(device_id, &message.message_id, &counters, &report).await? {
+        // One transaction: a replay writes nothing, and a sync costs one commit.
+        let Some(newly_failed) =
+            self.store.apply_sync(device_id, &message.message_id, &counters, &report).await?
+        else {
             return Err(refused("replayed message id"));
+        };
+        if !newly_failed.is_empty() {
+            let paused = self.store.pause_failing_rollouts(&newly_failed, now).await?;
+            if !paused.is_empty() {
+                tracing::warn!(rollouts = ?paused, "rollouts paused: failure threshold reached");
+                self.invalidate_sections();
+            }
         }
 
-        let sections = self.sections(now).await?;
+        let signer = self
+            .keys
+            .current()
+            .ok_or_else(|| DeviceError::Internal("no device-protocol key yet".into()))?;
         let digests = &request.digests;
         let changed = |held: &Option<String>, current: &str| held.as_deref() != Some(current);
+        let organisations = device_organisations(&report.labels, &sections.organisations);
+        let assignment = self.assignment(device_id, sections.serial, assigned.modules, now);
+        let assignment_digest = assignment_digest(&assignment, signer.key_id())?;
+        let modules = if changed(&digests.modules, &assignment_digest) {
+            let jws = assignment.sign(&signer).map_err(|e| DeviceError::Internal(e.to_string()))?;
+            Some(Section { digest: assignment_digest, body: jws })
+        } else {
+            None
+        };
         let answer = SyncAnswer {
             next_sync_in: self.jittered(device_id, now),
             upgrade: upgrade(&request.platform, &sections.versions),
@@ -287,6 +332,7 @@ impl DeviceService {
                 .keystores
                 .to_send(
                     &request.platform.version,
+                    &organisations,
                     digests.tls.as_deref(),
                     now,
                     self.settings.tls_renew_before_secs,
@@ -299,6 +345,7 @@ impl DeviceService {
                         not_after: k.not_after,
                     },
                 }),
+            modules,
         };
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
@@ -308,10 +355,6 @@ impl DeviceService {
             in_reply_to: Some(message.message_id),
             body: answer,
         };
-        let signer = self
-            .keys
-            .current()
-            .ok_or_else(|| DeviceError::Internal("no device-protocol key yet".into()))?;
         seal::seal_with(&envelope, &signer, &peer.encrypter)
             .map_err(|e| DeviceError::Internal(e.to_string()))
     }
@@ -343,6 +386,35 @@ impl DeviceService {
         Ok(peer)
     }
 
+    /// The device's assignment as of `now`: its issue time is `now` rounded down to half its
+    /// lifetime, so it is signed again (and resent) once per half-lifetime, and the same
+    /// content gives the same signature in every DS process.
+    fn assignment(
+        &self,
+        device_id: &str,
+        serial: u64,
+        modules: Vec<t1c_ds_protocol::assignment::AssignedModule>,
+        now: i64,
+    ) -> ModuleAssignment {
+        let interval = i64::try_from(self.settings.sync_interval_secs).unwrap_or(i64::MAX);
+        let ttl = self.settings.assignment_ttl_secs.max(interval.saturating_mul(3)).max(2);
+        let half = ttl / 2;
+        let issued_at = now - now.rem_euclid(half);
+        ModuleAssignment {
+            device_id: device_id.to_owned(),
+            serial,
+            issued_at,
+            expires_at: issued_at + ttl,
+            modules,
+        }
+    }
+
+    /// Drops the cached sections: the next sync reads them afresh (after a change this
+    /// process made; other processes see it within [`SECTIONS_TTL`]).
+    pub fn invalidate_sections(&self) {
+        *self.sections.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// The interval with ±10 % jitter, stable for one device and moment, clamped.
     fn jittered(&self, device_id: &str, now: i64) -> u64 {
         let base = self.settings.sync_interval_secs.clamp(MIN_SYNC_SECS, MAX_SYNC_SECS);
@@ -366,21 +438,22 @@ impl DeviceService {
         {
             return Ok(cached.clone());
         }
-        let mut cors: Vec<String> = Vec::new();
+        let mut labels: Vec<Label> = Vec::new();
         let mut offset = 0;
         loop {
             let page = self
                 .store
                 .labels(&Filter::default(), Paging { offset, limit: Paging::MAX_LIMIT })
                 .await?;
-            for label in &page.items {
-                cors.extend(label.domains.iter().cloned());
-            }
+            let full = page.items.len() >= Paging::MAX_LIMIT as usize;
+            labels.extend(page.items);
             offset += Paging::MAX_LIMIT;
-            if page.items.len() < Paging::MAX_LIMIT as usize {
+            if !full {
                 break;
             }
         }
+        let mut cors: Vec<String> =
+            labels.iter().flat_map(|label| label.domains.iter().cloned()).collect();
         cors.sort();
         cors.dedup();
         let config = ContextConfig {
@@ -404,10 +477,55 @@ impl DeviceService {
             ds_keys: section(self.keys.public())?,
             versions: Arc::new(self.store.versions().await?),
             keystores: tls::Keystores::new(self.store.tls_keystores().await?),
+            plan: Arc::new(self.rollout_plan(&labels).await?),
+            serial: u64::try_from(self.store.assignment_serial().await?).unwrap_or(0),
+            organisations: Arc::new(
+                labels.into_iter().map(|l| (l.name, l.organisation_id)).collect(),
+            ),
         };
         *self.sections.lock().unwrap_or_else(|p| p.into_inner()) = Some(sections.clone());
         Ok(sections)
     }
+}
+
+impl DeviceService {
+    async fn rollout_plan(&self, labels: &[Label]) -> Result<RolloutPlan, DeviceError> {
+        let rollouts = self.store.rollouts().await?;
+        let mut bundles = std::collections::HashMap::new();
+        for rollout in &rollouts {
+            if !bundles.contains_key(&rollout.bundle) {
+                let bundle = self.store.bundle(&rollout.bundle).await?;
+                bundles.insert(rollout.bundle.clone(), Arc::new(bundle));
+            }
+        }
+        Ok(RolloutPlan::new(rollouts, &bundles, labels))
+    }
+}
+
+/// The organisations whose labels a device has reported, sorted.
+fn device_organisations(
+    labels: &[String],
+    organisations: &std::collections::HashMap<String, String>,
+) -> Vec<String> {
+    let mut found: Vec<String> =
+        labels.iter().filter_map(|l| organisations.get(l).cloned()).collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The digest of an assignment section: SHA-256 of the signing key id and the assignment's
+/// JSON. Signatures are deterministic, so it names the signed text without signing it.
+fn assignment_digest(
+    assignment: &ModuleAssignment,
+    kid: Option<&str>,
+) -> Result<String, DeviceError> {
+    let json = serde_json::to_vec(assignment).map_err(|e| DeviceError::Internal(e.to_string()))?;
+    let mut hasher = Sha256::new();
+    hasher.update(kid.unwrap_or("").as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&json);
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The rows of `batch` a DS still counts at `now`: not after tomorrow (UTC; a device's clock
@@ -535,6 +653,7 @@ fn report(device: &Device, request: &SyncRequest, now: i64) -> DeviceReport {
         browsers: merge(&device.browsers, &mut browsers.take(REMEMBERED)),
         modules: request.modules.iter().take(64).cloned().collect(),
         failed_installs: request.failed_installs.iter().take(64).cloned().collect(),
+        rollouts: Vec::new(),
         seen_at: now,
     }
 }

@@ -105,28 +105,39 @@ impl Keystores {
         Self(Arc::new(all))
     }
 
-    /// The keystore for a device running `version` at `now`: its version's if there is one,
-    /// else the default one; unexpired, the latest expiry first (as
-    /// [`crate::store::Store::current_tls_keystore`]).
-    pub fn current(&self, version: &str, now: i64) -> Option<&TlsKeystoreRecord> {
+    /// The keystore for a device running `version`, serving the labels of `organisations`
+    /// (sorted), at `now`: its version's if there is one, else the first of its organisations'
+    /// that has one, else the default one; unexpired, the latest expiry first.
+    pub fn current(
+        &self,
+        version: &str,
+        organisations: &[String],
+        now: i64,
+    ) -> Option<&TlsKeystoreRecord> {
         let live = || self.0.iter().filter(move |k| k.not_after > now);
         live()
             .find(|k| matches!(&k.scope, KeystoreScope::Version(v) if v == version))
+            .or_else(|| {
+                organisations.iter().find_map(|org| {
+                    live().find(|k| matches!(&k.scope, KeystoreScope::Organisation(o) if o == org))
+                })
+            })
             .or_else(|| live().find(|k| k.scope == KeystoreScope::Default))
     }
 
-    /// What to send a device running `version` that holds the certificate `held` (its
+    /// What to send a device running `version` (serving `organisations`) that holds the certificate `held` (its
     /// fingerprint): the current keystore when the device has none, holds one this DS does not
     /// hand out (its own, or a revoked one), or holds one expiring within `renew_before`
     /// seconds; `None` otherwise.
     pub fn to_send(
         &self,
         version: &str,
+        organisations: &[String],
         held: Option<&str>,
         now: i64,
         renew_before: i64,
     ) -> Option<&TlsKeystoreRecord> {
-        let current = self.current(version, now)?;
+        let current = self.current(version, organisations, now)?;
         if held == Some(current.fingerprint.as_str()) {
             return None;
         }
@@ -217,30 +228,38 @@ mod tests {
             keystore("old", KeystoreScope::Default, 20 * DAY),
             keystore("new", KeystoreScope::Default, 365 * DAY),
             keystore("v3", KeystoreScope::Version("3.1.0".into()), 100 * DAY),
+            keystore("org-b", KeystoreScope::Organisation("b".into()), 200 * DAY),
             revoked,
         ])
     }
 
     #[test]
-    fn a_version_keystore_wins_over_the_default() {
+    fn a_version_keystore_wins_over_the_organisation_and_the_default() {
         let fleet = fleet();
-        assert_eq!(fleet.current("3.1.0", 0).map(|k| k.id.as_str()), Some("v3"));
-        assert_eq!(fleet.current("3.0.0", 0).map(|k| k.id.as_str()), Some("new"));
-        assert_eq!(fleet.current("3.1.0", 101 * DAY).map(|k| k.id.as_str()), Some("new"));
-        assert!(fleet.current("3.0.0", 400 * DAY).is_none(), "every keystore expired");
+        let none: &[String] = &[];
+        let orgs = ["a".to_owned(), "b".to_owned()];
+        let id = |k: Option<&TlsKeystoreRecord>| k.map(|k| k.id.clone());
+        assert_eq!(id(fleet.current("3.1.0", &orgs, 0)).as_deref(), Some("v3"));
+        assert_eq!(id(fleet.current("3.0.0", &orgs, 0)).as_deref(), Some("org-b"));
+        assert_eq!(id(fleet.current("3.0.0", &orgs[..1], 0)).as_deref(), Some("new"));
+        assert_eq!(id(fleet.current("3.0.0", none, 0)).as_deref(), Some("new"));
+        assert_eq!(id(fleet.current("3.1.0", none, 101 * DAY)).as_deref(), Some("new"));
+        assert_eq!(id(fleet.current("3.0.0", &orgs, 201 * DAY)).as_deref(), Some("new"));
+        assert!(fleet.current("3.0.0", &orgs, 400 * DAY).is_none(), "every keystore expired");
     }
 
     #[test]
     fn only_missing_unknown_or_expiring_certificates_are_replaced() {
         let fleet = fleet();
-        let send =
-            |held: Option<&str>| fleet.to_send("3.0.0", held, 0, 30 * DAY).map(|k| k.id.clone());
+        let send = |held: Option<&str>| {
+            fleet.to_send("3.0.0", &[], held, 0, 30 * DAY).map(|k| k.id.clone())
+        };
         assert_eq!(send(None).as_deref(), Some("new"), "none held");
         assert_eq!(send(Some("self-signed")).as_deref(), Some("new"), "unknown");
         assert_eq!(send(Some("fp-revoked")).as_deref(), Some("new"), "revoked");
         assert_eq!(send(Some("fp-old")).as_deref(), Some("new"), "expires within the window");
         assert_eq!(send(Some("fp-new")), None, "the current one");
         assert_eq!(send(Some("fp-v3")), None, "valid for long enough");
-        assert!(Keystores::default().to_send("3.0.0", None, 0, DAY).is_none(), "none stored");
+        assert!(Keystores::default().to_send("3.0.0", &[], None, 0, DAY).is_none(), "none stored");
     }
 }

@@ -86,6 +86,8 @@ pub struct DeviceReport {
     pub modules: Vec<InstalledModule>,
     /// Installs that failed.
     pub failed_installs: Vec<FailedInstall>,
+    /// The device's status in each rollout that assigns it a bundle.
+    pub rollouts: Vec<super::RolloutReport>,
     /// Now.
     pub seen_at: i64,
 }

@@ -1,5 +1,5 @@
 //! TLS keystores for connectors' local HTTPS listeners, as stored: the chain and its private
-//! key, for one connector version or for every device.
+//! key, for one connector version, one organisation's devices, or every device.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,10 +9,12 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]
 pub enum KeystoreScope {
-    /// Every device without a keystore of its own version.
+    /// Every device without a keystore of its own version or organisation.
     Default,
     /// Devices running this connector version.
     Version(String),
+    /// Devices serving this organisation's labels (when no version keystore applies).
+    Organisation(String),
 }
 
 /// A private key in PEM: wiped from memory when dropped, printed as `***`.

@@ -43,6 +43,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_retired_label_names.sql"),
         include_str!("../../migrations/postgres/0005_retired_label_names.sql"),
     ),
+    (
+        6,
+        "module rollouts",
+        include_str!("../../migrations/sqlite/0006_module_rollouts.sql"),
+        include_str!("../../migrations/postgres/0006_module_rollouts.sql"),
+    ),
 ];
 
 /// The migrations of one backend, as sqlx's migrator reads them.

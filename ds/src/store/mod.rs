@@ -10,6 +10,7 @@ mod devices;
 mod keystores;
 mod migrations;
 mod month;
+mod rollouts;
 mod sql;
 
 pub use devices::{
@@ -17,6 +18,9 @@ pub use devices::{
 };
 pub use keystores::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
 pub use month::{Month, NotAMonth};
+pub use rollouts::{
+    BundleRecord, Rollout, RolloutProgress, RolloutReport, RolloutState, RolloutStatus,
+};
 pub use sql::SqlStore;
 
 use async_trait::async_trait;
@@ -517,15 +521,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: i64,
     ) -> Result<bool, StoreError>;
     /// A sync's writes in one transaction: notes the message id, stores the counters, records
-    /// the report. `false` when the message id was seen before (a replay): then nothing is
-    /// written.
+    /// the report and the device's rollout statuses. `None` when the message id was seen before
+    /// (a replay): then nothing is written. Otherwise the rollouts in which the device's status
+    /// just became failed.
     async fn apply_sync(
         &self,
         device_id: &str,
         message_id: &str,
         batch: &t1c_ds_protocol::counters::CounterBatch,
         report: &DeviceReport,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Vec<String>>, StoreError>;
     /// Forgets message ids noted before `before`.
     async fn purge_messages(&self, before: i64) -> Result<u64, StoreError>;
 
@@ -574,13 +579,68 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: i64,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    /// The keystore for a device running `version` at `now`: unrevoked and unexpired, of that
-    /// version's scope if it has one, else of the default scope; the latest `not_after` wins.
-    async fn current_tls_keystore(
+
+    /// Stores an uploaded bundle. [`StoreError::Conflict`] when its digest, or its module and
+    /// version, are stored already.
+    async fn create_bundle(
         &self,
-        version: &str,
-        now: i64,
-    ) -> Result<Option<TlsKeystoreRecord>, StoreError>;
+        bundle: &BundleRecord,
+        content: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Bundles, the newest first, filtered by module name (`filter.q`).
+    async fn bundles(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<BundleRecord>, StoreError>;
+    /// One bundle's record.
+    async fn bundle(&self, digest: &str) -> Result<BundleRecord, StoreError>;
+    /// One bundle's file.
+    async fn bundle_content(&self, digest: &str) -> Result<Vec<u8>, StoreError>;
+    /// Deletes a bundle no rollout uses ([`StoreError::Conflict`] otherwise).
+    async fn delete_bundle(&self, digest: &str, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Adds a rollout (and moves the assignment serial on).
+    async fn create_rollout(&self, rollout: &Rollout, audit: &AuditEvent)
+    -> Result<(), StoreError>;
+    /// Every rollout, the oldest first.
+    async fn rollouts(&self) -> Result<Vec<Rollout>, StoreError>;
+    /// One rollout.
+    async fn rollout(&self, id: &str) -> Result<Rollout, StoreError>;
+    /// Raises a rollout's percentage (never lowers it; a rolled-back rollout stays as it is):
+    /// [`StoreError::Conflict`] when refused.
+    async fn raise_rollout(
+        &self,
+        id: &str,
+        percent: u8,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Rollout, StoreError>;
+    /// Moves a rollout from one of `from` to `to`, with a reason; a resume (to active) restarts
+    /// the failure count at `at`. [`StoreError::Conflict`] when it is in another state.
+    async fn set_rollout_state(
+        &self,
+        id: &str,
+        from: &[RolloutState],
+        to: RolloutState,
+        reason: Option<&str>,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Rollout, StoreError>;
+    /// Pauses each active rollout of `ids` whose failures since its last resume reached its
+    /// threshold; the ids paused.
+    async fn pause_failing_rollouts(
+        &self,
+        ids: &[String],
+        at: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Progress of every rollout, by id.
+    async fn rollout_progress(
+        &self,
+    ) -> Result<std::collections::HashMap<String, RolloutProgress>, StoreError>;
+    /// The serial module assignments carry: it moves on with every rollout change.
+    async fn assignment_serial(&self) -> Result<i64, StoreError>;
 }
 
 impl std::fmt::Debug for User {

@@ -1315,15 +1315,37 @@ impl Store for SqlStore {
         message_id: &str,
         batch: &t1c_ds_protocol::counters::CounterBatch,
         report: &DeviceReport,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<String>>, StoreError> {
         let mut tx = self.begin().await?;
         if !note_message_on(&mut tx, device_id, message_id, report.seen_at).await? {
-            return Ok(false);
+            return Ok(None);
         }
         store_counters_on(&mut tx, device_id, batch, report.seen_at).await?;
         record_sync_on(&mut tx, device_id, report).await?;
+        let mut newly_failed = Vec::new();
+        for r in &report.rollouts {
+            // Written only when the status changes, so `changed_at` is when it last did.
+            let changed = sqlx::query(
+                "INSERT INTO rollout_devices (rollout_id, device_id, status, reason, changed_at) \
+                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM rollouts WHERE id = $1) \
+                 ON CONFLICT (rollout_id, device_id) DO UPDATE SET status = excluded.status, \
+                 reason = excluded.reason, changed_at = excluded.changed_at \
+                 WHERE rollout_devices.status <> excluded.status",
+            )
+            .bind(r.rollout_id.clone())
+            .bind(device_id.to_owned())
+            .bind(r.status.as_str())
+            .bind(r.reason.clone())
+            .bind(report.seen_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+            if changed.rows_affected() > 0 && r.status == RolloutStatus::Failed {
+                newly_failed.push(r.rollout_id.clone());
+            }
+        }
         tx.commit().await.map_err(database)?;
-        Ok(true)
+        Ok(Some(newly_failed))
     }
 
     async fn revoke_device(&self, id: &str, at: i64, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -1631,26 +1653,276 @@ impl Store for SqlStore {
         tx.commit().await.map_err(database)
     }
 
-    async fn current_tls_keystore(
+    async fn create_bundle(
         &self,
-        version: &str,
-        now: i64,
-    ) -> Result<Option<TlsKeystoreRecord>, StoreError> {
-        // The version's own scope sorts before the default one, then the latest expiry.
-        let sql = format!(
-            "SELECT {TLS_KEYSTORE_COLUMNS} FROM tls_keystores \
-             WHERE revoked_at IS NULL AND not_after > $1 \
-             AND ((scope_kind = 'version' AND scope_id = $2) OR scope_kind = 'default') \
-             ORDER BY CASE WHEN scope_kind = 'version' THEN 0 ELSE 1 END, not_after DESC, created_at DESC, id \
-             LIMIT 1"
-        );
+        b: &BundleRecord,
+        content: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO bundles (digest, module, version, signer, contract, capabilities, description, size, content, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(b.digest.clone())
+        .bind(b.module.clone())
+        .bind(b.version.clone())
+        .bind(b.signer.clone())
+        .bind(b.contract.clone())
+        .bind(list_text(&b.capabilities))
+        .bind(b.description.clone())
+        .bind(b.size)
+        .bind(content.to_vec())
+        .bind(b.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("a bundle with this digest, or of this module and version,"))?;
+        record(&mut tx, "bundle", &b.digest, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn bundles(
+        &self,
+        filter: &Filter,
+        paging: Paging,
+    ) -> Result<Listed<BundleRecord>, StoreError> {
+        let clause = where_clause(filter, None, "module");
+        let (rows, total) = self
+            .page("bundles", BUNDLE_COLUMNS, clause, "created_at DESC, module, digest", paging)
+            .await?;
+        Ok(Listed { items: rows.iter().map(bundle).collect::<Result<_, _>>()?, total })
+    }
+
+    async fn bundle(&self, digest: &str) -> Result<BundleRecord, StoreError> {
+        let sql = format!("SELECT {BUNDLE_COLUMNS} FROM bundles WHERE digest = $1");
         let row = sqlx::query(&sql)
-            .bind(now)
-            .bind(version.to_owned())
+            .bind(digest.to_owned())
             .fetch_optional(&self.pool)
             .await
+            .map_err(database)?
+            .ok_or(StoreError::NotFound)?;
+        bundle(&row)
+    }
+
+    async fn bundle_content(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT content FROM bundles WHERE digest = $1")
+            .bind(digest.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?
+            .ok_or(StoreError::NotFound)?;
+        get(&row, "content", "bundles")
+    }
+
+    async fn delete_bundle(&self, digest: &str, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "DELETE FROM bundles WHERE digest = $1 AND NOT EXISTS (SELECT 1 FROM rollouts WHERE bundle = $1)",
+        )
+        .bind(digest.to_owned())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        if result.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM bundles WHERE digest = $1")
+                .bind(digest.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(database)?;
+            return Err(match exists {
+                Some(_) => StoreError::Refused("a rollout uses this bundle"),
+                None => StoreError::NotFound,
+            });
+        }
+        record(&mut tx, "bundle", digest, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn create_rollout(&self, r: &Rollout, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        bump_assignment_serial(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO rollouts (id, bundle, module, connector_versions, labels, organisations, percent, \
+             failure_threshold, state, state_reason, counted_since, created_at, updated_at, sequence) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, value FROM assignment_serial WHERE id = 1",
+        )
+        .bind(r.id.clone())
+        .bind(r.bundle.clone())
+        .bind(r.module.clone())
+        .bind(r.connector_versions.clone())
+        .bind(list_text(&r.labels))
+        .bind(list_text(&r.organisations))
+        .bind(i64::from(r.percent))
+        .bind(to_u32(r.failure_threshold))
+        .bind(r.state.as_str())
+        .bind(r.state_reason.clone())
+        .bind(r.counted_since)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error("a rollout with this id"))?;
+        record(&mut tx, "rollout", &r.id, audit).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    async fn rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
+        let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY sequence");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(database)?;
+        rows.iter().map(rollout).collect()
+    }
+
+    async fn rollout(&self, id: &str) -> Result<Rollout, StoreError> {
+        let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?
+            .ok_or(StoreError::NotFound)?;
+        rollout(&row)
+    }
+
+    async fn raise_rollout(
+        &self,
+        id: &str,
+        percent: u8,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Rollout, StoreError> {
+        let mut tx = self.begin().await?;
+        bump_assignment_serial(&mut tx).await?;
+        let result = sqlx::query(
+            "UPDATE rollouts SET percent = $1, updated_at = $2 \
+             WHERE id = $3 AND percent <= $1 AND state <> 'rolled_back'",
+        )
+        .bind(i64::from(percent))
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await
+        .map_err(database)?;
+        let current = rollout_on(&mut tx, id).await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Refused(
+                "a rollout's percentage only rises, and a rolled-back rollout does not change",
+            ));
+        }
+        record(&mut tx, "rollout", id, audit).await?;
+        tx.commit().await.map_err(database)?;
+        Ok(current)
+    }
+
+    async fn set_rollout_state(
+        &self,
+        id: &str,
+        from: &[RolloutState],
+        to: RolloutState,
+        reason: Option<&str>,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<Rollout, StoreError> {
+        let mut tx = self.begin().await?;
+        bump_assignment_serial(&mut tx).await?;
+        let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let counted_since = if to == RolloutState::Active { "$4" } else { "counted_since" };
+        let sql = format!(
+            "UPDATE rollouts SET state = $1, state_reason = $2, updated_at = $4, counted_since = {counted_since} \
+             WHERE id = $3 AND state IN ({})",
+            states.join(", ")
+        );
+        let result = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(reason.map(str::to_owned))
+            .bind(id.to_owned())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
             .map_err(database)?;
-        row.as_ref().map(tls_keystore).transpose()
+        let current = rollout_on(&mut tx, id).await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Refused("the rollout is not in a state this applies to"));
+        }
+        record(&mut tx, "rollout", id, audit).await?;
+        tx.commit().await.map_err(database)?;
+        Ok(current)
+    }
+
+    async fn pause_failing_rollouts(
+        &self,
+        ids: &[String],
+        at: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut paused = Vec::new();
+        for id in ids {
+            let mut tx = self.begin().await?;
+            let result = sqlx::query(
+                "UPDATE rollouts SET state = 'paused', state_reason = 'failure threshold reached', updated_at = $1 \
+                 WHERE id = $2 AND state = 'active' AND failure_threshold > 0 AND failure_threshold <= \
+                 (SELECT COUNT(*) FROM rollout_devices d WHERE d.rollout_id = rollouts.id \
+                  AND d.status = 'failed' AND d.changed_at > rollouts.counted_since)",
+            )
+            .bind(at)
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+            if result.rows_affected() > 0 {
+                bump_assignment_serial(&mut tx).await?;
+                let audit = AuditEvent {
+                    at,
+                    actor: "system".into(),
+                    action: "rollout.pause",
+                    organisation_id: None,
+                    detail: serde_json::json!({"id": id, "reason": "failure threshold reached"}),
+                };
+                record(&mut tx, "rollout", id, &audit).await?;
+                paused.push(id.clone());
+            }
+            tx.commit().await.map_err(database)?;
+        }
+        Ok(paused)
+    }
+
+    async fn rollout_progress(
+        &self,
+    ) -> Result<std::collections::HashMap<String, RolloutProgress>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.rollout_id, d.status, CAST(COUNT(*) AS BIGINT) AS n, \
+             CAST(SUM(CASE WHEN d.changed_at > r.counted_since THEN 1 ELSE 0 END) AS BIGINT) AS recent \
+             FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id GROUP BY d.rollout_id, d.status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        const T: &str = "rollout_devices";
+        let mut progress: std::collections::HashMap<String, RolloutProgress> =
+            std::collections::HashMap::new();
+        for row in &rows {
+            let id: String = get(row, "rollout_id", T)?;
+            let status: String = get(row, "status", T)?;
+            let n = u64::try_from(get::<i64>(row, "n", T)?).unwrap_or(0);
+            let recent = u64::try_from(get::<i64>(row, "recent", T)?).unwrap_or(0);
+            let entry = progress.entry(id).or_default();
+            entry.assigned += n;
+            match status.as_str() {
+                "installed" => entry.installed += n,
+                "failed" => {
+                    entry.failed += n;
+                    entry.failed_since_resume += recent;
+                }
+                _ => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    async fn assignment_serial(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT value FROM assignment_serial WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database)?;
+        get(&row, "value", "assignment_serial")
     }
 }
 
@@ -1660,7 +1932,77 @@ fn scope_columns(scope: &KeystoreScope) -> (&'static str, Option<String>) {
     match scope {
         KeystoreScope::Default => ("default", None),
         KeystoreScope::Version(id) => ("version", Some(id.clone())),
+        KeystoreScope::Organisation(id) => ("organisation", Some(id.clone())),
     }
+}
+
+/// Moves the assignment serial on, first in a transaction (a write, so SQLite takes its lock).
+async fn bump_assignment_serial(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE assignment_serial SET value = value + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(database)?;
+    Ok(())
+}
+
+async fn rollout_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<Rollout, StoreError> {
+    let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.to_owned())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(database)?
+        .ok_or(StoreError::NotFound)?;
+    rollout(&row)
+}
+
+const BUNDLE_COLUMNS: &str =
+    "digest, module, version, signer, contract, capabilities, description, size, created_at";
+
+fn bundle(row: &AnyRow) -> Result<BundleRecord, StoreError> {
+    const T: &str = "bundles";
+    Ok(BundleRecord {
+        digest: get(row, "digest", T)?,
+        module: get(row, "module", T)?,
+        version: get(row, "version", T)?,
+        signer: get(row, "signer", T)?,
+        contract: get(row, "contract", T)?,
+        capabilities: get_list(row, "capabilities", T)?,
+        description: get(row, "description", T)?,
+        size: get(row, "size", T)?,
+        created_at: get(row, "created_at", T)?,
+    })
+}
+
+const ROLLOUT_COLUMNS: &str = "id, bundle, module, connector_versions, labels, organisations, percent, \
+     failure_threshold, state, state_reason, counted_since, sequence, created_at, updated_at";
+
+fn rollout(row: &AnyRow) -> Result<Rollout, StoreError> {
+    const T: &str = "rollouts";
+    let state: String = get(row, "state", T)?;
+    Ok(Rollout {
+        id: get(row, "id", T)?,
+        bundle: get(row, "bundle", T)?,
+        module: get(row, "module", T)?,
+        connector_versions: get(row, "connector_versions", T)?,
+        labels: get_list(row, "labels", T)?,
+        organisations: get_list(row, "organisations", T)?,
+        percent: u8::try_from(get::<i64>(row, "percent", T)?)
+            .map_err(|_| StoreError::Corrupt(T))?,
+        failure_threshold: u32::try_from(get::<i64>(row, "failure_threshold", T)?)
+            .map_err(|_| StoreError::Corrupt(T))?,
+        state: RolloutState::parse(&state).ok_or(StoreError::Corrupt(T))?,
+        state_reason: get(row, "state_reason", T)?,
+        counted_since: get(row, "counted_since", T)?,
+        sequence: get(row, "sequence", T)?,
+        created_at: get(row, "created_at", T)?,
+        updated_at: get(row, "updated_at", T)?,
+    })
 }
 
 fn tls_keystore(row: &AnyRow) -> Result<TlsKeystoreRecord, StoreError> {
@@ -1670,6 +2012,7 @@ fn tls_keystore(row: &AnyRow) -> Result<TlsKeystoreRecord, StoreError> {
     let scope = match (kind.as_str(), scope_id) {
         ("default", _) => KeystoreScope::Default,
         ("version", Some(id)) => KeystoreScope::Version(id),
+        ("organisation", Some(id)) => KeystoreScope::Organisation(id),
         _ => return Err(StoreError::Corrupt(T)),
     };
     Ok(TlsKeystoreRecord {

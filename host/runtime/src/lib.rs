@@ -18,9 +18,11 @@
 //! - `store`: what one call's `Store` holds, composed of the interfaces' contexts.
 //! - `capabilities`: which capabilities a component uses, and the contract version check.
 //! - `module`, `registry`, `manifest`: loaded modules, the served set, their manifests.
+//! - `bundle_check`: what a signed bundle's module must be to load ([`ModuleRefused`]).
 #![deny(missing_docs)]
 
 mod bindings;
+mod bundle_check;
 mod cache;
 mod capabilities;
 mod engine;
@@ -40,6 +42,7 @@ use wasmtime::Engine;
 
 use t1c_sdk::Capability;
 
+pub use bundle_check::ModuleRefused;
 pub use cache::{CacheOutcome, ComponentCache};
 pub use capabilities::{CONTRACT_VERSION, contract_compatible};
 pub use error::{CallError, LoadError, RuntimeError};

@@ -4,7 +4,7 @@
 use t1c_bundle::{BundleError, Digest};
 
 use super::store::StoreError;
-use t1c_runtime::LoadError;
+use t1c_runtime::ModuleRefused;
 
 /// A refused or failed module operation. The message says why, for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -13,29 +13,9 @@ pub enum InstallError {
     /// The bundle itself is refused: structure, limits, manifest, signature or signer.
     #[error("the bundle is refused: {0}")]
     Bundle(#[from] BundleError),
-    /// The module was built for a contract this connector does not implement.
-    #[error(
-        "module `{module}` is built for contract {found}; this connector implements {supported}"
-    )]
-    ContractUnsupported {
-        /// The module.
-        module: String,
-        /// The contract version in its manifest.
-        found: String,
-        /// The contract version of this connector.
-        supported: &'static str,
-    },
-    /// The manifest asks for a capability the configuration does not allow.
-    #[error(
-        "module `{module}` asks for capability `{capability}`, which this connector's \
-         configuration does not allow (modules.granted)"
-    )]
-    CapabilityForbidden {
-        /// The module.
-        module: String,
-        /// The capability, as the manifest names it.
-        capability: String,
-    },
+    /// The module is refused by the runtime: contract, capabilities, or the component itself.
+    #[error(transparent)]
+    Module(#[from] ModuleRefused),
     /// The offered version is lower than the installed one.
     #[error(
         "module `{module}` {installed} is installed; {offered} is older and is installed only \
@@ -74,28 +54,6 @@ pub enum InstallError {
         version: semver::Version,
         /// The installed bundle's digest.
         installed: Digest,
-    },
-    /// The component does not load: not a component, no contract exports, a link error...
-    #[error("the component of module `{module}` is refused: {source}")]
-    Component {
-        /// The module, as the bundle names it.
-        module: String,
-        /// Why the runtime refused it.
-        source: LoadError,
-    },
-    /// The bundle's manifest and the component's own manifest disagree.
-    #[error(
-        "the bundle says module `{module}` has {field} `{bundle}`, its component says `{component}`"
-    )]
-    ManifestMismatch {
-        /// The module, as the bundle names it.
-        module: String,
-        /// The field that differs.
-        field: &'static str,
-        /// The bundle's value.
-        bundle: String,
-        /// The component's value.
-        component: String,
     },
     /// A stored bundle file is not the bundle the install state names (changed on disk).
     #[error(

@@ -7,7 +7,6 @@
 //! only after the state is on disk. Requests already running keep the module they started with
 //! (they hold its `Arc`); new requests get the new one at once.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use t1c_bundle::{Bundle, TrustStore, VerifiedBundle};
 
 use super::error::InstallError;
 use super::store::{InstallState, ModuleEntry, Store, StoredBundle};
-use t1c_runtime::{CONTRACT_VERSION, LoadedModule, ModuleSet, Runtime, contract_compatible};
+use t1c_runtime::{LoadedModule, ModuleRefused, ModuleSet, Runtime};
 
 /// How an install is asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +126,7 @@ impl Installer {
         options: InstallOptions,
     ) -> Result<InstallOutcome, InstallError> {
         let bundle = Bundle::read(bytes)?.verify(&self.trust)?;
-        self.check_manifest(&bundle)?;
+        self.runtime.check_bundle_manifest(&bundle)?;
         let manifest = bundle.manifest();
         let name = manifest.name.to_string();
         let digest = bundle.digest();
@@ -311,69 +310,20 @@ impl Installer {
             });
         }
         if bundle.manifest().name != name {
-            return Err(InstallError::ManifestMismatch {
+            return Err(ModuleRefused::ManifestMismatch {
                 module: name.to_owned(),
                 field: "name",
                 bundle: bundle.manifest().name.to_string(),
                 component: name.to_owned(),
-            });
+            }
+            .into());
         }
-        self.check_manifest(&bundle)?;
         self.load_component(&bundle)
     }
 
-    /// What the manifest alone decides: the contract version and the capabilities.
-    fn check_manifest(&self, bundle: &VerifiedBundle) -> Result<(), InstallError> {
-        let manifest = bundle.manifest();
-        if !contract_compatible(&manifest.contract.to_string()) {
-            return Err(InstallError::ContractUnsupported {
-                module: manifest.name.to_string(),
-                found: manifest.contract.to_string(),
-                supported: CONTRACT_VERSION,
-            });
-        }
-        let granted = &self.runtime.config().granted;
-        if let Some(capability) = manifest.capabilities.iter().find(|c| !granted.contains(c)) {
-            return Err(InstallError::CapabilityForbidden {
-                module: manifest.name.to_string(),
-                capability: capability.to_string(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Loads the component and checks that it says what the bundle says.
+    /// Checks the bundle's module as every T1C runtime does, and loads it.
     fn load_component(&self, bundle: &VerifiedBundle) -> Result<Arc<LoadedModule>, InstallError> {
-        let manifest = bundle.manifest();
-        let module =
-            self.runtime.load(bundle.wasm(), manifest.name.as_str()).map_err(|source| {
-                InstallError::Component { module: manifest.name.to_string(), source }
-            })?;
-        let component = module.manifest();
-        let mismatch = |field, bundle: String, component: String| {
-            Err(InstallError::ManifestMismatch {
-                module: manifest.name.to_string(),
-                field,
-                bundle,
-                component,
-            })
-        };
-        if component.name != manifest.name.as_str() {
-            return mismatch("name", manifest.name.to_string(), component.name.clone());
-        }
-        if component.version != manifest.version.to_string() {
-            return mismatch("version", manifest.version.to_string(), component.version.clone());
-        }
-        if component.contract != manifest.contract.to_string() {
-            return mismatch("contract", manifest.contract.to_string(), component.contract.clone());
-        }
-        let declared: BTreeSet<&str> = manifest.capabilities.iter().map(|c| c.name()).collect();
-        let actual: BTreeSet<&str> = component.capabilities.iter().map(|c| c.name()).collect();
-        if declared != actual {
-            let list = |set: BTreeSet<&str>| set.into_iter().collect::<Vec<_>>().join(", ");
-            return mismatch("capabilities", list(declared), list(actual));
-        }
-        Ok(Arc::new(module))
+        Ok(Arc::new(self.runtime.load_bundle(bundle)?))
     }
 }
 

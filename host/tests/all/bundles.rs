@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use t1c_bundle::{BundleError, BundleManifest, SigningKey, TrustStore};
 use t1c_host::bundles::{InstallError, InstallOptions, Installer, ModuleStatus, Store};
-use t1c_runtime::{LoadError, ModuleSet, Runtime, RuntimeConfig};
+use t1c_runtime::{LoadError, ModuleRefused, ModuleSet, Runtime, RuntimeConfig};
 use t1c_sdk::Capability;
 
 use t1c_testkit::bundle::bundle_with;
@@ -196,7 +196,10 @@ fn every_refusal_says_why_and_changes_nothing() {
     // A contract major version this host does not implement.
     let future = bundle_with(V2, &s.key, |m| m.contract = semver::Version::new(1, 0, 0));
     let err = s.installer.install(&future, InstallOptions::default()).expect_err("contract");
-    assert!(matches!(err, InstallError::ContractUnsupported { .. }), "{err}");
+    assert!(
+        matches!(err, InstallError::Module(ModuleRefused::ContractUnsupported { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("1.0.0"), "{err}");
     unchanged("contract");
 
@@ -211,18 +214,30 @@ fn every_refusal_says_why_and_changes_nothing() {
         .install(&greedy_for_restricted, InstallOptions::default())
         .expect_err("forbidden capability");
     assert!(
-        matches!(err, InstallError::CapabilityForbidden { ref capability, .. } if capability == "files"),
+        matches!(err, InstallError::Module(ModuleRefused::CapabilityForbidden { ref capability, .. }) if capability == "files"),
         "{err}"
     );
     assert!(listed(&restricted.installer).is_empty());
 
     // A manifest that does not say what the component says.
     let err = s.installer.install(&greedy, InstallOptions::default()).expect_err("mismatch");
-    assert!(matches!(err, InstallError::ManifestMismatch { field: "capabilities", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InstallError::Module(ModuleRefused::ManifestMismatch { field: "capabilities", .. })
+        ),
+        "{err}"
+    );
     unchanged("capabilities mismatch");
     let liar = bundle_with(V2, &s.key, |m| m.version = semver::Version::new(9, 9, 9));
     let err = s.installer.install(&liar, InstallOptions::default()).expect_err("mismatch");
-    assert!(matches!(err, InstallError::ManifestMismatch { field: "version", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InstallError::Module(ModuleRefused::ManifestMismatch { field: "version", .. })
+        ),
+        "{err}"
+    );
     unchanged("version mismatch");
 
     // A component (valid header) that does not export the contract.
@@ -241,10 +256,10 @@ fn every_refusal_says_why_and_changes_nothing() {
     assert!(
         matches!(
             err,
-            InstallError::Component {
+            InstallError::Module(ModuleRefused::Component {
                 source: LoadError::MissingExport(_) | LoadError::Link(_),
                 ..
-            }
+            })
         ),
         "{err}"
     );

@@ -127,7 +127,17 @@ impl FromStr for PublicKey {
         let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
             BundleError::KeyMalformed(format!("an Ed25519 public key is 32 bytes, not {}", b.len()))
         })?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        PublicKey::from_bytes(&bytes)
+    }
+}
+
+impl PublicKey {
+    /// A key from its 32 bytes (as the Distribution Service stores publisher keys).
+    ///
+    /// # Errors
+    /// [`BundleError::KeyMalformed`] for a point off the curve or a weak (small-order) key.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, BundleError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| {
             BundleError::KeyMalformed("not a valid Ed25519 public key (not a curve point)".into())
         })?;
         if key.is_weak() {

@@ -258,7 +258,7 @@ struct Loaded {
     signer: t1c_ds_protocol::seal::Signer,
     decrypters: t1c_ds_protocol::seal::Decrypters,
     ds_encrypter: t1c_ds_protocol::seal::Encrypter,
-    ds_verifiers: Vec<(String, t1c_ds_protocol::seal::Verifier)>,
+    ds_verifiers: Vec<t1c_ds_protocol::seal::Verifier>,
 }
 
 impl Loaded {
@@ -273,7 +273,7 @@ impl Loaded {
             .signing
             .iter()
             .filter_map(|k| seal::peer_key(k, true).ok())
-            .filter_map(|k| Some((k.key_id()?.to_owned(), Verifier::load(&k).ok()?)))
+            .filter_map(|k| Verifier::load(&k).ok())
             .collect();
         Ok(Self {
             signer: Signer::load(&keys.signing).map_err(|e| e.to_string())?,
@@ -399,13 +399,37 @@ impl TestDevice {
     ) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
         use t1c_ds_protocol::seal::{self, OpenError};
         let decrypted = seal::decrypt_with(sealed, &self.loaded.decrypters)?;
-        let (_, sender) = self
+        let sender = self
             .loaded
             .ds_verifiers
             .iter()
-            .find(|(kid, _)| *kid == decrypted.sender_kid)
+            .find(|v| v.key_id() == Some(decrypted.sender_kid.as_str()))
             .ok_or(OpenError::UnknownSender)?;
         decrypted.verify_with(sender, Some(&self.id), now)
+    }
+
+    /// Checks a module assignment as a connector does: signed by a DS key this device holds,
+    /// for this device, unexpired at `now`, not older than `held`.
+    ///
+    /// # Errors
+    /// The [`AssignmentError`](t1c_ds_protocol::assignment::AssignmentError) of the check that
+    /// failed.
+    pub fn assignment(
+        &self,
+        jws: &str,
+        now: i64,
+        held: Option<(u64, i64)>,
+    ) -> Result<
+        t1c_ds_protocol::assignment::ModuleAssignment,
+        t1c_ds_protocol::assignment::AssignmentError,
+    > {
+        t1c_ds_protocol::assignment::ModuleAssignment::verify(
+            jws,
+            &self.loaded.ds_verifiers,
+            &self.id,
+            now,
+            held,
+        )
     }
 
     /// Posts a sealed message to this device's sync route; returns the status and body text.

@@ -1,5 +1,6 @@
 //! `/v3_5/tls-keystores`: the TLS chains and keys handed to connectors for their local HTTPS
-//! listener ([`crate::devices::tls`]). Platform administrators upload, list and revoke them;
+//! listener ([`crate::devices::tls`]), for every device, one connector version or one
+//! organisation's devices. Platform administrators upload, list and revoke them;
 //! a private key, once uploaded, is never returned or logged: it leaves the DS only inside a
 //! sync answer sealed to one device.
 
@@ -23,19 +24,21 @@ const MAX_KEY_PEM: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeKind {
-    /// Every device without a keystore of its own version.
+    /// Every device without a keystore of its own version or organisation.
     Default,
     /// Devices of the version `scope_id`.
     Version,
+    /// Devices serving labels of the organisation `scope_id` (a version keystore wins).
+    Organisation,
 }
 
 /// A keystore to upload.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeystore {
-    /// `default` or `version`.
+    /// `default`, `version` or `organisation`.
     pub scope: ScopeKind,
-    /// The version, for `version` scope (absent for `default`).
+    /// The version or organisation id, for those scopes (absent for `default`).
     #[schema(min_length = 1, max_length = 64, pattern = r"^[0-9A-Za-z.+-]+$")]
     pub scope_id: Option<String>,
     /// The certificate chain, leaf first, PEM.
@@ -103,7 +106,19 @@ pub async fn create(
             }
             KeystoreScope::Version(id)
         }
-        _ => return Err(bad("scope_id is required for version scope, and only for it".into())),
+        (ScopeKind::Organisation, Some(id)) => {
+            match state.store.organisation(&id).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => return Err(bad(format!("no organisation {id:?}"))),
+                Err(err) => return Err(err.into()),
+            }
+            KeystoreScope::Organisation(id)
+        }
+        _ => {
+            return Err(bad(
+                "scope_id is required for version and organisation scope, and only for them".into(),
+            ));
+        }
     };
     let now = state.clock.now();
     let checked =

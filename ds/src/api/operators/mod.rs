@@ -8,10 +8,12 @@
 //! Every change is written with its audit entry in one transaction.
 
 pub mod audit;
+pub mod bundles;
 pub mod keystores;
 pub mod labels;
 pub mod organisations;
 pub mod publisher_keys;
+pub mod rollouts;
 pub mod session;
 pub mod users;
 pub mod versions;
