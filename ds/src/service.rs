@@ -178,6 +178,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         keys: api_keys,
         devices,
         bundles: Arc::new(crate::modules::BundleChecker::default()),
+        bundle_files: crate::modules::BundleFiles::default(),
         key_budget: RateLimiter::new(config.api_keys.requests_per_key_per_minute, clock.clone()),
         failures: RateLimiter::new(config.api_keys.failures_per_address_per_minute, clock.clone()),
         clock: clock.clone(),

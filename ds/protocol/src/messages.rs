@@ -213,9 +213,9 @@ pub struct Upgrade {
     pub download: Option<String>,
 }
 
-/// The answer to a sync: only the sections that changed.
+/// The answer to a sync: only the sections that changed. Unknown fields are ignored, so a DS of
+/// a later minor protocol version may add sections an older connector does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SyncAnswer {
     /// Seconds until the next sync (the interval with jitter).
     pub next_sync_in: u64,

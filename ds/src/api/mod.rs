@@ -78,6 +78,8 @@ pub struct Shared {
     pub devices: Arc<crate::devices::DeviceService>,
     /// Checks uploaded bundles as connectors do.
     pub bundles: Arc<crate::modules::BundleChecker>,
+    /// Bundle files served to connectors, kept in memory.
+    pub bundle_files: crate::modules::BundleFiles,
     /// Token requests per key.
     pub key_budget: RateLimiter<[u8; 32]>,
     /// Failed credential attempts per client address.

@@ -138,6 +138,8 @@ pub struct DeviceService {
     api_keys: Arc<KeyLookup>,
     settings: DeviceSettings,
     sections: Mutex<Option<Sections>>,
+    /// Moves on at every invalidation: sections computed across one are not kept.
+    generation: std::sync::atomic::AtomicU64,
     peers: Mutex<std::collections::HashMap<String, Arc<Peer>>>,
 }
 
@@ -165,6 +167,7 @@ impl DeviceService {
             api_keys,
             settings,
             sections: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
             peers: Mutex::default(),
         }
     }
@@ -294,10 +297,15 @@ impl DeviceService {
             return Err(refused("replayed message id"));
         };
         if !newly_failed.is_empty() {
-            let paused = self.store.pause_failing_rollouts(&newly_failed, now).await?;
-            if !paused.is_empty() {
-                tracing::warn!(rollouts = ?paused, "rollouts paused: failure threshold reached");
-                self.invalidate_sections();
+            // The sync is stored: a failure here must not fail it. The next failure reported
+            // checks the threshold again.
+            match self.store.pause_failing_rollouts(&newly_failed, now).await {
+                Ok(paused) if !paused.is_empty() => {
+                    tracing::warn!(rollouts = ?paused, "rollouts paused: failure threshold reached");
+                    self.invalidate_sections();
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!("checking the rollouts' failure thresholds: {err}"),
             }
         }
 
@@ -396,15 +404,17 @@ impl DeviceService {
         modules: Vec<t1c_ds_protocol::assignment::AssignedModule>,
         now: i64,
     ) -> ModuleAssignment {
-        let interval = i64::try_from(self.settings.sync_interval_secs).unwrap_or(i64::MAX);
-        let ttl = self.settings.assignment_ttl_secs.max(interval.saturating_mul(3)).max(2);
+        // At least three of the longest intervals a device may wait (the clamp, plus jitter).
+        let interval = self.settings.sync_interval_secs.clamp(MIN_SYNC_SECS, MAX_SYNC_SECS);
+        let floor = i64::try_from(interval * 11 / 10 * 3).unwrap_or(i64::MAX);
+        let ttl = self.settings.assignment_ttl_secs.clamp(floor, 365 * 86_400);
         let half = ttl / 2;
         let issued_at = now - now.rem_euclid(half);
         ModuleAssignment {
             device_id: device_id.to_owned(),
             serial,
             issued_at,
-            expires_at: issued_at + ttl,
+            expires_at: issued_at.saturating_add(ttl),
             modules,
         }
     }
@@ -412,7 +422,9 @@ impl DeviceService {
     /// Drops the cached sections: the next sync reads them afresh (after a change this
     /// process made; other processes see it within [`SECTIONS_TTL`]).
     pub fn invalidate_sections(&self) {
-        *self.sections.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut sections = self.sections.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *sections = None;
     }
 
     /// The interval with ±10 % jitter, stable for one device and moment, clamped.
@@ -438,6 +450,10 @@ impl DeviceService {
         {
             return Ok(cached.clone());
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        // The serial before the rollouts: a change committed in between gives an older serial
+        // with the newer plan, which the next computation corrects, never the reverse.
+        let serial = u64::try_from(self.store.assignment_serial().await?).unwrap_or(0);
         let mut labels: Vec<Label> = Vec::new();
         let mut offset = 0;
         loop {
@@ -478,12 +494,15 @@ impl DeviceService {
             versions: Arc::new(self.store.versions().await?),
             keystores: tls::Keystores::new(self.store.tls_keystores().await?),
             plan: Arc::new(self.rollout_plan(&labels).await?),
-            serial: u64::try_from(self.store.assignment_serial().await?).unwrap_or(0),
+            serial,
             organisations: Arc::new(
                 labels.into_iter().map(|l| (l.name, l.organisation_id)).collect(),
             ),
         };
-        *self.sections.lock().unwrap_or_else(|p| p.into_inner()) = Some(sections.clone());
+        let mut cached = self.sections.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *cached = Some(sections.clone());
+        }
         Ok(sections)
     }
 }

@@ -142,9 +142,24 @@ impl Keystores {
             return None;
         }
         match held.and_then(|f| self.0.iter().find(|k| k.fingerprint == f)) {
-            Some(known) if known.not_after.saturating_sub(now) > renew_before => None,
+            // A keystore of a more specific scope than the one held replaces it at once.
+            Some(known)
+                if known.not_after.saturating_sub(now) > renew_before
+                    && rank(&known.scope) >= rank(&current.scope) =>
+            {
+                None
+            }
             _ => Some(current),
         }
+    }
+}
+
+/// How specific a scope is: version over organisation over default.
+fn rank(scope: &KeystoreScope) -> u8 {
+    match scope {
+        KeystoreScope::Default => 0,
+        KeystoreScope::Organisation(_) => 1,
+        KeystoreScope::Version(_) => 2,
     }
 }
 
@@ -261,5 +276,10 @@ mod tests {
         assert_eq!(send(Some("fp-new")), None, "the current one");
         assert_eq!(send(Some("fp-v3")), None, "valid for long enough");
         assert!(Keystores::default().to_send("3.0.0", &[], None, 0, DAY).is_none(), "none stored");
+        assert_eq!(
+            fleet.to_send("3.1.0", &[], Some("fp-new"), 0, 30 * DAY).map(|k| k.id.as_str()),
+            Some("v3"),
+            "a more specific scope replaces a default keystore at once"
+        );
     }
 }

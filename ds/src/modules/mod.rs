@@ -3,7 +3,8 @@
 
 pub mod rollout;
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use t1c_bundle::{Bundle, BundleError, PublicKey, TrustStore};
@@ -30,15 +31,16 @@ pub enum UploadError {
 /// A bundle that passed every check a connector makes.
 #[derive(Debug, Clone)]
 pub struct CheckedBundle {
-    /// Its record (without `created_at`, set by the caller).
+    /// Its record, `created_at` the time of the check.
     pub record: BundleRecord,
 }
 
 /// Checks uploads with the connector's bundle reader and runtime: a bundle the DS accepts is
-/// one a connector (granting every capability) installs. The runtime starts on first use.
+/// one a connector (granting every capability) installs. The runtime starts on first use (and
+/// again on the next upload if it could not).
 #[derive(Default)]
 pub struct BundleChecker {
-    runtime: OnceLock<Result<Runtime, String>>,
+    runtime: Mutex<Option<Arc<Runtime>>>,
 }
 
 impl std::fmt::Debug for BundleChecker {
@@ -70,14 +72,21 @@ impl BundleChecker {
             }
         }
         let bundle = Bundle::read(bytes)?.verify(&trust)?;
-        let runtime = self
-            .runtime
-            .get_or_init(|| {
-                Runtime::new(RuntimeConfig { max_instances: 2, ..RuntimeConfig::default() })
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| UploadError::Unavailable(e.clone()))?;
+        let runtime = {
+            let mut slot = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(runtime) => runtime.clone(),
+                None => {
+                    let config = RuntimeConfig { max_instances: 2, ..RuntimeConfig::default() };
+                    let runtime = Arc::new(
+                        Runtime::new(config)
+                            .map_err(|e| UploadError::Unavailable(e.to_string()))?,
+                    );
+                    *slot = Some(runtime.clone());
+                    runtime
+                }
+            }
+        };
         runtime.load_bundle(&bundle)?;
         let manifest = bundle.manifest();
         Ok(CheckedBundle {
@@ -93,5 +102,33 @@ impl BundleChecker {
                 created_at: now,
             },
         })
+    }
+}
+
+/// Bundle files kept in memory for downloads (they never change), up to [`Self::BUDGET`] bytes;
+/// when a new file would exceed it, the cache starts afresh. Every connector of a rollout
+/// downloads the same few files: they are read from the database once per process.
+#[derive(Debug, Default)]
+pub struct BundleFiles {
+    files: Mutex<(HashMap<String, axum::body::Bytes>, usize)>,
+}
+
+impl BundleFiles {
+    /// Bytes kept at most.
+    pub const BUDGET: usize = 256 * 1024 * 1024;
+
+    /// The file of `digest`, if kept.
+    pub fn get(&self, digest: &str) -> Option<axum::body::Bytes> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).0.get(digest).cloned()
+    }
+
+    /// Keeps the file of `digest`.
+    pub fn keep(&self, digest: &str, file: axum::body::Bytes) {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.1 + file.len() > Self::BUDGET {
+            *files = (HashMap::new(), 0);
+        }
+        files.1 += file.len();
+        files.0.insert(digest.to_owned(), file);
     }
 }

@@ -6,8 +6,8 @@
 //! - Of the targeted devices, a rollout takes `percent`: a device is in when a hash of the
 //!   rollout id and the device id falls below it, so raising 10 % → 50 % keeps the first 10 %.
 //! - Per module, the newest rollout that takes the device wins. A paused rollout keeps only the
-//!   devices that already run its bundle; a rolled-back one takes none, so its devices fall back
-//!   to the rollout before it.
+//!   devices that already run its bundle; a rolled-back one takes none, and its devices go back
+//!   to the rollout before it that targets them, whatever its percentage or state.
 //! - The device's status in the winning rollout comes from its own report: installed (it runs
 //!   the bundle), failed (it reports the version failed), else assigned.
 
@@ -133,14 +133,29 @@ impl RolloutPlan {
             let runs = |bundle: &BundleRecord| {
                 installed.iter().any(|m| m.name == *module && m.digest == bundle.digest)
             };
-            let chosen = rollouts.iter().find(|c| {
-                c.rollout.state != RolloutState::RolledBack
-                    && c.versions.as_ref().is_none_or(|req| req.matches(version))
+            let targets = |c: &Compiled| {
+                c.versions.as_ref().is_none_or(|req| req.matches(version))
                     && c.labels
                         .as_ref()
                         .is_none_or(|targets| labels.iter().any(|l| targets.contains(l)))
-                    && member(&c.rollout.id, device_id, c.rollout.percent)
-                    && (c.rollout.state == RolloutState::Active || runs(&c.bundle))
+            };
+            // A device taken by a rolled-back rollout goes back to the rollout before it that
+            // targets it, whatever that one's percentage or state.
+            let mut rolled_back = false;
+            let chosen = rollouts.iter().find(|c| {
+                if !targets(c) {
+                    return false;
+                }
+                let taken = member(&c.rollout.id, device_id, c.rollout.percent);
+                match c.rollout.state {
+                    RolloutState::RolledBack => {
+                        rolled_back |= taken;
+                        false
+                    }
+                    _ if rolled_back => true,
+                    RolloutState::Active => taken,
+                    RolloutState::Paused => taken && runs(&c.bundle),
+                }
             });
             let Some(chosen) = chosen else { continue };
             let bundle = &chosen.bundle;
@@ -296,6 +311,14 @@ mod tests {
         r2.state = RolloutState::RolledBack;
         let back = plan(&r2).assign(&d, &V, &[], &runs_b2, &[]);
         assert_eq!(back.modules[0].version, "1.0.0", "back to the rollout before");
+
+        // ... even when that one is paused at a share that leaves the device out.
+        let mut r1 = rollout("r1", "b1", 0, 1);
+        r1.state = RolloutState::Paused;
+        let plan = RolloutPlan::new(vec![r1, r2.clone()], &bundles(), &[]);
+        assert_eq!(plan.assign(&d, &V, &[], &runs_b2, &[]).modules[0].version, "1.0.0");
+        let outsider = devices(400).into_iter().find(|d| !member("r2", d, 50)).expect("one");
+        assert!(plan.assign(&outsider, &V, &[], &[], &[]).modules.is_empty(), "never in r2");
     }
 
     #[test]

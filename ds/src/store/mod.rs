@@ -608,7 +608,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn rollouts(&self) -> Result<Vec<Rollout>, StoreError>;
     /// One rollout.
     async fn rollout(&self, id: &str) -> Result<Rollout, StoreError>;
-    /// Raises a rollout's percentage (never lowers it; a rolled-back rollout stays as it is):
+    /// Raises a rollout's percentage (only upwards; a rolled-back rollout stays as it is):
     /// [`StoreError::Conflict`] when refused.
     async fn raise_rollout(
         &self,

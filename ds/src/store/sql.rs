@@ -1794,7 +1794,7 @@ impl Store for SqlStore {
         bump_assignment_serial(&mut tx).await?;
         let result = sqlx::query(
             "UPDATE rollouts SET percent = $1, updated_at = $2 \
-             WHERE id = $3 AND percent <= $1 AND state <> 'rolled_back'",
+             WHERE id = $3 AND percent < $1 AND state <> 'rolled_back'",
         )
         .bind(i64::from(percent))
         .bind(at)
@@ -1855,7 +1855,10 @@ impl Store for SqlStore {
     ) -> Result<Vec<String>, StoreError> {
         let mut paused = Vec::new();
         for id in ids {
+            // The serial first, as every rollout change does (one lock order: no deadlock);
+            // dropped with the transaction when nothing is paused.
             let mut tx = self.begin().await?;
+            bump_assignment_serial(&mut tx).await?;
             let result = sqlx::query(
                 "UPDATE rollouts SET state = 'paused', state_reason = 'failure threshold reached', updated_at = $1 \
                  WHERE id = $2 AND state = 'active' AND failure_threshold > 0 AND failure_threshold <= \
@@ -1867,19 +1870,20 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(database)?;
-            if result.rows_affected() > 0 {
-                bump_assignment_serial(&mut tx).await?;
-                let audit = AuditEvent {
-                    at,
-                    actor: "system".into(),
-                    action: "rollout.pause",
-                    organisation_id: None,
-                    detail: serde_json::json!({"id": id, "reason": "failure threshold reached"}),
-                };
-                record(&mut tx, "rollout", id, &audit).await?;
-                paused.push(id.clone());
+            if result.rows_affected() == 0 {
+                tx.rollback().await.map_err(database)?;
+                continue;
             }
+            let audit = AuditEvent {
+                at,
+                actor: "system".into(),
+                action: "rollout.pause",
+                organisation_id: None,
+                detail: serde_json::json!({"id": id, "reason": "failure threshold reached"}),
+            };
+            record(&mut tx, "rollout", id, &audit).await?;
             tx.commit().await.map_err(database)?;
+            paused.push(id.clone());
         }
         Ok(paused)
     }

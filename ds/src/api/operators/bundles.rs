@@ -182,10 +182,17 @@ pub async fn content(
         )
             .into_response());
     }
-    let bytes = match state.store.bundle_content(&digest).await {
-        Ok(bytes) => bytes,
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("bundle")),
-        Err(err) => return Err(err.into()),
+    let bytes = match state.bundle_files.get(&digest) {
+        Some(bytes) => bytes,
+        None => match state.store.bundle_content(&digest).await {
+            Ok(bytes) => {
+                let bytes = axum::body::Bytes::from(bytes);
+                state.bundle_files.keep(&digest, bytes.clone());
+                bytes
+            }
+            Err(StoreError::NotFound) => return Err(ApiError::not_found("bundle")),
+            Err(err) => return Err(err.into()),
+        },
     };
     let file = format!("attachment; filename=\"{}-{}.t1cm\"", record.module, record.version);
     Ok((

@@ -46,7 +46,7 @@ pub struct NewRollout {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RaiseRollout {
-    /// The new share of targeted devices: not lower than the current one.
+    /// The new share of targeted devices: higher than the current one.
     #[schema(minimum = 0, maximum = 100)]
     pub percent: u8,
 }
@@ -266,7 +266,7 @@ pub async fn resume(
 }
 
 /// `POST /v3_5/rollouts/{id}/rollback`: withdraws the rollout for good: its devices go back to
-/// the bundle assigned before it
+/// the rollout of the module before it (409 when there is none: pause it instead)
 #[utoipa::path(post, path = "/v3_5/rollouts/{id}/rollback", tag = "operators", params(("id" = String, Path)),
     responses((status = 200, description = "Rolled back", body = inline(crate::api::Data<RolloutView>)),
         (status = 401, body = crate::api::error::ErrorBody), (status = 403, body = crate::api::error::ErrorBody),
@@ -298,10 +298,25 @@ async fn transition(
 ) -> Result<Reply<RolloutView>, ApiError> {
     may_change(&operator)?;
     let now = state.clock.now();
-    let reason = format!("{} by {}", to.as_str().replace('_', " "), operator.actor);
+    let reason = (to != RolloutState::Active)
+        .then(|| format!("{} by {}", to.as_str().replace('_', " "), operator.actor));
+    if to == RolloutState::RolledBack {
+        let current = found(state.store.rollout(&id).await)?;
+        let earlier = state.store.rollouts().await?.into_iter().any(|r| {
+            r.module == current.module
+                && r.sequence < current.sequence
+                && r.state != RolloutState::RolledBack
+        });
+        if !earlier {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                "no earlier rollout of this module to go back to: pause it instead",
+            ));
+        }
+    }
     let audit = event(&operator, action, None, serde_json::json!({"id": id}), now);
     let rollout =
-        found(state.store.set_rollout_state(&id, from, to, Some(&reason), now, &audit).await)?;
+        found(state.store.set_rollout_state(&id, from, to, reason.as_deref(), now, &audit).await)?;
     state.devices.invalidate_sections();
     tracing::info!(rollout = %id, state = to.as_str(), "rollout changed");
     Ok(reply(view(&state, rollout).await?))
