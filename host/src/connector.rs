@@ -32,6 +32,7 @@ use crate::api::{self, ApiConfig, AppState, server};
 use crate::bundles::{self, InstallOptions, Installer, Store, StoreError, TrustError};
 use crate::config::{self, Config, ServerConfig};
 use crate::counters::{Counters, CountersError};
+use crate::ds::{DsLink, DsSync, SyncTargets};
 use crate::pkcs11::{Pkcs11Host, Pkcs11Options};
 use crate::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use crate::security::device_key::{DeviceKey, DeviceKeyError};
@@ -55,6 +56,7 @@ pub struct Connector {
     installer: Arc<Installer>,
     policy: Arc<LivePolicy>,
     certificates: Arc<CertificateResolver>,
+    ds: Option<(Arc<DsSync>, JoinHandle<()>)>,
     data_dir: PathBuf,
 }
 
@@ -114,6 +116,9 @@ pub enum ConnectorError {
     /// A listener cannot be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// The `[ds]` settings cannot be used, or the device's identity cannot be read.
+    #[error(transparent)]
+    Ds(#[from] crate::ds::DsError),
     /// The admin socket cannot be served.
     #[cfg(unix)]
     #[error(transparent)]
@@ -158,6 +163,11 @@ impl Connector {
         &self.certificates
     }
 
+    /// The Distribution Service sync, when `[ds] url` is set.
+    pub fn ds(&self) -> Option<&Arc<DsSync>> {
+        self.ds.as_ref().map(|(sync, _)| sync)
+    }
+
     /// The data directory (keys, certificates, counters, admin socket).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -166,6 +176,9 @@ impl Connector {
     /// Stops the listeners, the admin socket and the certificate watch.
     pub async fn shutdown(self) {
         self.certificate_watch.abort();
+        if let Some((_, task)) = self.ds {
+            task.abort();
+        }
         if let Some((admin, path)) = self.admin {
             admin.abort();
             let _ = std::fs::remove_file(path);
@@ -277,7 +290,12 @@ impl ConnectorBuilder {
             Some(readers) => readers,
             None => configured_readers(&config)?,
         };
-        let source = certificate_source(&config);
+        let source = match &config.ds.url {
+            Some(_) if config.tls.certificate.is_none() => {
+                DsSync::certificate_source(&data_dir).unwrap_or_else(|| certificate_source(&config))
+            }
+            _ => certificate_source(&config),
+        };
         let certificates = Arc::new(CertificateResolver::new(tls::load(&source)?));
         for address in self.listeners.https.iter().filter(|a| !a.ip().is_loopback()) {
             tracing::warn!(%address, "listening on a non-loopback address, as configured");
@@ -287,6 +305,21 @@ impl ConnectorBuilder {
             None => SecurityPolicy::from_config(&config.cors, &config.jwt)?,
         };
         let policy = Arc::new(LivePolicy::new(policy));
+        let ds = match &config.ds.url {
+            Some(url) => {
+                let link = Arc::new(DsLink::new(url, config.ds.failure_limit));
+                let targets = SyncTargets {
+                    policy: policy.clone(),
+                    certificates: certificates.clone(),
+                    installer: installer.clone(),
+                    link: link.clone(),
+                    configured_origins: config.cors.allowed_origins.clone(),
+                    jwt_issuer: config.jwt.issuer.clone(),
+                };
+                Some((DsSync::new(config.ds.clone(), &data_dir, targets)?, link))
+            }
+            None => None,
+        };
         let worker = match self.pkcs11_worker {
             Some(worker) => worker,
             None => std::env::current_exe().map_err(ConnectorError::WorkerExecutable)?,
@@ -299,6 +332,7 @@ impl ConnectorBuilder {
             readers,
             counters: Arc::new(Counters::open(data_dir.join("counters.sqlite"))?),
             accept_plain_pin: config.pin.accept_plain,
+            ds: ds.as_ref().map(|(_, link)| link.clone()),
         })
         .with_pkcs11(pkcs11_service(&config, worker, self.pkcs11_worker_env));
         let server = server::start(api::router(state), &self.listeners, certificates.clone())
@@ -308,6 +342,7 @@ impl ConnectorBuilder {
             if self.admin_socket { serve_admin(&data_dir, &installer).await? } else { None };
         let certificate_watch =
             tokio::spawn(tls::watch(source, certificates.clone(), self.certificate_watch));
+        let ds = ds.map(|(sync, _)| (sync.clone(), sync.spawn()));
         Ok(Connector {
             server,
             admin,
@@ -315,6 +350,7 @@ impl ConnectorBuilder {
             installer,
             policy,
             certificates,
+            ds,
             data_dir,
         })
     }

@@ -26,6 +26,7 @@ pub mod bundles;
 pub mod config;
 pub mod connector;
 pub mod counters;
+pub mod ds;
 pub mod pkcs11;
 pub mod readers;
 pub mod security;

@@ -16,12 +16,14 @@
 //!   message carries; [`seal`]: how they are signed and encrypted (JWS in JWE) and checked.
 //! - [`counters`]: usage counters, as absolute day totals with a sequence number.
 //! - [`assignment`]: the DS-signed list of bundles a device should run.
+//! - [`device`]: the device's side: keys, registration, sealed requests, opened answers.
 //!
 //! `PROTOCOL.md` beside this crate describes the exchange and what each side checks.
 
 pub mod assignment;
 pub mod claims;
 pub mod counters;
+pub mod device;
 pub mod envelope;
 pub mod messages;
 pub mod platform;

@@ -63,6 +63,9 @@ pub enum OpenError {
     /// Newer than the time window.
     #[error("message from the future")]
     FutureDated,
+    /// An answer, but to another message (a replayed answer).
+    #[error("an answer to another message")]
+    NotTheAnswer,
     /// A key is unusable, or sealing failed.
     #[error("key or sealing failure: {0}")]
     Key(String),

@@ -63,6 +63,8 @@ pub const ERROR_TABLE: &[(ErrorKind, &str, StatusCode)] = &[
     (ErrorKind::BundleRefused, "111400", StatusCode::BAD_REQUEST),
     (ErrorKind::ModuleVersionConflict, "111409", StatusCode::CONFLICT),
     (ErrorKind::ModuleStore, "111500", StatusCode::INTERNAL_SERVER_ERROR),
+    (ErrorKind::UpgradeRequired, "113426", StatusCode::FORBIDDEN),
+    (ErrorKind::DsUnreachable, "113503", StatusCode::SERVICE_UNAVAILABLE),
 ];
 
 /// Kinds of failure, each with one row in [`ERROR_TABLE`].
@@ -133,6 +135,12 @@ pub enum ErrorKind {
     ModuleVersionConflict,
     /// The module install state could not be read or written (admin API).
     ModuleStore,
+    /// The Distribution Service requires a newer connector: module calls are refused until
+    /// the upgrade (the description has the download link).
+    UpgradeRequired,
+    /// The Distribution Service could not be reached for too many syncs in a row: module calls
+    /// are refused until a sync succeeds.
+    DsUnreachable,
 }
 
 impl ApiError {

@@ -90,6 +90,19 @@ pub(super) async fn guarded(state: &AppState, router: Router, mut request: Reque
             }
         }
     }
+    if let Some(ds) = state.ds() {
+        let agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        ds.note_call(caller.label.as_deref(), agent);
+        if path.starts_with("/v3/modules/")
+            && let Some(refusal) = ds.refusal()
+        {
+            let mut response = refused_by_ds(&refusal).into_response();
+            if let Some(origin) = &origin {
+                add_cors(response.headers_mut(), origin);
+            }
+            return response;
+        }
+    }
     request.extensions_mut().insert(caller);
     let mut response = match tower::ServiceExt::oneshot(router, request).await {
         Ok(response) => response,
@@ -99,6 +112,27 @@ pub(super) async fn guarded(state: &AppState, router: Router, mut request: Reque
         add_cors(response.headers_mut(), origin);
     }
     response
+}
+
+/// The answer to a module call the DS's verdict refuses.
+fn refused_by_ds(refusal: &crate::ds::Refusal) -> ApiError {
+    match refusal {
+        crate::ds::Refusal::UpgradeRequired { latest, download } => ApiError::new(
+            ErrorKind::UpgradeRequired,
+            format!(
+                "this connector must be upgraded{}{}",
+                latest.as_ref().map(|v| format!(" to {v}")).unwrap_or_default(),
+                download.as_ref().map(|d| format!(": download it from {d}")).unwrap_or_default()
+            ),
+        ),
+        crate::ds::Refusal::DsUnreachable { failures } => ApiError::new(
+            ErrorKind::DsUnreachable,
+            format!(
+                "the connector could not reach its Distribution Service ({failures} syncs in a \
+                 row); module calls resume after the next successful sync"
+            ),
+        ),
+    }
 }
 
 fn preflight(origin: &str, request: &HeaderMap) -> Response {

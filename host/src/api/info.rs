@@ -31,6 +31,10 @@ pub struct InfoData {
     /// Modules, CORS, JWT, version.
     #[serde(rename = "t1CInfoAPI")]
     pub api: ApiInfo,
+    /// The Distribution Service sync (T1C has no such member; absent without a DS).
+    #[serde(rename = "t1CInfoDS", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub ds: Option<crate::ds::DsStatus>,
 }
 
 /// `t1CInfoOS`.
@@ -166,10 +170,29 @@ pub(super) async fn info(State(state): State<AppState>) -> Response {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
     );
+    let data = match state.ds() {
+        Some(ds) => data.with_ds(ds.status(), ds.refusal()),
+        None => data,
+    };
     axum::Json(InfoBody { success: true, data: &data, top_level: &data }).into_response()
 }
 
 impl InfoData {
+    /// The facts of the DS sync: its URL, the device id, and why module calls are refused.
+    fn with_ds(mut self, status: crate::ds::DsStatus, refusal: Option<crate::ds::Refusal>) -> Self {
+        self.api.service.distribution_service_url = status.url.clone();
+        self.api.service.ds_registry_activated = status.device_id.is_some();
+        self.api.uid = status.device_id.clone().unwrap_or_default();
+        if let Some(refusal) = &refusal {
+            self.api.status = match refusal {
+                crate::ds::Refusal::UpgradeRequired { .. } => "UPGRADE_REQUIRED".into(),
+                crate::ds::Refusal::DsUnreachable { .. } => "DS_UNREACHABLE".into(),
+            };
+        }
+        self.ds = Some(status);
+        self
+    }
+
     fn new(
         port: u16,
         modules: Vec<String>,
@@ -211,6 +234,7 @@ impl InfoData {
                 jwt_enabled,
                 optional_consent: true,
             },
+            ds: None,
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct ApiConfig {
     pub counters: Arc<Counters>,
     /// Whether a PIN may arrive as is, without `base64Encoded` (`[pin] accept_plain`).
     pub accept_plain_pin: bool,
+    /// The Distribution Service sync, when one is configured.
+    pub ds: Option<Arc<crate::ds::DsLink>>,
 }
 
 /// What every request handler can reach. Cheap to clone.
@@ -109,6 +111,10 @@ impl AppState {
                 tracing::error!("cannot count a transaction: {err}");
                 ApiError::new(ErrorKind::Internal, "the transaction could not be counted")
             })
+    }
+
+    fn ds(&self) -> Option<&crate::ds::DsLink> {
+        self.inner.ds.as_deref()
     }
 
     fn counters(&self) -> &Counters {

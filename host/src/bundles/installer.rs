@@ -66,7 +66,10 @@ pub struct ModuleStatus {
 /// Installs, removes and rolls back modules; owns the store and updates the served set.
 pub struct Installer {
     runtime: Arc<Runtime>,
-    trust: TrustStore,
+    /// The configured keys.
+    configured: TrustStore,
+    /// The configured keys and the DS's publisher keys: what bundles are verified against.
+    trust: arc_swap::ArcSwap<TrustStore>,
     modules: Arc<ModuleSet>,
     store: Mutex<Store>,
 }
@@ -86,7 +89,23 @@ impl Installer {
         modules: Arc<ModuleSet>,
         store: Store,
     ) -> Self {
-        Self { runtime, trust, modules, store: Mutex::new(store) }
+        Self {
+            runtime,
+            trust: arc_swap::ArcSwap::from_pointee(trust.clone()),
+            configured: trust,
+            modules,
+            store: Mutex::new(store),
+        }
+    }
+
+    /// Trusts `keys` (the DS's publisher keys) besides the configured ones, replacing the DS's
+    /// keys trusted before. Installed modules stay served.
+    pub fn set_extra_trust(&self, keys: Vec<t1c_bundle::PublicKey>) {
+        let mut trust = self.configured.clone();
+        for key in keys {
+            trust.add(key);
+        }
+        self.trust.store(Arc::new(trust));
     }
 
     /// The set the installer serves into.
@@ -125,7 +144,7 @@ impl Installer {
         bytes: &[u8],
         options: InstallOptions,
     ) -> Result<InstallOutcome, InstallError> {
-        let bundle = Bundle::read(bytes)?.verify(&self.trust)?;
+        let bundle = Bundle::read(bytes)?.verify(&self.trust.load())?;
         self.runtime.check_bundle_manifest(&bundle)?;
         let manifest = bundle.manifest();
         let name = manifest.name.to_string();
@@ -301,7 +320,7 @@ impl Installer {
         stored: &StoredBundle,
     ) -> Result<Arc<LoadedModule>, InstallError> {
         let bytes = store.read(stored)?;
-        let bundle = Bundle::read(&bytes)?.verify(&self.trust)?;
+        let bundle = Bundle::read(&bytes)?.verify(&self.trust.load())?;
         if bundle.digest() != stored.digest {
             return Err(InstallError::StoredBundleChanged {
                 module: name.to_owned(),

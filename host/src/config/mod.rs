@@ -44,6 +44,14 @@
 //!                                   # t1c-sdk-js 3.6.1 sends before it has the device key;
 //!                                   # false takes only PINs encrypted to the device key
 //!
+//! [ds]                              # the Distribution Service (none by default)
+//! url = "https://ds.example.com"
+//! ca_certificate = "/path/ds-ca.pem" # when the DS's certificate is not from a public CA
+//! installation_key_file = "/path/installation-key"   # default: <data dir>/ds/installation-key
+//! cycle_secs = 28800                # sync at least this often
+//! initial_delay_max_secs = 300      # random delay before the first periodic sync
+//! failure_limit = 3                 # failed syncs in a row before module calls are refused
+//!
 //! [pkcs11]                          # see [`pkcs11`]
 //! linux = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"   # one path or a list, per OS
 //! macos = "/Library/OpenSC/lib/opensc-pkcs11.so"
@@ -86,6 +94,8 @@ pub struct Config {
     pub pkcs11: Pkcs11Config,
     /// How PINs may arrive.
     pub pin: PinConfig,
+    /// The Distribution Service this connector syncs with (none by default).
+    pub ds: DsConfig,
     /// Where the connector keeps its state (keys, certificates, counters). Default: the OS's
     /// per-user data directory.
     pub data_dir: Option<PathBuf>,
@@ -205,6 +215,40 @@ impl Default for ModulesConfig {
             trusted_keys: Vec::new(),
             trust_development_key: cfg!(debug_assertions),
             bundles: None,
+        }
+    }
+}
+
+/// `[ds]`: the Distribution Service. Without `url` the connector works from its local
+/// configuration alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DsConfig {
+    /// The DS's base URL (`https://ds.example.com`).
+    pub url: Option<String>,
+    /// A PEM file of the CA that issued the DS's certificate, when it is not a public one.
+    pub ca_certificate: Option<PathBuf>,
+    /// The installation key the installer leaves; default `<data dir>/ds/installation-key`,
+    /// else `installation-key` next to the executable. Deleted once registered.
+    pub installation_key_file: Option<PathBuf>,
+    /// Seconds between syncs at most (T1C: 8 hours); the DS may ask for sooner.
+    pub cycle_secs: u64,
+    /// The first periodic sync comes after a random delay up to this (spreads a fleet's
+    /// restarts); the version check runs at start regardless once registered.
+    pub initial_delay_max_secs: u64,
+    /// Failed syncs in a row before module calls are refused (the DS's value replaces it).
+    pub failure_limit: u32,
+}
+
+impl Default for DsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            ca_certificate: None,
+            installation_key_file: None,
+            cycle_secs: 28_800,
+            initial_delay_max_secs: 300,
+            failure_limit: 3,
         }
     }
 }
@@ -352,6 +396,11 @@ impl Config {
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
                 }
                 "T1C_DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
+                "T1C_DS_URL" => self.ds.url = Some(value),
+                "T1C_DS_CA_CERTIFICATE" => self.ds.ca_certificate = Some(PathBuf::from(value)),
+                "T1C_DS_INSTALLATION_KEY_FILE" => {
+                    self.ds.installation_key_file = Some(PathBuf::from(value));
+                }
                 "T1C_PKCS11_LINUX" => self.pkcs11.linux = pkcs11::libraries_from_env(&value),
                 "T1C_PKCS11_MACOS" => self.pkcs11.macos = pkcs11::libraries_from_env(&value),
                 "T1C_PKCS11_WIN" => self.pkcs11.win = pkcs11::libraries_from_env(&value),
@@ -393,6 +442,14 @@ impl Config {
         }
         if self.server.http_port != 0 && self.server.http_port == self.server.port {
             return invalid("server.http_port must differ from server.port".into());
+        }
+        if let Some(url) = &self.ds.url
+            && !url.starts_with("https://")
+        {
+            return invalid(format!("ds.url must start with https://, not {url:?}"));
+        }
+        if self.ds.cycle_secs < 30 {
+            return invalid("ds.cycle_secs must be at least 30".into());
         }
         if self.tls.certificate.is_some() != self.tls.key.is_some() {
             return invalid("tls.certificate and tls.key must be given together".into());

@@ -142,6 +142,48 @@ impl JwtVerifier {
         Ok(())
     }
 
+    /// Adds a key from a public JWK (as a DS publishes them in its JWKS): its `kid`, and its
+    /// algorithm from `alg` or else its key type (EC P-256 → ES256, RSA → RS256, OKP Ed25519 →
+    /// EdDSA).
+    ///
+    /// # Errors
+    /// [`JwtKeyError::Key`] when the JWK has no `kid`, is not a public key of one of those
+    /// algorithms, or does not parse.
+    pub fn add_key_jwk(&mut self, jwk: &serde_json::Value) -> Result<(), JwtKeyError> {
+        use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+        let kid = jwk.get("kid").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
+        let bad =
+            |message: &str| JwtKeyError::Key { kid: kid.clone(), message: message.to_owned() };
+        if kid.is_empty() {
+            return Err(bad("a JWK without kid"));
+        }
+        if jwk.get("d").is_some() {
+            return Err(bad("a private key"));
+        }
+        let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| bad(&e.to_string()))?;
+        let by_type = match &parsed.algorithm {
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                Algorithm::EdDSA
+            }
+            _ => return Err(bad("not an EC P-256, RSA or Ed25519 public key")),
+        };
+        let algorithm = match jwk.get("alg").and_then(|a| a.as_str()) {
+            None => by_type,
+            Some("ES256") if by_type == Algorithm::ES256 => by_type,
+            Some("RS256") if by_type == Algorithm::RS256 => by_type,
+            Some("EdDSA") if by_type == Algorithm::EdDSA => by_type,
+            Some(other) => return Err(bad(&format!("alg {other} does not fit the key"))),
+        };
+        let key = DecodingKey::from_jwk(&parsed).map_err(|e| bad(&e.to_string()))?;
+        self.keys.insert(kid, VerificationKey { algorithm, key });
+        self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
     /// Adds a key from a PEM file.
     ///
     /// # Errors

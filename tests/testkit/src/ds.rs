@@ -2,7 +2,7 @@
 //! directory, on SQLite or on a PostgreSQL of its own ([`crate::postgres::TestDatabase`]),
 //! with a manual clock, over HTTPS with its own local CA (which the [`TestDs::client`] trusts).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -99,6 +99,11 @@ impl TestDs {
         let client = client.build().map_err(|e| TestDsError::Setup(e.to_string()))?;
         let url = running.url();
         Ok(Self { running: Some(running), clock, client, url, config, data, _database: database })
+    }
+
+    /// The PEM file of the CA that issued the DS's certificate (its local CA), if it made one.
+    pub fn ca_certificate(&self) -> Option<PathBuf> {
+        self.running.as_ref().and_then(|r| r.ca_certificate().map(Path::to_path_buf))
     }
 
     /// The base URL (`https://localhost:PORT`, or `http://127.0.0.1:PORT` with plain HTTP).
@@ -248,41 +253,7 @@ pub struct TestDevice {
     pub id: String,
     /// Its platform.
     pub platform: t1c_ds_protocol::messages::Platform,
-    keys: t1c_ds_protocol::seal::PrivateKeys,
-    ds_keys: t1c_ds_protocol::messages::DsKeys,
-    loaded: Loaded,
-}
-
-/// The keys a device uses on every sync, loaded once (loading costs more than using them).
-struct Loaded {
-    signer: t1c_ds_protocol::seal::Signer,
-    decrypters: t1c_ds_protocol::seal::Decrypters,
-    ds_encrypter: t1c_ds_protocol::seal::Encrypter,
-    ds_verifiers: Vec<t1c_ds_protocol::seal::Verifier>,
-}
-
-impl Loaded {
-    fn new(
-        keys: &t1c_ds_protocol::seal::PrivateKeys,
-        ds_keys: &t1c_ds_protocol::messages::DsKeys,
-    ) -> Result<Self, String> {
-        use t1c_ds_protocol::seal::{self, Decrypters, Encrypter, Signer, Verifier};
-        let current = ds_keys.encryption.first().ok_or("the DS published no encryption key")?;
-        let current = seal::peer_key(current, false).map_err(|e| e.to_string())?;
-        let ds_verifiers = ds_keys
-            .signing
-            .iter()
-            .filter_map(|k| seal::peer_key(k, true).ok())
-            .filter_map(|k| Verifier::load(&k).ok())
-            .collect();
-        Ok(Self {
-            signer: Signer::load(&keys.signing).map_err(|e| e.to_string())?,
-            decrypters: Decrypters::load(std::slice::from_ref(&keys.encryption))
-                .map_err(|e| e.to_string())?,
-            ds_encrypter: Encrypter::load(&current).map_err(|e| e.to_string())?,
-            ds_verifiers,
-        })
-    }
+    device: t1c_ds_protocol::device::Device,
 }
 
 impl std::fmt::Debug for TestDevice {
@@ -302,9 +273,8 @@ impl TestDevice {
         installation_key: &str,
         platform: t1c_ds_protocol::messages::Platform,
     ) -> Result<Self, String> {
-        use t1c_ds_protocol::messages::{
-            RegistrationAnswer, RegistrationRequest, RegistrationToken,
-        };
+        use t1c_ds_protocol::device::{self, Device};
+        use t1c_ds_protocol::messages::{RegistrationAnswer, RegistrationToken};
         let answer = client
             .post(format!("{base_url}/v3_5/devices/registration-tokens"))
             .header("apikey", installation_key)
@@ -314,16 +284,9 @@ impl TestDevice {
         let token: Value = answer.json().await.map_err(|e| e.to_string())?;
         let token: RegistrationToken =
             serde_json::from_value(token["data"].clone()).map_err(|_| token.to_string())?;
-        let keys = t1c_ds_protocol::seal::PrivateKeys::generate("device-sig", "device-enc")
+        let keys = device::generate_keys().map_err(|e| e.to_string())?;
+        let jws = device::registration(&keys, token.registration_token, platform.clone())
             .map_err(|e| e.to_string())?;
-        let (signing, encryption) = keys.public();
-        let request = RegistrationRequest {
-            registration_token: token.registration_token,
-            signing_key: serde_json::to_value(signing.as_ref()).map_err(|e| e.to_string())?,
-            encryption_key: serde_json::to_value(encryption.as_ref()).map_err(|e| e.to_string())?,
-            platform: platform.clone(),
-        };
-        let jws = Self::self_signed(&keys, &request)?;
         let answer: Value = client
             .post(format!("{base_url}/v3_5/devices"))
             .header("content-type", "application/jose")
@@ -336,11 +299,13 @@ impl TestDevice {
             .map_err(|e| e.to_string())?;
         let registered: RegistrationAnswer =
             serde_json::from_value(answer["data"].clone()).map_err(|_| answer.to_string())?;
-        let loaded = Loaded::new(&keys, &registered.ds_keys)?;
-        Ok(Self { id: registered.device_id, platform, keys, ds_keys: registered.ds_keys, loaded })
+        let device = Device::new(registered.device_id.clone(), keys, registered.ds_keys)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { id: registered.device_id, platform, device })
     }
 
-    /// A compact JWS of `payload` signed with the device's signing key (registration).
+    /// A compact JWS of `payload` signed with `keys`' signing key (registration requests a
+    /// test builds by hand).
     ///
     /// # Errors
     /// When signing fails.
@@ -353,7 +318,7 @@ impl TestDevice {
 
     /// The DS keys the device holds.
     pub fn ds_keys(&self) -> &t1c_ds_protocol::messages::DsKeys {
-        &self.ds_keys
+        self.device.ds_keys()
     }
 
     /// Replaces the DS keys the device holds (after a `ds_keys` section).
@@ -361,14 +326,13 @@ impl TestDevice {
     /// # Panics
     /// When the keys are unusable (a test failure).
     pub fn set_ds_keys(&mut self, keys: t1c_ds_protocol::messages::DsKeys) {
-        self.loaded = Loaded::new(&self.keys, &keys).expect("usable DS keys");
-        self.ds_keys = keys;
+        self.device.set_ds_keys(keys).expect("usable DS keys");
     }
 
-    /// Seals `body` as this device at `issued_at` with `message_id`, to the DS's current key.
+    /// Seals `body` as this device at `issued_at` with `message_id`, naming `device_id`.
     ///
     /// # Panics
-    /// When the DS gave no usable key (a test failure).
+    /// When sealing fails (a test failure).
     pub fn seal<T: serde::Serialize>(
         &self,
         body: T,
@@ -376,16 +340,7 @@ impl TestDevice {
         message_id: &str,
         device_id: &str,
     ) -> String {
-        let envelope = t1c_ds_protocol::messages::Envelope {
-            v: t1c_ds_protocol::messages::ENVELOPE_VERSION,
-            device_id: device_id.to_owned(),
-            message_id: message_id.to_owned(),
-            issued_at,
-            in_reply_to: None,
-            body,
-        };
-        t1c_ds_protocol::seal::seal_with(&envelope, &self.loaded.signer, &self.loaded.ds_encrypter)
-            .expect("sealed")
+        self.device.seal_as(body, issued_at, message_id, device_id).expect("sealed")
     }
 
     /// Opens a sealed answer: decrypts with the device's key, verifies with the DS key it names.
@@ -397,15 +352,7 @@ impl TestDevice {
         sealed: &str,
         now: i64,
     ) -> Result<t1c_ds_protocol::messages::Envelope<T>, t1c_ds_protocol::seal::OpenError> {
-        use t1c_ds_protocol::seal::{self, OpenError};
-        let decrypted = seal::decrypt_with(sealed, &self.loaded.decrypters)?;
-        let sender = self
-            .loaded
-            .ds_verifiers
-            .iter()
-            .find(|v| v.key_id() == Some(decrypted.sender_kid.as_str()))
-            .ok_or(OpenError::UnknownSender)?;
-        decrypted.verify_with(sender, Some(&self.id), now)
+        self.device.open(sealed, now)
     }
 
     /// Checks a module assignment as a connector does: signed by a DS key this device holds,
@@ -423,13 +370,7 @@ impl TestDevice {
         t1c_ds_protocol::assignment::ModuleAssignment,
         t1c_ds_protocol::assignment::AssignmentError,
     > {
-        t1c_ds_protocol::assignment::ModuleAssignment::verify(
-            jws,
-            &self.loaded.ds_verifiers,
-            &self.id,
-            now,
-            held,
-        )
+        self.device.assignment(jws, now, held)
     }
 
     /// Posts a sealed message to this device's sync route; returns the status and body text.

@@ -1,0 +1,182 @@
+//! The connector under a Distribution Service, end to end over real HTTPS: the DS in process
+//! (its own composition root, SQLite), the connector through its own composition root, and
+//! nothing between them but the device protocol.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use t1c_testkit::TestConnector;
+use t1c_testkit::bundle::{development_key, signed_bundle};
+use t1c_testkit::ds::{DsBackend, TestDs};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const SHOP: &str = "https://shop.example";
+
+/// A DS with this connector's version, its installation key, an organisation, a label `shop`
+/// for [`SHOP`] and its API key, and the development key trusted for bundles.
+async fn ds() -> (TestDs, String, String, String) {
+    let ds = TestDs::start(DsBackend::Sqlite).await.expect("DS");
+    let admin = ds.admin_token().await;
+    let body = json!({"id": VERSION, "recommended": false, "allowed": true});
+    let (status, answer) = ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = ds
+        .call(
+            Method::POST,
+            &format!("/v3_5/versions/{VERSION}/keys"),
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let installation_key = answer["data"]["api_key"].as_str().expect("key").to_owned();
+    let org = ds.organisation(&admin, "Shops").await;
+    let (_, label_key) = ds.label_with_key(&admin, &org, "shop", &[SHOP]).await;
+    use base64::Engine as _;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(development_key().public_key().as_bytes());
+    let (status, answer) = ds
+        .call(
+            Method::POST,
+            "/v3_5/publisher-keys",
+            Some(&admin),
+            Some(json!({"name": "development", "public_key": public})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    (ds, admin, installation_key, label_key)
+}
+
+/// A connector configured for `ds`, with the installation key where the installer leaves it.
+async fn connector(ds: &TestDs, installation_key: &str) -> TestConnector {
+    let builder = TestConnector::builder();
+    let key_dir = builder.dir().join("ds");
+    std::fs::create_dir_all(&key_dir).expect("ds dir");
+    std::fs::write(key_dir.join("installation-key"), installation_key).expect("key file");
+    let (url, ca) = (ds.url().to_owned(), ds.ca_certificate().expect("the DS's CA"));
+    builder
+        .config(move |c| {
+            c.ds.url = Some(url);
+            c.ds.ca_certificate = Some(ca);
+            c.ds.initial_delay_max_secs = 3600;
+        })
+        .start()
+        .await
+}
+
+async fn sync(connector: &TestConnector) {
+    connector.connector().ds().expect("a DS sync").sync_now().await.expect("the sync succeeds");
+}
+
+async fn get(
+    connector: &TestConnector,
+    path: &str,
+    origin: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = connector.client().get(connector.url(path)).header("origin", origin);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the connector answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds() {
+    let (ds, admin, installation_key, label_key) = ds().await;
+    // A bundle rolled out to every device before the connector even exists.
+    let bundle = signed_bundle("t1c-module-hello", &development_key());
+    let response = ds
+        .client()
+        .post(format!("{}/v3_5/bundles", ds.url()))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .body(bundle)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let digest = response.json::<Value>().await.expect("json")["data"]["digest"].clone();
+    let (status, answer) = ds
+        .call(
+            Method::POST,
+            "/v3_5/rollouts",
+            Some(&admin),
+            Some(json!({"bundle": digest, "percent": 100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    let connector = connector(&ds, &installation_key).await;
+    sync(&connector).await;
+    let data_dir = connector.data_dir().to_owned();
+    assert!(!data_dir.join("ds/installation-key").exists(), "the installation key is consumed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data_dir.join("ds/identity.json"))
+            .expect("identity")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the identity is the connector's alone");
+    }
+    let status = connector.connector().ds().expect("ds");
+    let _ = status;
+
+    // CORS from the label's domains; JWT keys from the DS's JWKS.
+    let (code, info) = get(&connector, "/info", SHOP, None).await;
+    assert_eq!(code, StatusCode::OK, "{info}");
+    let api = &info["data"]["t1CInfoAPI"];
+    assert_eq!(api["service"]["dsRegistryActivated"], true);
+    assert!(api["uid"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(api["jwtEnabled"], true);
+    assert_eq!(
+        get(&connector, "/info", "https://evil.example", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(get(&connector, "/v3/readers", SHOP, None).await.0, StatusCode::UNAUTHORIZED);
+    let token = ds
+        .client()
+        .get(format!("{}/v3_5/tokens/application", ds.url()))
+        .header("apikey", &label_key)
+        .send()
+        .await
+        .expect("token")
+        .json::<Value>()
+        .await
+        .expect("json")["data"]
+        .as_str()
+        .expect("a JWT")
+        .to_owned();
+    let (code, readers) = get(&connector, "/v3/readers", SHOP, Some(&token)).await;
+    assert_eq!(code, StatusCode::OK, "{readers}");
+
+    // The rolled-out module is served, with no restart.
+    let modules = connector.connector().installer().list();
+    assert!(modules.iter().any(|m| m.name == "hello" && m.version == "0.1.0"), "{modules:?}");
+    let (code, version) =
+        get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
+    assert_eq!(code, StatusCode::OK, "{version}");
+
+    // A mandatory newer version: module calls refused with the link, the rest still answers.
+    let body = json!({"id": "99.0.0", "mandatory": true, "allowed": true, "uris": [{"os": "unix", "uri": "t1c-99.deb"}]});
+    let (code, answer) = ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    ds.clock().advance(t1c_ds::devices::SECTIONS_TTL);
+    sync(&connector).await;
+    let (code, refused) =
+        get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["code"], "113426");
+    assert!(
+        refused["description"].as_str().is_some_and(|d| d.contains("99.0.0")
+            && d.contains("/v3_5/downloads/installers/unix/versions/99.0.0")),
+        "{refused}"
+    );
+    assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&token)).await.0, StatusCode::OK);
+    let (_, info) = get(&connector, "/info", SHOP, None).await;
+    assert_eq!(info["data"]["t1CInfoAPI"]["status"], "UPGRADE_REQUIRED");
+    connector.shutdown().await;
+    ds.stop().await;
+}
