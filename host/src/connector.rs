@@ -56,6 +56,7 @@ pub struct Connector {
     installer: Arc<Installer>,
     policy: Arc<LivePolicy>,
     certificates: Arc<CertificateResolver>,
+    counters: Arc<Counters>,
     ds: Option<(Arc<DsSync>, JoinHandle<()>)>,
     data_dir: PathBuf,
 }
@@ -161,6 +162,11 @@ impl Connector {
     /// The certificate served to new TLS handshakes.
     pub fn certificates(&self) -> &Arc<CertificateResolver> {
         &self.certificates
+    }
+
+    /// The transaction counters (what the DS sync ships).
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// The Distribution Service sync, when `[ds] url` is set.
@@ -305,6 +311,7 @@ impl ConnectorBuilder {
             None => SecurityPolicy::from_config(&config.cors, &config.jwt)?,
         };
         let policy = Arc::new(LivePolicy::new(policy));
+        let counters = Arc::new(Counters::open(data_dir.join("counters.sqlite"))?);
         let ds = match &config.ds.url {
             Some(url) => {
                 let link = Arc::new(DsLink::new(url, config.ds.failure_limit));
@@ -315,6 +322,7 @@ impl ConnectorBuilder {
                     link: link.clone(),
                     configured_origins: config.cors.allowed_origins.clone(),
                     jwt_issuer: config.jwt.issuer.clone(),
+                    counters: counters.clone(),
                 };
                 Some((DsSync::new(config.ds.clone(), &data_dir, targets)?, link))
             }
@@ -330,7 +338,7 @@ impl ConnectorBuilder {
             device_key: DeviceKey::load_or_create(&data_dir.join("device-key.pem"))?,
             modules: installer.modules().clone(),
             readers,
-            counters: Arc::new(Counters::open(data_dir.join("counters.sqlite"))?),
+            counters: counters.clone(),
             accept_plain_pin: config.pin.accept_plain,
             ds: ds.as_ref().map(|(_, link)| link.clone()),
         })
@@ -350,6 +358,7 @@ impl ConnectorBuilder {
             installer,
             policy,
             certificates,
+            counters,
             ds,
             data_dir,
         })

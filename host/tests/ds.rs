@@ -4,6 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use t1c_host::counters::{Transaction, UseCase};
 use t1c_testkit::TestConnector;
 use t1c_testkit::bundle::{development_key, signed_bundle};
 use t1c_testkit::ds::{DsBackend, TestDs};
@@ -158,6 +159,34 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
     let (code, version) =
         get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
     assert_eq!(code, StatusCode::OK, "{version}");
+
+    // Usage: shipped as day totals, acknowledged, never counted twice.
+    let usage = || async {
+        let today = time::OffsetDateTime::now_utc().date().to_string();
+        let path = format!("/v3_5/usage?from={today}&to={today}");
+        let (code, body) = ds.call(Method::GET, &path, Some(&admin), None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body["data"].as_array().map_or(0, |rows| {
+            rows.iter().filter(|r| r["label"] == "shop").filter_map(|r| r["total"].as_i64()).sum()
+        })
+    };
+    let count = |n: usize| {
+        let counters = connector.connector().counters().clone();
+        for _ in 0..n {
+            let mut read = Transaction::today("beid", UseCase::IdentityRead);
+            read.label = Some("shop".into());
+            counters.record(read).expect("counted");
+        }
+    };
+    count(2);
+    sync(&connector).await;
+    assert_eq!(usage().await, 2);
+    sync(&connector).await;
+    assert_eq!(usage().await, 2, "acknowledged: not sent again");
+    count(3);
+    sync(&connector).await;
+    assert_eq!(usage().await, 5, "a total, not a delta");
+    assert!(connector.connector().counters().snapshot().expect("snapshot").is_empty());
 
     // A mandatory newer version: module calls refused with the link, the rest still answers.
     let body = json!({"id": "99.0.0", "mandatory": true, "allowed": true, "uris": [{"os": "unix", "uri": "t1c-99.deb"}]});

@@ -51,7 +51,10 @@
 //! twice. [`Counters::acknowledge`] deletes the drain once the DS has it. A drain that is not
 //! acknowledged (the upload failed, the connector was killed) is returned again, with the same id
 //! and rows, by the next `drain_until`, so the DS can use the id to drop a duplicate delivery.
-//! Drained rows stay in [`Counters::snapshot`] until acknowledged.
+//! Drained rows stay in [`Counters::snapshot`] until acknowledged. A drain also carries each
+//! key's absolute day total ([`Drain::totals`]: what the DS acknowledged before plus the drain),
+//! which is what the DS protocol ships: the DS keeps the total of the highest drain number, so a
+//! resent drain never counts twice. A drain holds at most [`Counters::MAX_DRAIN_ROWS`] rows.
 
 mod error;
 mod store;
@@ -86,6 +89,9 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Rows one [`Drain`] holds at most: what one DS message carries.
+    pub const MAX_DRAIN_ROWS: usize = store::MAX_DRAIN_ROWS as usize;
+
     /// Opens the counters database at `path`, creating it and its folder if needed, with the
     /// default [`Options`].
     ///
@@ -158,9 +164,9 @@ impl Counters {
     }
 
     /// Hands the DS sync the rows to ship: the oldest unacknowledged drain if there is one,
-    /// otherwise a new drain holding every live row whose day is on or before `last_day`
-    /// (inclusive), which leave the live counters in the same SQLite transaction. `None` when
-    /// there is nothing to ship.
+    /// otherwise a new drain holding the live rows whose day is on or before `last_day`
+    /// (inclusive), at most [`Counters::MAX_DRAIN_ROWS`] (the oldest days first), which leave
+    /// the live counters in the same SQLite transaction. `None` when there is nothing to ship.
     ///
     /// Pass yesterday to ship only complete days, or today to ship everything.
     ///
@@ -241,6 +247,7 @@ impl Default for Options {
 pub struct Drain {
     id: DrainId,
     rows: Vec<CounterRow>,
+    totals: Vec<CounterRow>,
 }
 
 impl Drain {
@@ -258,6 +265,12 @@ impl Drain {
     /// The rows to ship, by value.
     pub fn into_rows(self) -> Vec<CounterRow> {
         self.rows
+    }
+
+    /// The same keys with their absolute day totals: what the DS acknowledged before plus this
+    /// drain (the protocol ships totals, so a resend never counts twice).
+    pub fn totals(&self) -> &[CounterRow] {
+        &self.totals
     }
 }
 
@@ -337,6 +350,46 @@ mod tests {
         let rows = counters.snapshot().unwrap();
         let days: Vec<_> = rows.iter().map(|r| (r.day.to_string(), r.counter)).collect();
         assert_eq!(days, [("2024-02-29".into(), 1), ("2024-03-01".into(), 2)]);
+    }
+
+    #[test]
+    fn drains_carry_absolute_totals_that_grow_with_each_acknowledgement() {
+        let (_dir, counters) = counters();
+        let day: Day = "2024-05-01".parse().unwrap();
+        for _ in 0..3 {
+            counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
+        }
+        let first = counters.drain_until(day).unwrap().unwrap();
+        assert_eq!((first.rows()[0].counter, first.totals()[0].counter), (3, 3));
+        // Not acknowledged (the sync died): the same drain, the same totals.
+        let again = counters.drain_until(day).unwrap().unwrap();
+        assert_eq!(again, first);
+        assert!(counters.acknowledge(first.id()).unwrap());
+        counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
+        counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
+        let second = counters.drain_until(day).unwrap().unwrap();
+        assert!(second.id() > first.id());
+        assert_eq!((second.rows()[0].counter, second.totals()[0].counter), (2, 5), "3 shipped + 2");
+    }
+
+    #[test]
+    fn a_drain_holds_at_most_one_message_of_rows() {
+        let (_dir, counters) = counters();
+        let day: Day = "2024-05-01".parse().unwrap();
+        for i in 0..Counters::MAX_DRAIN_ROWS + 5 {
+            counters
+                .record(transaction(Some(&format!("label-{i:04}")), None, "2024-05-01"))
+                .unwrap();
+        }
+        let first = counters.drain_until(day).unwrap().unwrap();
+        assert_eq!(first.rows().len(), Counters::MAX_DRAIN_ROWS);
+        assert_eq!(
+            counters.snapshot().unwrap().len(),
+            Counters::MAX_DRAIN_ROWS + 5,
+            "nothing lost"
+        );
+        counters.acknowledge(first.id()).unwrap();
+        assert_eq!(counters.drain_until(day).unwrap().unwrap().rows().len(), 5);
     }
 
     #[test]

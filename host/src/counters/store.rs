@@ -4,7 +4,9 @@
 //! Two tables hold counts. `counters` has the live rows, one per (label, tag, module, use case,
 //! day). `drained` has the rows handed to the DS sync and not yet acknowledged, grouped by the
 //! drain (`drains`) they were handed out in. A transaction is counted exactly once across both;
-//! draining moves counts from the first to the second in one SQLite transaction.
+//! draining moves counts from the first to the second in one SQLite transaction. A third,
+//! `shipped`, holds per key the total the DS has acknowledged: the DS keeps absolute day totals,
+//! so a drain is shipped as `shipped + drained` and acknowledging it adds it to `shipped`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,26 @@ use super::transaction::{CounterRow, Day, Key, UseCase};
 use super::{Drain, DrainId};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+/// Rows one drain holds at most (what one DS message carries).
+pub(super) const MAX_DRAIN_ROWS: i64 = 1000;
+
+/// Days the acknowledged totals are kept (the DS takes late counts for about two months).
+const SHIPPED_DAYS: i64 = 70;
+
+/// Version 2: the acknowledged totals.
+const SHIPPED_TABLE: &str = "
+    CREATE TABLE IF NOT EXISTS shipped (
+        label    TEXT    NOT NULL,
+        tag      TEXT    NOT NULL,
+        module   TEXT    NOT NULL,
+        use_case TEXT    NOT NULL,
+        day      INTEGER NOT NULL,
+        total    INTEGER NOT NULL CHECK (total > 0),
+        PRIMARY KEY (label, tag, module, use_case, day)
+    ) WITHOUT ROWID;
+";
 
 /// How long a statement waits for a lock held by another connection (a second process on the
 /// same file, or a checkpoint) before failing.
@@ -164,12 +185,17 @@ impl Store {
                 tx.execute(
                     "INSERT INTO drained (drain_id, label, tag, module, use_case, day, counter)
                      SELECT ?1, label, tag, module, use_case, day, counter
-                     FROM counters WHERE day <= ?2",
-                    params![id, last_day.julian()],
+                     FROM counters WHERE day <= ?2
+                     ORDER BY day, label, tag, module, use_case LIMIT ?3",
+                    params![id, last_day.julian(), MAX_DRAIN_ROWS],
                 )
                 .map_err(failed)?;
-                tx.execute("DELETE FROM counters WHERE day <= ?1", [last_day.julian()])
-                    .map_err(failed)?;
+                tx.execute(
+                    "DELETE FROM counters WHERE (label, tag, module, use_case, day) IN
+                     (SELECT label, tag, module, use_case, day FROM drained WHERE drain_id = ?1)",
+                    [id],
+                )
+                .map_err(failed)?;
                 id
             }
         };
@@ -181,10 +207,19 @@ impl Store {
             [id],
             "drain counters",
         )?;
+        let totals = rows_of(
+            &tx,
+            &self.path,
+            "SELECT d.label, d.tag, d.module, d.use_case, d.day, d.counter + COALESCE(s.total, 0)
+             FROM drained d LEFT JOIN shipped s USING (label, tag, module, use_case, day)
+             WHERE d.drain_id = ?1 ORDER BY d.day, d.label, d.tag, d.module, d.use_case",
+            [id],
+            "drain counters",
+        )?;
         tx.commit().map_err(failed)?;
         let id = u64::try_from(id)
             .map_err(|_| CountersError::bad_row(&self.path, format!("drain id {id}")))?;
-        Ok(Some(Drain { id: DrainId(id), rows }))
+        Ok(Some(Drain { id: DrainId(id), rows, totals }))
     }
 
     /// Forgets drain `id` and its rows, if it is still there.
@@ -194,6 +229,19 @@ impl Store {
         let id = i64::try_from(id.0).unwrap_or(i64::MAX);
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO shipped (label, tag, module, use_case, day, total)
+             SELECT label, tag, module, use_case, day, counter FROM drained WHERE drain_id = ?1
+             ON CONFLICT (label, tag, module, use_case, day)
+             DO UPDATE SET total = total + excluded.total",
+            [id],
+        )
+        .map_err(failed)?;
+        tx.execute(
+            "DELETE FROM shipped WHERE day < (SELECT MAX(day) FROM shipped) - ?1",
+            [SHIPPED_DAYS],
+        )
+        .map_err(failed)?;
         tx.execute("DELETE FROM drained WHERE drain_id = ?1", [id]).map_err(failed)?;
         let known = tx.execute("DELETE FROM drains WHERE id = ?1", [id]).map_err(failed)?;
         tx.commit().map_err(failed)?;
@@ -221,7 +269,13 @@ impl Store {
             0 => self
                 .conn
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    "BEGIN IMMEDIATE; {SCHEMA} {SHIPPED_TABLE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(opening),
+            1 => self
+                .conn
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SHIPPED_TABLE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 ))
                 .map_err(opening),
             found => Err(CountersError::UnsupportedSchema {

@@ -14,6 +14,11 @@
 //! - the version verdict: `notify` is logged with the download link, `block` refuses module
 //!   calls ([`super::Refusal`]).
 //!
+//! Each request carries the transaction counters as absolute day totals with the drain's
+//! number as sequence ([`Counters::drain_until`]); the drain is acknowledged only once the
+//! answer says the DS stored it, so a sync killed half-way resends the same batch, which the DS
+//! keeps once.
+//!
 //! What was applied is kept in `<data dir>/ds/applied.json` and applied again at start, so a
 //! connector that starts while the DS is down serves with the DS's last policy.
 
@@ -23,6 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use t1c_ds_protocol::assignment::AssignedModule;
+use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase as ProtocolUseCase};
 use t1c_ds_protocol::device::{self, Device};
 use t1c_ds_protocol::messages::{
     ContextConfig, DeviceState, Digests, FailedInstall, InstalledModule, Platform, SyncAnswer,
@@ -34,6 +40,7 @@ use super::client::DsHttp;
 use super::{DsError, DsLink, identity};
 use crate::bundles::{InstallOptions, Installer};
 use crate::config::DsConfig;
+use crate::counters::{self, Counters, Day, Drain};
 use crate::security::cors::CorsPolicy;
 use crate::security::jwt::JwtVerifier;
 use crate::security::policy::LivePolicy;
@@ -54,6 +61,8 @@ pub struct SyncTargets {
     pub configured_origins: Vec<String>,
     /// The configured token issuer, if any.
     pub jwt_issuer: Option<String>,
+    /// The transaction counters shipped with each sync.
+    pub counters: Arc<Counters>,
 }
 
 /// What was applied, kept across restarts.
@@ -208,6 +217,7 @@ impl DsSync {
             return Err(DsError::Storage("no identity".into()));
         };
         self.targets.link.update(|s| s.device_id = Some(device.id().to_owned()));
+        let drain = self.drain().await?;
         let (labels, user_agents) = self.targets.link.take_seen();
         let request = SyncRequest {
             state: if self.targets.link.refusal().is_some() {
@@ -221,7 +231,7 @@ impl DsSync {
             modules: installed(&self.targets.installer),
             failed_installs: state.applied.failed_installs.clone(),
             digests: state.applied.digests.clone(),
-            counters: Default::default(),
+            counters: batch(drain.as_ref()),
         };
         let sent = now();
         let (message_id, sealed) =
@@ -243,7 +253,32 @@ impl DsSync {
         let answer: SyncAnswer = device
             .open_answer(&answer, &message_id, now())
             .map_err(|e| DsError::BadAnswer(e.to_string()))?;
-        self.apply(device, &mut state.applied, answer).await
+        let mut next = None;
+        if let Some(drain) = &drain
+            && answer.counters_stored == drain.id().as_u64()
+        {
+            // Stored by the DS: forgotten here. A crash before this line resends the same drain
+            // (same sequence, same totals), which the DS keeps once.
+            let (counters, id) = (self.targets.counters.clone(), drain.id());
+            tokio::task::spawn_blocking(move || counters.acknowledge(id))
+                .await
+                .map_err(|e| DsError::Storage(e.to_string()))?
+                .map_err(|e| DsError::Storage(e.to_string()))?;
+            if drain.rows().len() >= Counters::MAX_DRAIN_ROWS {
+                next = Some(30);
+            }
+        }
+        let wait = self.apply(device, &mut state.applied, answer).await?;
+        Ok(next.map_or(wait, |soon: u64| soon.min(wait)))
+    }
+
+    /// The counters to ship: the pending drain, or a new one up to today.
+    async fn drain(&self) -> Result<Option<Drain>, DsError> {
+        let counters = self.targets.counters.clone();
+        tokio::task::spawn_blocking(move || counters.drain_until(Day::today()))
+            .await
+            .map_err(|e| DsError::Storage(e.to_string()))?
+            .map_err(|e| DsError::Storage(e.to_string()))
     }
 
     async fn register(&self) -> Result<Device, DsError> {
@@ -472,6 +507,38 @@ impl DsSync {
         let text = serde_json::to_string(applied).map_err(|e| DsError::Storage(e.to_string()))?;
         t1c_tls::write_private(&self.dir.join("applied.json"), &text)
             .map_err(|e| DsError::Storage(e.to_string()))
+    }
+}
+
+/// A drain as the protocol's counter batch: its number as the sequence, absolute day totals.
+fn batch(drain: Option<&Drain>) -> CounterBatch {
+    let Some(drain) = drain else {
+        return CounterBatch::default();
+    };
+    let rows = drain
+        .totals()
+        .iter()
+        .map(|row| DayCount {
+            day: row.day.to_string(),
+            label: row.label.clone().unwrap_or_default(),
+            tag: row.tag.clone().unwrap_or_default(),
+            module: row.module.clone(),
+            use_case: use_case(row.use_case),
+            total: row.counter,
+        })
+        .collect();
+    CounterBatch { seq: drain.id().as_u64(), rows }
+}
+
+fn use_case(use_case: counters::UseCase) -> ProtocolUseCase {
+    match use_case {
+        counters::UseCase::IdentityRead => ProtocolUseCase::IdentityRead,
+        counters::UseCase::Authentication => ProtocolUseCase::Authentication,
+        counters::UseCase::DigitalSignature => ProtocolUseCase::DigitalSignature,
+        counters::UseCase::PinVerification => ProtocolUseCase::PinVerification,
+        counters::UseCase::FileDownload => ProtocolUseCase::FileDownload,
+        counters::UseCase::FileUpload => ProtocolUseCase::FileUpload,
+        counters::UseCase::FilePrint => ProtocolUseCase::FilePrint,
     }
 }
 
