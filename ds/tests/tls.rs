@@ -14,20 +14,8 @@ const DAY: i64 = 86_400;
 /// A chain (leaf for `localhost` and `t1c.local`, then its CA) and the leaf's key; the leaf
 /// expires `days` from now.
 fn keystore(days: i64) -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.not_before = now - time::Duration::days(1);
-    ca.not_after = now + time::Duration::days(days.max(1) + 10);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().expect("key"))
-        .expect("CA");
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "t1c.local".into()])
-        .expect("leaf params");
-    leaf.not_before = now - time::Duration::days(2);
-    leaf.not_after = now + time::Duration::days(days);
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = leaf.signed_by(&key, &ca).expect("leaf");
-    (format!("{}{}", cert.pem(), ca.pem()), key.serialize_pem())
+    let (chain, key, _) = t1c_testkit::ds::keystore(days);
+    (chain, key)
 }
 
 async fn upload(ds: &TestDs, token: &str, body: Value) -> (StatusCode, Value) {

@@ -11,6 +11,7 @@ use t1c_testkit::ds::{DsBackend, TestDs};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SHOP: &str = "https://shop.example";
+const BANK: &str = "https://bank.example";
 
 /// A DS with this connector's version, its installation key, an organisation, a label `shop`
 /// for [`SHOP`] and its API key, and the development key trusted for bundles.
@@ -32,6 +33,7 @@ async fn ds() -> (TestDs, String, String, String) {
     let installation_key = answer["data"]["api_key"].as_str().expect("key").to_owned();
     let org = ds.organisation(&admin, "Shops").await;
     let (_, label_key) = ds.label_with_key(&admin, &org, "shop", &[SHOP]).await;
+    ds.label_with_key(&admin, &org, "bank", &[BANK]).await;
     use base64::Engine as _;
     let public =
         base64::engine::general_purpose::STANDARD.encode(development_key().public_key().as_bytes());
@@ -49,11 +51,16 @@ async fn ds() -> (TestDs, String, String, String) {
 
 /// A connector configured for `ds`, with the installation key where the installer leaves it.
 async fn connector(ds: &TestDs, installation_key: &str) -> TestConnector {
+    connector_at(ds.url(), ds, installation_key).await
+}
+
+/// As [`connector`], reaching the DS at `url` (a relay in front of it).
+async fn connector_at(url: &str, ds: &TestDs, installation_key: &str) -> TestConnector {
     let builder = TestConnector::builder();
     let key_dir = builder.dir().join("ds");
     std::fs::create_dir_all(&key_dir).expect("ds dir");
     std::fs::write(key_dir.join("installation-key"), installation_key).expect("key file");
-    let (url, ca) = (ds.url().to_owned(), ds.ca_certificate().expect("the DS's CA"));
+    let (url, ca) = (url.to_owned(), ds.ca_certificate().expect("the DS's CA"));
     builder
         .config(move |c| {
             c.ds.url = Some(url);
@@ -62,6 +69,43 @@ async fn connector(ds: &TestDs, installation_key: &str) -> TestConnector {
         })
         .start()
         .await
+}
+
+async fn upload(ds: &TestDs, admin: &str, package: &str) -> String {
+    let response = ds
+        .client()
+        .post(format!("{}/v3_5/bundles", ds.url()))
+        .bearer_auth(admin)
+        .header("content-type", "application/octet-stream")
+        .body(signed_bundle(package, &development_key()))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["data"]["digest"].as_str().expect("digest").to_owned()
+}
+
+async fn rollout(ds: &TestDs, admin: &str, digest: &str) -> String {
+    let body = json!({"bundle": digest, "percent": 100});
+    let (status, answer) = ds.call(Method::POST, "/v3_5/rollouts", Some(admin), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    answer["data"]["id"].as_str().expect("id").to_owned()
+}
+
+/// An application token for the label of `label_key`, from the DS.
+async fn token(ds: &TestDs, label_key: &str) -> String {
+    let answer: Value = ds
+        .client()
+        .get(format!("{}/v3_5/tokens/application", ds.url()))
+        .header("apikey", label_key)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    answer["data"].as_str().expect("a JWT").to_owned()
 }
 
 async fn sync(connector: &TestConnector) {
@@ -122,8 +166,6 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
             .mode();
         assert_eq!(mode & 0o077, 0, "the identity is the connector's alone");
     }
-    let status = connector.connector().ds().expect("ds");
-    let _ = status;
 
     // CORS from the label's domains; JWT keys from the DS's JWKS.
     let (code, info) = get(&connector, "/info", SHOP, None).await;
@@ -152,6 +194,9 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
         .to_owned();
     let (code, readers) = get(&connector, "/v3/readers", SHOP, Some(&token)).await;
     assert_eq!(code, StatusCode::OK, "{readers}");
+    assert_eq!(get(&connector, "/info", BANK, None).await.0, StatusCode::OK, "allowlisted too");
+    let (code, replayed) = get(&connector, "/v3/readers", BANK, Some(&token)).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "shop's token from bank's page: {replayed}");
 
     // The rolled-out module is served, with no restart.
     let modules = connector.connector().installer().list();
@@ -206,6 +251,178 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
     assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&token)).await.0, StatusCode::OK);
     let (_, info) = get(&connector, "/info", SHOP, None).await;
     assert_eq!(info["data"]["t1CInfoAPI"]["status"], "UPGRADE_REQUIRED");
+    connector.shutdown().await;
+    ds.stop().await;
+}
+
+#[tokio::test]
+async fn a_rollback_at_the_ds_rolls_the_connector_back_and_a_certificate_rotates_under_load() {
+    let (ds, admin, installation_key, label_key) = ds().await;
+    let first = upload(&ds, &admin, "t1c-module-hello").await;
+    rollout(&ds, &admin, &first).await;
+    let connector = connector(&ds, &installation_key).await;
+    sync(&connector).await;
+    let token = token(&ds, &label_key).await;
+    let served = |connector: &TestConnector| {
+        let list = connector.connector().installer().list();
+        list.into_iter().find(|m| m.name == "hello").map(|m| (m.version, m.pinned))
+    };
+    assert_eq!(served(&connector), Some(("0.1.0".into(), false)));
+
+    let next = upload(&ds, &admin, "t1c-test-hello-next").await;
+    let next_rollout = rollout(&ds, &admin, &next).await;
+    sync(&connector).await;
+    assert_eq!(served(&connector), Some(("0.2.0".into(), false)), "rolled out");
+    let (code, version) =
+        get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
+    assert_eq!(code, StatusCode::OK, "{version}");
+    assert!(version.to_string().contains("0.2.0"), "the new version answers: {version}");
+
+    let path = format!("/v3_5/rollouts/{next_rollout}/rollback");
+    let (code, answer) = ds.call(Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    sync(&connector).await;
+    assert_eq!(served(&connector), Some(("0.1.0".into(), true)), "rolled back, pinned");
+    let (_, version) =
+        get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
+    assert!(version.to_string().contains("0.1.0"), "the old version answers again: {version}");
+
+    // A certificate pushed by the DS, swapped in while requests keep coming.
+    let (chain, key, ca) = t1c_testkit::ds::keystore(90);
+    let body = json!({"scope": "default", "chain_pem": chain, "key_pem": key});
+    let (code, answer) =
+        ds.call(Method::POST, "/v3_5/tls-keystores", Some(&admin), Some(body)).await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    ds.clock().advance(t1c_ds::devices::SECTIONS_TTL);
+    let both = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(connector.ca_pem().as_bytes()).expect("CA"),
+        )
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA"))
+        .tls_built_in_root_certs(false)
+        .resolve("localhost", connector.address())
+        .build()
+        .expect("client");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (both, url, stop) = (both.clone(), connector.url("/info"), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || ok < 20 {
+                // A fresh connection each time: every request is a new TLS handshake.
+                let client = both.clone();
+                match client
+                    .get(&url)
+                    .header("connection", "close")
+                    .header("origin", SHOP)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        })
+    };
+    sync(&connector).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.await.expect("load");
+    assert_eq!(failed, 0, "{ok} requests answered, none failed");
+    let leaf = connector.connector().certificates().chain()[0].clone();
+    let uploaded =
+        rustls_pemfile::certs(&mut chain.as_bytes()).next().expect("a PEM").expect("DER");
+    assert_eq!(leaf.as_ref(), uploaded.as_ref(), "the DS's certificate is served");
+    assert!(connector.data_dir().join("ds/tls/chain.pem").is_file(), "and kept for restarts");
+    connector.shutdown().await;
+    ds.stop().await;
+}
+
+/// A TCP relay to the DS that can be cut (every connection dropped, new ones refused) and
+/// restored: the DS unreachable from the connector, for real, while it keeps running.
+struct Relay {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn to(target: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = {
+            let (open, connections) = (open.clone(), connections.clone());
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !open.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    connections.lock().expect("lock").push(task);
+                }
+            })
+        };
+        Relay { port, open, connections, accept }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for task in self.connections.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[tokio::test]
+async fn module_calls_stop_after_the_failure_limit_and_resume_with_the_ds() {
+    let (ds, admin, installation_key, label_key) = ds().await;
+    let digest = upload(&ds, &admin, "t1c-module-hello").await;
+    rollout(&ds, &admin, &digest).await;
+    let port: u16 = ds.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let relay = Relay::to(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let url = format!("https://localhost:{}", relay.port);
+    let connector = connector_at(&url, &ds, &installation_key).await;
+    sync(&connector).await;
+    let token = token(&ds, &label_key).await;
+    let call = || get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token));
+    assert_eq!(call().await.0, StatusCode::OK);
+
+    relay.cut();
+    let sync_now = || connector.connector().ds().expect("ds").sync_now();
+    for failures in 1..=3 {
+        assert!(sync_now().await.is_err(), "the DS is unreachable");
+        let expected = if failures < 3 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        assert_eq!(call().await.0, expected, "after {failures} failed syncs");
+    }
+    let (_, refused) = call().await;
+    assert_eq!(refused["code"], "113503", "{refused}");
+    let (code, info) = get(&connector, "/info", SHOP, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(info["data"]["t1CInfoAPI"]["status"], "DS_UNREACHABLE");
+    assert_eq!(info["data"]["t1CInfoDS"]["consecutive_failures"], 3);
+    assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&token)).await.0, StatusCode::OK);
+
+    relay.restore();
+    sync(&connector).await;
+    assert_eq!(call().await.0, StatusCode::OK, "served again once a sync succeeds");
     connector.shutdown().await;
     ds.stop().await;
 }

@@ -197,6 +197,11 @@ pub struct ContextConfig {
     pub sync_interval_secs: u64,
     /// Failed syncs in a row before the connector reports the DS unreachable.
     pub failure_limit: u32,
+    /// Each label's registered domains: a label's application token is accepted only from a
+    /// page on one of its own origins (a token replayed from another application's page,
+    /// allowlisted too, is refused).
+    #[serde(default)]
+    pub label_origins: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// What to do about the connector's version (T1C's rules), with the download link.

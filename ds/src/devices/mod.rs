@@ -476,6 +476,7 @@ impl DeviceService {
             cors,
             sync_interval_secs: self.settings.sync_interval_secs,
             failure_limit: self.settings.failure_limit,
+            label_origins: labels.iter().map(|l| (l.name.clone(), l.domains.clone())).collect(),
         };
         let publisher_keys: Vec<String> = self
             .store

@@ -79,7 +79,24 @@ pub(super) async fn guarded(state: &AppState, router: Router, mut request: Reque
         let authorization =
             request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         match verifier.verify_header(authorization) {
-            Ok(claims) => caller.label = claims.label().map(str::to_owned),
+            Ok(claims) => {
+                // A label's token only from its own application's pages (under a DS, which
+                // knows each label's domains): a token lifted from one application and replayed
+                // from another allowlisted page is refused.
+                if let (Some(label), Some(origin)) = (claims.label(), &origin)
+                    && !policy.labels().allows(label, origin)
+                {
+                    tracing::info!(%path, label, origin, "a token used from another application's page");
+                    let mut response = ApiError::new(
+                        ErrorKind::Forbidden,
+                        "this token was issued for another application's origin",
+                    )
+                    .into_response();
+                    add_cors(response.headers_mut(), origin);
+                    return response;
+                }
+                caller.label = claims.label().map(str::to_owned);
+            }
             Err(reason) => {
                 tracing::info!(%path, "unauthorized: {reason}");
                 let mut response = ApiError::from(&reason).into_response();

@@ -1,8 +1,8 @@
 //! The sync: registration when the device has no identity, then one sealed request per cycle,
 //! and each changed section applied live:
 //!
-//! - `config`: the CORS allowlist (the DS's origins added to the configured ones), the sync
-//!   interval and the failure limit;
+//! - `config`: the CORS allowlist (the DS's origins added to the configured ones), each label's
+//!   own origins (its tokens are accepted only from those), and the failure limit;
 //! - `jwt_keys`: the JWKS application tokens are checked with (JWT on, from then);
 //! - `publisher_keys`: trusted besides the configured keys, for bundles;
 //! - `ds_keys`: the DS keys the device holds (a DS key rotation);
@@ -43,7 +43,7 @@ use crate::config::DsConfig;
 use crate::counters::{self, Counters, Day, Drain};
 use crate::security::cors::CorsPolicy;
 use crate::security::jwt::JwtVerifier;
-use crate::security::policy::LivePolicy;
+use crate::security::policy::{LabelOrigins, LivePolicy};
 use crate::security::tls::{self, CertificateResolver, CertificateSource};
 
 /// The parts of the connector a sync changes.
@@ -394,7 +394,13 @@ impl DsSync {
         origins.extend(config.cors.iter().cloned());
         let cors = CorsPolicy::new(&origins)
             .map_err(|(origin, e)| DsError::BadAnswer(format!("CORS origin {origin:?}: {e}")))?;
-        self.targets.policy.replace_cors(cors);
+        let labels = LabelOrigins::new(
+            config
+                .label_origins
+                .iter()
+                .map(|(label, origins)| (label.as_str(), origins.as_slice())),
+        );
+        self.targets.policy.replace_origins(cors, labels);
         self.targets.link.update(|s| s.failure_limit = config.failure_limit);
         Ok(())
     }

@@ -24,6 +24,37 @@ use crate::config::{CorsConfig, JwtConfig};
 pub struct SecurityPolicy {
     cors: Arc<CorsPolicy>,
     jwt: Option<Arc<JwtVerifier>>,
+    labels: Arc<LabelOrigins>,
+}
+
+/// Which origins each label's tokens may come from (under a DS: the label's registered
+/// domains). A label without an entry is bound to none (only the CORS allowlist applies).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelOrigins(std::collections::HashMap<String, std::collections::HashSet<String>>);
+
+impl LabelOrigins {
+    /// From (label, origins) pairs; origins are kept in their canonical form, and one that is
+    /// not an origin is dropped.
+    pub fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Self {
+        Self(
+            labels
+                .into_iter()
+                .map(|(label, origins)| {
+                    let origins = origins
+                        .iter()
+                        .filter_map(|o| super::cors::Origin::parse_header(o).ok())
+                        .map(|o| o.to_string())
+                        .collect();
+                    (label.to_owned(), origins)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether a token of `label` may be used from a page of `origin` (canonical form).
+    pub fn allows(&self, label: &str, origin: &str) -> bool {
+        self.0.get(label).is_none_or(|origins| origins.contains(origin))
+    }
 }
 
 /// Why the configured policy cannot be built.
@@ -47,7 +78,7 @@ impl SecurityPolicy {
     /// A policy allowing the origins of `cors` and, when `jwt` is given, requiring tokens it
     /// verifies (`None`: JWT is off).
     pub fn new(cors: CorsPolicy, jwt: Option<JwtVerifier>) -> Self {
-        Self { cors: Arc::new(cors), jwt: jwt.map(Arc::new) }
+        Self { cors: Arc::new(cors), jwt: jwt.map(Arc::new), labels: Arc::default() }
     }
 
     /// The policy of the `[cors]` and `[jwt]` configuration sections; JWT key files are read
@@ -74,6 +105,11 @@ impl SecurityPolicy {
     /// The allowed origins.
     pub fn cors(&self) -> &CorsPolicy {
         &self.cors
+    }
+
+    /// Which origins each label's tokens may come from.
+    pub fn labels(&self) -> &LabelOrigins {
+        &self.labels
     }
 
     /// The token checks; `None` when JWT is off.
@@ -105,17 +141,36 @@ impl LivePolicy {
         self.current.store(Arc::new(policy));
     }
 
-    /// Replaces the CORS allowlist and keeps the JWT keys in force.
+    /// Replaces the CORS allowlist and keeps the JWT keys and label bindings in force.
     pub fn replace_cors(&self, cors: CorsPolicy) {
         let cors = Arc::new(cors);
         // `rcu`: a concurrent `replace_jwt` is not lost.
-        self.current.rcu(|current| SecurityPolicy { cors: cors.clone(), jwt: current.jwt.clone() });
+        self.current.rcu(|current| SecurityPolicy {
+            cors: cors.clone(),
+            jwt: current.jwt.clone(),
+            labels: current.labels.clone(),
+        });
+    }
+
+    /// Replaces the CORS allowlist and the label bindings together (a DS configuration
+    /// section), keeping the JWT keys.
+    pub fn replace_origins(&self, cors: CorsPolicy, labels: LabelOrigins) {
+        let (cors, labels) = (Arc::new(cors), Arc::new(labels));
+        self.current.rcu(|current| SecurityPolicy {
+            cors: cors.clone(),
+            jwt: current.jwt.clone(),
+            labels: labels.clone(),
+        });
     }
 
     /// Replaces the JWT keys (`None` turns JWT off) and keeps the CORS allowlist in force.
     pub fn replace_jwt(&self, jwt: Option<JwtVerifier>) {
         let jwt = jwt.map(Arc::new);
-        self.current.rcu(|current| SecurityPolicy { cors: current.cors.clone(), jwt: jwt.clone() });
+        self.current.rcu(|current| SecurityPolicy {
+            cors: current.cors.clone(),
+            jwt: jwt.clone(),
+            labels: current.labels.clone(),
+        });
     }
 }
 
@@ -157,6 +212,20 @@ mod tests {
         live.replace_jwt(None);
         assert!(live.snapshot().cors().allowed("https://b.test").is_some());
         assert!(live.snapshot().jwt().is_none());
+    }
+
+    #[test]
+    fn a_label_token_is_bound_to_its_own_origins() {
+        let shop = ["https://shop.test".to_owned()];
+        let labels = LabelOrigins::new([("shop", &shop[..]), ("empty", &[][..])]);
+        assert!(labels.allows("shop", "https://shop.test"));
+        assert!(!labels.allows("shop", "https://bank.test"), "another application's page");
+        assert!(!labels.allows("empty", "https://shop.test"));
+        assert!(labels.allows("unknown", "https://bank.test"), "unbound: CORS alone decides");
+        let live = LivePolicy::new(SecurityPolicy::new(cors("https://a.test"), None));
+        live.replace_origins(cors("https://shop.test"), labels);
+        live.replace_cors(cors("https://b.test"));
+        assert!(!live.snapshot().labels().allows("shop", "https://bank.test"), "kept");
     }
 
     #[test]

@@ -419,3 +419,26 @@ impl TestDevice {
         answer
     }
 }
+
+/// A TLS keystore as an operator uploads one: a chain (a leaf for `localhost` and `t1c.local`,
+/// then its own CA) and the leaf's key, PEM; the leaf expires `days` from now. Returns (chain,
+/// key, the CA's PEM).
+///
+/// # Panics
+/// When rcgen fails (a test failure).
+pub fn keystore(days: i64) -> (String, String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.not_before = now - time::Duration::days(1);
+    ca.not_after = now + time::Duration::days(days.max(1) + 10);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().expect("key"))
+        .expect("CA");
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "t1c.local".into()])
+        .expect("leaf params");
+    leaf.not_before = now - time::Duration::days(2);
+    leaf.not_after = now + time::Duration::days(days);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = leaf.signed_by(&key, &ca).expect("leaf");
+    (format!("{}{}", cert.pem(), ca.pem()), key.serialize_pem(), ca.pem())
+}
