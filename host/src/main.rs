@@ -62,6 +62,25 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The Distribution Service sync.
+    Ds {
+        #[command(subcommand)]
+        command: DsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DsCommand {
+    /// The device id, the last and next sync, failures in a row, the version verdict and the
+    /// digests applied (as the running connector last wrote them).
+    Status,
+    /// Store the installation key the installer gave, for registration at the connector's
+    /// next start or retry.
+    Register {
+        /// A file holding the key.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.validate()?;
             modules_command(&config, command)
         }
+        Command::Ds { command } => ds_command(&config, command),
         Command::Trust { remove, nssdb } => {
             let db = nssdb.map_or_else(trust::NssDb::user, |dir| Ok(trust::NssDb::at(dir)))?;
             if remove {
@@ -240,6 +260,64 @@ fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<E
         ModulesCommand::Remove { name } => println!("{name} removed"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `t1c ds status | register`.
+fn ds_command(config: &Config, command: DsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DsCommand::Register { key_file } => {
+            let key = std::fs::read_to_string(&key_file)
+                .with_context(|| format!("cannot read {}", key_file.display()))?;
+            let stored = t1c_host::ds::store_installation_key(&config.data_dir(), &key)?;
+            println!(
+                "installation key stored in {}; the connector registers with it at its next start \
+                 (or its next retry, if it runs)",
+                stored.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DsCommand::Status => {
+            let Some(url) = &config.ds.url else {
+                println!("no Distribution Service configured ([ds] url)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let Some(status) = t1c_host::ds::read_status(&config.data_dir())? else {
+                println!("DS {url}: no sync yet (is the connector running?)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let time = |t: Option<i64>| {
+                t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!("DS            {url}");
+            println!("device        {}", status.device_id.as_deref().unwrap_or("not registered"));
+            println!("last sync     {}", time(status.last_sync));
+            println!("next sync     {}", time(status.next_sync));
+            println!(
+                "failures      {} in a row (limit {})",
+                status.consecutive_failures, status.failure_limit
+            );
+            println!(
+                "version       {}{}",
+                status.upgrade.map_or("unknown".into(), |a| format!("{a:?}").to_lowercase()),
+                status.download.map(|d| format!(" ({d})")).unwrap_or_default()
+            );
+            println!(
+                "assignment    serial {}",
+                status.assignment_serial.map_or("-".into(), |s| s.to_string())
+            );
+            let digests = serde_json::to_value(&status.digests)?;
+            for (section, digest) in digests.as_object().into_iter().flatten() {
+                let digest = digest.as_str().unwrap_or_default();
+                println!("  {section:<14}{}", digest.get(..16).unwrap_or(digest));
+            }
+            if let Some(error) = status.last_error {
+                println!("last error    {error}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {

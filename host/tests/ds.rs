@@ -167,6 +167,12 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
         assert_eq!(mode & 0o077, 0, "the identity is the connector's alone");
     }
 
+    // What `t1c ds status` shows, written by the running connector.
+    let status = t1c_host::ds::read_status(&data_dir).expect("readable").expect("written");
+    assert!(status.device_id.is_some() && status.last_sync.is_some(), "{status:?}");
+    assert_eq!((status.consecutive_failures, status.assignment_serial.is_some()), (0, true));
+    assert!(status.digests.config.is_some() && status.digests.modules.is_some());
+
     // CORS from the label's domains; JWT keys from the DS's JWKS.
     let (code, info) = get(&connector, "/info", SHOP, None).await;
     assert_eq!(code, StatusCode::OK, "{info}");

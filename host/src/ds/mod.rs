@@ -21,3 +21,72 @@ mod sync;
 pub use client::DsError;
 pub use link::{DsLink, DsStatus, Refusal};
 pub use sync::{DsSync, SyncTargets};
+
+use std::path::{Path, PathBuf};
+
+/// Where the sync keeps its state: `<data dir>/ds`.
+pub fn ds_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ds")
+}
+
+/// The status file a running connector writes after each sync (in `dir`, [`ds_dir`]).
+fn status_path(dir: &Path) -> PathBuf {
+    dir.join("status.json")
+}
+
+/// The sync's status as the connector last wrote it (`t1c ds status`); `None` before its first
+/// sync.
+///
+/// # Errors
+/// [`DsError::Storage`] for an unreadable file.
+pub fn read_status(data_dir: &Path) -> Result<Option<DsStatus>, DsError> {
+    let path = status_path(&ds_dir(data_dir));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| DsError::Storage(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DsError::Storage(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Stores an installation key where the connector looks for one (`t1c ds register
+/// --key-file`), readable by the connector's user alone; returns the file.
+///
+/// # Errors
+/// [`DsError::Config`] for text that is not a key, [`DsError::Storage`] when it cannot be
+/// written.
+pub fn store_installation_key(data_dir: &Path, key: &str) -> Result<PathBuf, DsError> {
+    let key = key.trim();
+    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(DsError::Config("the file does not hold an installation key".into()));
+    }
+    let dir = ds_dir(data_dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| DsError::Storage(format!("{}: {e}", dir.display())))?;
+    let path = dir.join("installation-key");
+    t1c_tls::write_private(&path, key).map_err(|e| DsError::Storage(e.to_string()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installation_key_is_stored_privately_and_garbage_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = store_installation_key(dir.path(), "  t1c_abc123\n").expect("stored");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "t1c_abc123");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0);
+        }
+        for garbage in ["", "two words", &"k".repeat(300), "bell\u{7}"] {
+            assert!(matches!(store_installation_key(dir.path(), garbage), Err(DsError::Config(_))));
+        }
+        assert_eq!(read_status(dir.path()).expect("none yet"), None);
+    }
+}

@@ -206,6 +206,12 @@ impl DsSync {
                 s.last_error = Some(err.to_string());
             }),
         }
+        // For `t1c ds status`, which runs in another process.
+        if let Ok(text) = serde_json::to_string_pretty(&link.status())
+            && let Err(err) = t1c_tls::write_private(&super::status_path(&self.dir), &text)
+        {
+            tracing::warn!("cannot write the DS sync status: {err}");
+        }
         result
     }
 
