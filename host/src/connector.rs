@@ -57,7 +57,7 @@ pub struct Connector {
     policy: Arc<LivePolicy>,
     certificates: Arc<CertificateResolver>,
     counters: Arc<Counters>,
-    ds: Option<(Arc<DsSync>, JoinHandle<()>)>,
+    ds: Option<(Arc<DsSync>, Option<JoinHandle<()>>)>,
     data_dir: PathBuf,
 }
 
@@ -73,6 +73,7 @@ pub struct ConnectorBuilder {
     pkcs11_worker_env: Vec<(OsString, OsString)>,
     certificate_watch: Duration,
     admin_socket: bool,
+    ds_task: bool,
 }
 
 /// Why a connector cannot start.
@@ -182,7 +183,7 @@ impl Connector {
     /// Stops the listeners, the admin socket and the certificate watch.
     pub async fn shutdown(self) {
         self.certificate_watch.abort();
-        if let Some((_, task)) = self.ds {
+        if let Some((_, Some(task))) = self.ds {
             task.abort();
         }
         if let Some((admin, path)) = self.admin {
@@ -206,6 +207,7 @@ impl ConnectorBuilder {
             pkcs11_worker_env: Vec::new(),
             certificate_watch: CERTIFICATE_WATCH,
             admin_socket: cfg!(unix),
+            ds_task: true,
         }
     }
 
@@ -259,6 +261,14 @@ impl ConnectorBuilder {
     #[must_use]
     pub fn certificate_watch(mut self, interval: Duration) -> Self {
         self.certificate_watch = interval;
+        self
+    }
+
+    /// Whether the DS sync runs by itself (default), or only when [`DsSync::sync_now`] is
+    /// called (tests that drive each sync).
+    #[must_use]
+    pub fn ds_sync_task(mut self, run: bool) -> Self {
+        self.ds_task = run;
         self
     }
 
@@ -350,7 +360,11 @@ impl ConnectorBuilder {
             if self.admin_socket { serve_admin(&data_dir, &installer).await? } else { None };
         let certificate_watch =
             tokio::spawn(tls::watch(source, certificates.clone(), self.certificate_watch));
-        let ds = ds.map(|(sync, _)| (sync.clone(), sync.spawn()));
+        let ds_task = self.ds_task;
+        let ds = ds.map(|(sync, _)| {
+            let task = ds_task.then(|| sync.clone().spawn());
+            (sync, task)
+        });
         Ok(Connector {
             server,
             admin,

@@ -65,8 +65,8 @@ async fn connector_at(url: &str, ds: &TestDs, installation_key: &str) -> TestCon
         .config(move |c| {
             c.ds.url = Some(url);
             c.ds.ca_certificate = Some(ca);
-            c.ds.initial_delay_max_secs = 3600;
         })
+        .manual_ds_sync()
         .start()
         .await
 }
@@ -212,15 +212,7 @@ async fn a_connector_registers_and_takes_its_policy_keys_and_modules_from_the_ds
     assert_eq!(code, StatusCode::OK, "{version}");
 
     // Usage: shipped as day totals, acknowledged, never counted twice.
-    let usage = || async {
-        let today = time::OffsetDateTime::now_utc().date().to_string();
-        let path = format!("/v3_5/usage?from={today}&to={today}");
-        let (code, body) = ds.call(Method::GET, &path, Some(&admin), None).await;
-        assert_eq!(code, StatusCode::OK, "{body}");
-        body["data"].as_array().map_or(0, |rows| {
-            rows.iter().filter(|r| r["label"] == "shop").filter_map(|r| r["total"].as_i64()).sum()
-        })
-    };
+    let usage = || usage(&ds, &admin, "shop");
     let count = |n: usize| {
         let counters = connector.connector().counters().clone();
         for _ in 0..n {
@@ -349,6 +341,8 @@ async fn a_rollback_at_the_ds_rolls_the_connector_back_and_a_certificate_rotates
 struct Relay {
     port: u16,
     open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// While true, the DS's answers to requests are not passed on (its handshake bytes are).
+    hold: tokio::sync::watch::Sender<bool>,
     connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -358,25 +352,58 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (hold, held) = tokio::sync::watch::channel(false);
         let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let accept = {
             let (open, connections) = (open.clone(), connections.clone());
             tokio::spawn(async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if !open.load(std::sync::atomic::Ordering::SeqCst) {
                         continue;
                     }
+                    let mut held = held.clone();
                     let task = tokio::spawn(async move {
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                        let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let (mut from_connector, mut to_connector) = inbound.into_split();
+                        let (mut from_ds, mut to_ds) = outbound.into_split();
+                        // Bytes the connector sent: past its TLS handshake (under 2 KiB) it
+                        // has sent a request, whose answer a hold keeps back.
+                        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                        let up = {
+                            let sent = sent.clone();
+                            tokio::spawn(async move {
+                                let mut buffer = vec![0u8; 16 * 1024];
+                                while let Ok(n) = from_connector.read(&mut buffer).await {
+                                    if n == 0 || to_ds.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                    sent.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                                }
+                            })
+                        };
+                        let mut buffer = vec![0u8; 16 * 1024];
+                        while let Ok(n) = from_ds.read(&mut buffer).await {
+                            if n == 0 {
+                                break;
+                            }
+                            let requested = sent.load(std::sync::atomic::Ordering::SeqCst) >= 2048;
+                            if requested && held.wait_for(|hold| !*hold).await.is_err() {
+                                break;
+                            }
+                            if to_connector.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
                         }
+                        up.abort();
                     });
                     connections.lock().expect("lock").push(task);
                 }
             })
         };
-        Relay { port, open, connections, accept }
+        Relay { port, open, hold, connections, accept }
     }
 
     fn cut(&self) {
@@ -388,6 +415,11 @@ impl Relay {
 
     fn restore(&self) {
         self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds back (or, `false`, passes on again) the DS's answers.
+    fn hold_answers(&self, hold: bool) {
+        self.hold.send_replace(hold);
     }
 }
 
@@ -414,7 +446,9 @@ async fn module_calls_stop_after_the_failure_limit_and_resume_with_the_ds() {
     relay.cut();
     let sync_now = || connector.connector().ds().expect("ds").sync_now();
     for failures in 1..=3 {
-        assert!(sync_now().await.is_err(), "the DS is unreachable");
+        let err = sync_now().await.expect_err("the DS is unreachable");
+        let status = connector.connector().ds().expect("ds").status();
+        assert_eq!(status.consecutive_failures, failures, "{err}: {status:?}");
         let expected = if failures < 3 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
         assert_eq!(call().await.0, expected, "after {failures} failed syncs");
     }
@@ -430,5 +464,121 @@ async fn module_calls_stop_after_the_failure_limit_and_resume_with_the_ds() {
     sync(&connector).await;
     assert_eq!(call().await.0, StatusCode::OK, "served again once a sync succeeds");
     connector.shutdown().await;
+    ds.stop().await;
+}
+
+/// The real `t1c` binary, as a process, syncing with `ds_url`.
+struct Process {
+    child: std::process::Child,
+}
+
+impl Process {
+    fn start(data: &std::path::Path, ds_url: &str, ds_ca: &std::path::Path) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_t1c"))
+            .args(["serve", "--port", &port.to_string()])
+            .env("T1C_DATA_DIR", data)
+            .env("T1C_DS_URL", ds_url)
+            .env("T1C_DS_CA_CERTIFICATE", ds_ca)
+            .env("T1C_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("t1c starts");
+        Process { child }
+    }
+
+    fn sigkill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (bounded) until `done` holds: a process's progress is observed, not timed.
+async fn until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Usage counted at the DS today under `label`.
+async fn usage(ds: &TestDs, admin: &str, label: &str) -> i64 {
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let path = format!("/v3_5/usage?from={today}&to={today}");
+    let (code, body) = ds.call(Method::GET, &path, Some(admin), None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    body["data"].as_array().map_or(0, |rows| {
+        rows.iter().filter(|r| r["label"] == label).filter_map(|r| r["total"].as_i64()).sum()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_killed_mid_sync_ships_its_counters_exactly_once() {
+    let (ds, admin, installation_key, _) = ds().await;
+    let port: u16 = ds.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let relay = Relay::to(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let url = format!("https://localhost:{}", relay.port);
+    let ca = ds.ca_certificate().expect("CA");
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("ds")).expect("dir");
+    std::fs::write(data.join("ds/installation-key"), &installation_key).expect("key");
+    let synced = |data: std::path::PathBuf| async move {
+        t1c_host::ds::read_status(&data).ok().flatten().is_some_and(|s| s.last_sync.is_some())
+    };
+
+    // First start: registered and synced (nothing to count yet).
+    let first = Process::start(&data, &url, &ca);
+    until("the first sync", || synced(data.clone())).await;
+    first.sigkill();
+
+    // Five transactions counted while it was down (straight into its counters file).
+    {
+        let counters =
+            t1c_host::counters::Counters::open(data.join("counters.sqlite")).expect("open");
+        for _ in 0..5 {
+            let mut read = Transaction::today("beid", UseCase::IdentityRead);
+            read.label = Some("shop".into());
+            counters.record(read).expect("counted");
+        }
+    }
+    std::fs::remove_file(data.join("ds/status.json")).expect("status");
+
+    // The start sync reaches the DS, which stores the counters; its answer is held back, and
+    // the connector is killed while it waits for it.
+    relay.hold_answers(true);
+    let second = Process::start(&data, &url, &ca);
+    until("the DS to store the counters", || async { usage(&ds, &admin, "shop").await == 5 }).await;
+    second.sigkill();
+    {
+        let counters =
+            t1c_host::counters::Counters::open(data.join("counters.sqlite")).expect("open");
+        let pending: u64 = counters.snapshot().expect("snapshot").iter().map(|r| r.counter).sum();
+        assert_eq!(pending, 5, "killed before the acknowledgement: the drain is still pending");
+    }
+    relay.hold_answers(false);
+
+    // Next start: the same drain again (same sequence, same totals), kept once; then forgotten.
+    let third = Process::start(&data, &url, &ca);
+    until("the resent sync", || synced(data.clone())).await;
+    third.sigkill();
+    assert_eq!(usage(&ds, &admin, "shop").await, 5, "counted once, not twice");
+    let counters = t1c_host::counters::Counters::open(data.join("counters.sqlite")).expect("open");
+    assert!(counters.snapshot().expect("snapshot").is_empty(), "acknowledged and forgotten");
     ds.stop().await;
 }

@@ -139,6 +139,11 @@ impl DsSync {
         Ok(Arc::new(sync))
     }
 
+    /// The sync's status now (what `/info` and `t1c ds status` show).
+    pub fn status(&self) -> super::DsStatus {
+        self.targets.link.status()
+    }
+
     /// The files of a DS-provided TLS certificate, when one was received.
     pub fn certificate_source(data_dir: &std::path::Path) -> Option<CertificateSource> {
         let dir = data_dir.join("ds").join("tls");

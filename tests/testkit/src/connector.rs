@@ -58,6 +58,7 @@ pub struct TestConnectorBuilder {
     pkcs11_worker_env: Vec<(OsString, OsString)>,
     listeners: Vec<ListenerEdit>,
     certificate_watch: Option<Duration>,
+    ds_sync_task: bool,
 }
 
 impl TestConnector {
@@ -162,6 +163,7 @@ impl TestConnectorBuilder {
             pkcs11_worker_env: Vec::new(),
             listeners: Vec::new(),
             certificate_watch: None,
+            ds_sync_task: true,
         }
     }
 
@@ -234,12 +236,21 @@ impl TestConnectorBuilder {
         self
     }
 
+    /// Leaves the DS sync to the test ([`t1c_host::ds::DsSync::sync_now`]) instead of its own
+    /// task, so each sync happens exactly when the test says.
+    #[must_use]
+    pub fn manual_ds_sync(mut self) -> Self {
+        self.ds_sync_task = false;
+        self
+    }
+
     /// Starts the connector through the composition root.
     ///
     /// # Panics
     /// When a module does not load or the connector does not start.
     pub async fn start(self) -> TestConnector {
         let mut builder = ConnectorBuilder::new(self.config)
+            .ds_sync_task(self.ds_sync_task)
             .readers(self.readers)
             .pkcs11_worker_env(self.pkcs11_worker_env);
         if !self.modules.is_empty() {
