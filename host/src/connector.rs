@@ -356,8 +356,11 @@ impl ConnectorBuilder {
         let server = server::start(api::router(state), &self.listeners, certificates.clone())
             .await
             .map_err(ConnectorError::Listen)?;
-        let admin =
-            if self.admin_socket { serve_admin(&data_dir, &installer).await? } else { None };
+        let admin = if self.admin_socket {
+            serve_admin(&data_dir, &installer, ds.as_ref().map(|(sync, _)| sync.clone())).await?
+        } else {
+            None
+        };
         let certificate_watch =
             tokio::spawn(tls::watch(source, certificates.clone(), self.certificate_watch));
         let ds_task = self.ds_task;
@@ -526,9 +529,10 @@ fn pkcs11_service(
 async fn serve_admin(
     data_dir: &Path,
     installer: &Arc<Installer>,
+    ds: Option<Arc<DsSync>>,
 ) -> Result<Option<(JoinHandle<()>, PathBuf)>, ConnectorError> {
     let path = api::admin::socket_path(data_dir);
-    let task = api::admin::serve(&path, installer.clone()).await?;
+    let task = api::admin::serve(&path, installer.clone(), ds).await?;
     Ok(Some((task, path)))
 }
 
@@ -536,6 +540,7 @@ async fn serve_admin(
 async fn serve_admin(
     _data_dir: &Path,
     _installer: &Arc<Installer>,
+    _ds: Option<Arc<DsSync>>,
 ) -> Result<Option<(JoinHandle<()>, PathBuf)>, ConnectorError> {
     Ok(None)
 }

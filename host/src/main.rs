@@ -74,6 +74,8 @@ enum DsCommand {
     /// The device id, the last and next sync, failures in a row, the version verdict and the
     /// digests applied (as the running connector last wrote them).
     Status,
+    /// Sync with the DS now, through the running connector (its admin socket).
+    Sync,
     /// Store the installation key the installer gave, for registration at the connector's
     /// next start or retry.
     Register {
@@ -265,6 +267,16 @@ fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<E
 /// `t1c ds status | register`.
 fn ds_command(config: &Config, command: DsCommand) -> anyhow::Result<ExitCode> {
     match command {
+        DsCommand::Sync => {
+            let client = api::admin::AdminClient::new(api::admin::socket_path(&config.data_dir()));
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let status = runtime
+                .block_on(client.request(hyper::Method::POST, "/ds/sync", Vec::new()))
+                .context("the connector's sync (is it running?)")?;
+            let device = status.get("device_id").and_then(|d| d.as_str()).unwrap_or("-");
+            println!("synced; device {device}");
+            Ok(ExitCode::SUCCESS)
+        }
         DsCommand::Register { key_file } => {
             let key = std::fs::read_to_string(&key_file)
                 .with_context(|| format!("cannot read {}", key_file.display()))?;

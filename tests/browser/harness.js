@@ -199,7 +199,99 @@ async function startConnector({ allowedOrigins = [], jwtKey, simulate = true, co
   if (trusted.status !== 0) {
     throw new Error(`t1c trust failed (${trusted.status}): ${trusted.stderr}`);
   }
-  return { url, port, home, data, nssdb, ca, log, trustOutput: trusted.stdout };
+  /** Runs `t1c <args>` against this connector (its configuration and environment). */
+  const cli = (...args) => spawnSync(binary, ['--config', configFile, ...args], { env, encoding: 'utf8' });
+  return { url, port, home, data, nssdb, ca, log, cli, trustOutput: trusted.stdout };
+}
+
+/** The DS binary: $T1C_DS_BIN, else target/debug/t1c-ds, built if missing. */
+function dsBinary() {
+  if (process.env.T1C_DS_BIN) return process.env.T1C_DS_BIN;
+  const binary = path.join(ROOT, 'target', 'debug', 't1c-ds');
+  if (!fs.existsSync(binary)) {
+    const build = spawnSync('cargo', ['build', '-p', 't1c-ds', '--bin', 't1c-ds'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('cargo build of the t1c-ds binary failed');
+  }
+  return binary;
+}
+
+/** A JSON request over HTTPS with Node; resolves `{status, body}`. */
+function request(method, url, { ca, token, body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = https.request(url, {
+      method,
+      ca,
+      timeout: 10_000,
+      headers: {
+        ...headers,
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(payload ? { 'content-type': 'application/json' } : {}),
+      },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        let parsed = text;
+        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, body: parsed });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/**
+ * Starts `t1c-ds serve` (SQLite, its own local CA) on a free port; waits for /healthz; logs in
+ * as the bootstrap administrator. Returns `{url, ca, call(method, path, body), token}`.
+ */
+async function startDs() {
+  const dir = tempDir('ds');
+  const port = await freePort();
+  const env = { ...process.env, T1C_DS_LOG: process.env.T1C_DS_LOG || 'warn' };
+  const log = [];
+  const child = spawn(dsBinary(), ['serve', '--data-dir', dir, '--listen', `127.0.0.1:${port}`],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.stdout.on('data', (chunk) => log.push(chunk.toString()));
+  child.stderr.on('data', (chunk) => log.push(chunk.toString()));
+  const exited = new Promise((resolve) => child.on('exit', () => {
+    children.delete(child);
+    resolve();
+  }));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  });
+  const url = `https://localhost:${port}`;
+  const caFile = path.join(dir, 'tls', 'ca.pem');
+  const bootstrap = path.join(dir, 'bootstrap-admin.txt');
+  const deadline = Date.now() + START_DEADLINE_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`t1c-ds exited early:\n${log.join('')}`);
+    try {
+      if (fs.existsSync(bootstrap) && fs.existsSync(caFile)) {
+        const res = await request('GET', `${url}/healthz`, { ca: fs.readFileSync(caFile) });
+        if (res.status === 200) break;
+      }
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`t1c-ds did not start:\n${log.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const ca = fs.readFileSync(caFile);
+  const password = /^password: (.*)$/m.exec(fs.readFileSync(bootstrap, 'utf8'))[1];
+  const login = await request('POST', `${url}/v3_5/auth/token`, { ca, body: { username: 'admin', password } });
+  const token = login.body.data.access_token;
+  const call = (method, pathname, body) => request(method, `${url}${pathname}`, { ca, token, body });
+  return { url, ca, caFile, token, call, log };
 }
 
 /** GET over HTTPS with Node; resolves `{status, headers, body}`. */
@@ -334,7 +426,11 @@ async function stopAll() {
 }
 
 module.exports = {
+  connectorBinary,
   emptyHome,
+  request,
+  startDs,
+  tempDir,
   get,
   jwtSigner,
   openPage,

@@ -4,8 +4,9 @@
 //!
 //! Sections are computed once per [`SECTIONS_TTL`] seconds per process and shared by every
 //! sync, so a sync with nothing changed costs a cached lookup plus the device's own writes (its
-//! message id, its record, its counters). A change an operator makes reaches devices within
-//! that bound.
+//! message id, its record, its counters). A change an operator makes reaches the devices that
+//! sync with the process that made it at once (it drops its cache), and the others within that
+//! bound.
 
 pub mod keys;
 pub mod rollover;

@@ -62,6 +62,7 @@ pub enum AdminError {
 pub async fn serve(
     path: &Path,
     installer: Arc<Installer>,
+    ds: Option<Arc<crate::ds::DsSync>>,
 ) -> Result<tokio::task::JoinHandle<()>, AdminError> {
     let io = |source| AdminError::Io { path: path.to_owned(), source };
     if let Some(dir) = path.parent() {
@@ -76,7 +77,7 @@ pub async fn serve(
     }
     let listener = UnixListener::bind(path).map_err(io)?;
     set_mode(path, 0o600).map_err(io)?;
-    let router = routes(installer);
+    let router = routes(AdminState { installer, ds });
     let socket = path.to_owned();
     tracing::info!(socket = %socket.display(), "admin API listening");
     Ok(tokio::spawn(async move {
@@ -113,15 +114,35 @@ pub async fn serve(
     }))
 }
 
-fn routes(installer: Arc<Installer>) -> Router {
+/// What the admin routes reach.
+#[derive(Clone)]
+struct AdminState {
+    installer: Arc<Installer>,
+    ds: Option<Arc<crate::ds::DsSync>>,
+}
+
+fn routes(state: AdminState) -> Router {
     let largest_bundle = usize::try_from(t1c_bundle::limits::BUNDLE).unwrap_or(usize::MAX);
     Router::new()
         .route("/modules", get(list).post(install))
         .route("/modules/{name}", axum::routing::delete(remove))
         .route("/modules/{name}/rollback", post(rollback))
+        .route("/ds/sync", post(ds_sync))
         .layer(DefaultBodyLimit::max(largest_bundle))
         .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such admin route") })
-        .with_state(installer)
+        .with_state(state)
+}
+
+/// `POST /ds/sync`: one DS sync now (`t1c ds sync`); answers the status after it.
+async fn ds_sync(State(state): State<AdminState>) -> Response {
+    let Some(ds) = state.ds else {
+        return ApiError::new(ErrorKind::NotFound, "no Distribution Service configured ([ds] url)")
+            .into_response();
+    };
+    match ds.sync_now().await {
+        Ok(_) => Reply::unsigned(ds.status()).into_response(),
+        Err(err) => ApiError::new(ErrorKind::DsUnreachable, err.to_string()).into_response(),
+    }
 }
 
 /// `?pin=true`
@@ -131,30 +152,24 @@ struct InstallQuery {
     pin: bool,
 }
 
-async fn list(State(installer): State<Arc<Installer>>) -> Response {
-    blocking(move || Ok(installer.list())).await
+async fn list(State(state): State<AdminState>) -> Response {
+    blocking(move || Ok(state.installer.list())).await
 }
 
 async fn install(
-    State(installer): State<Arc<Installer>>,
+    State(state): State<AdminState>,
     Query(query): Query<InstallQuery>,
     body: Bytes,
 ) -> Response {
-    blocking(move || installer.install(&body, InstallOptions { pin: query.pin })).await
+    blocking(move || state.installer.install(&body, InstallOptions { pin: query.pin })).await
 }
 
-async fn remove(
-    State(installer): State<Arc<Installer>>,
-    UrlPath(name): UrlPath<String>,
-) -> Response {
-    blocking(move || installer.remove(&name).map(|()| true)).await
+async fn remove(State(state): State<AdminState>, UrlPath(name): UrlPath<String>) -> Response {
+    blocking(move || state.installer.remove(&name).map(|()| true)).await
 }
 
-async fn rollback(
-    State(installer): State<Arc<Installer>>,
-    UrlPath(name): UrlPath<String>,
-) -> Response {
-    blocking(move || installer.rollback(&name)).await
+async fn rollback(State(state): State<AdminState>, UrlPath(name): UrlPath<String>) -> Response {
+    blocking(move || state.installer.rollback(&name)).await
 }
 
 /// Runs an installer operation off the async threads (loading a component compiles it).

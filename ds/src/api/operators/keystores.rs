@@ -148,6 +148,7 @@ pub async fn create(
         now,
     );
     state.store.create_tls_keystore(&keystore, &audit).await?;
+    state.devices.invalidate_sections();
     tracing::info!(id = %keystore.id, fingerprint = %keystore.fingerprint, "TLS keystore uploaded");
     Ok((StatusCode::CREATED, reply(keystore)))
 }
@@ -168,7 +169,10 @@ pub async fn revoke(
     let now = state.clock.now();
     let audit = event(&operator, "tls_keystore.revoke", None, serde_json::json!({"id": id}), now);
     match state.store.revoke_tls_keystore(&id, now, &audit).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            state.devices.invalidate_sections();
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(StoreError::NotFound) => Err(ApiError::not_found("TLS keystore")),
         Err(err) => Err(err.into()),
     }

@@ -154,6 +154,7 @@ pub async fn create(
         serde_json::json!({"name": label.name, "domains": label.domains, "tags": label.tags});
     let audit = event(&operator, "label.create", Some(&label.organisation_id), detail, now);
     state.store.create_label(&label, &audit).await?;
+    state.devices.invalidate_sections();
     Ok((StatusCode::CREATED, reply(label)))
 }
 
@@ -186,6 +187,7 @@ pub async fn update(
         serde_json::json!({"name": label.name, "domains": label.domains, "tags": label.tags});
     let audit = event(&operator, "label.update", Some(&label.organisation_id), detail, now);
     state.store.update_label(&label, &audit).await?;
+    state.devices.invalidate_sections();
     Ok(reply(label))
 }
 
@@ -208,6 +210,7 @@ pub async fn remove(
         state.clock.now(),
     );
     state.store.delete_label(&id, &audit).await?;
+    state.devices.invalidate_sections();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -66,6 +66,7 @@ pub async fn create(
         now,
     );
     state.store.create_publisher_key(&key, &audit).await?;
+    state.devices.invalidate_sections();
     Ok((StatusCode::CREATED, reply(key)))
 }
 
@@ -85,7 +86,10 @@ pub async fn revoke(
     let now = state.clock.now();
     let audit = event(&operator, "publisher_key.revoke", None, serde_json::json!({"id": id}), now);
     match state.store.revoke_publisher_key(&id, now, &audit).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            state.devices.invalidate_sections();
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(StoreError::NotFound) => Err(ApiError::not_found("publisher key")),
         Err(err) => Err(err.into()),
     }

@@ -144,6 +144,7 @@ pub async fn put(
         "installers": version.installers,
     });
     state.store.put_version(&version, &event(&operator, "version.put", None, detail, now)).await?;
+    state.devices.invalidate_sections();
     Ok(reply(version))
 }
 
@@ -162,6 +163,7 @@ pub async fn remove(
     let audit =
         event(&operator, "version.delete", None, serde_json::json!({"id": id}), state.clock.now());
     state.store.delete_version(&id, &audit).await?;
+    state.devices.invalidate_sections();
     Ok(StatusCode::NO_CONTENT)
 }
 
