@@ -460,9 +460,17 @@ async fn module_calls_stop_after_the_failure_limit_and_resume_with_the_ds() {
     assert_eq!(info["data"]["t1CInfoDS"]["consecutive_failures"], 3);
     assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&token)).await.0, StatusCode::OK);
 
+    // Usage counted while the DS was away is kept and shipped once it is back, exactly once.
+    for _ in 0..3 {
+        let mut read = Transaction::today("beid", UseCase::IdentityRead);
+        read.label = Some("shop".into());
+        connector.connector().counters().record(read).expect("counted");
+    }
     relay.restore();
     sync(&connector).await;
     assert_eq!(call().await.0, StatusCode::OK, "served again once a sync succeeds");
+    sync(&connector).await;
+    assert_eq!(usage(&ds, &admin, "shop").await, 3);
     connector.shutdown().await;
     ds.stop().await;
 }
@@ -580,5 +588,164 @@ async fn a_connector_killed_mid_sync_ships_its_counters_exactly_once() {
     assert_eq!(usage(&ds, &admin, "shop").await, 5, "counted once, not twice");
     let counters = t1c_host::counters::Counters::open(data.join("counters.sqlite")).expect("open");
     assert!(counters.snapshot().expect("snapshot").is_empty(), "acknowledged and forgotten");
+    ds.stop().await;
+}
+
+/// What the interceptor does with the DS's answers to syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meddle {
+    /// Pass them on (and remember the last one).
+    Pass,
+    /// Answer with the last answer remembered (a replay).
+    Replay,
+    /// Flip one byte of the answer.
+    Tamper,
+    /// Answer with garbage.
+    Garbage,
+}
+
+/// A man in the middle the connector trusts at the TLS level (it has the interceptor's CA as
+/// its DS CA): it forwards every request to the real DS and meddles with the sync answers. The
+/// connector must still refuse what it cannot verify.
+struct Interceptor {
+    url: String,
+    ca: tempfile::NamedTempFile,
+    meddle: std::sync::Arc<std::sync::Mutex<Meddle>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Interceptor {
+    async fn before(ds: &TestDs) -> Interceptor {
+        use std::sync::{Arc, Mutex};
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let mut ca = tempfile::NamedTempFile::new().expect("file");
+        std::io::Write::write_all(&mut ca, cert.pem().as_bytes()).expect("CA");
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("tls")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
+        )
+        .expect("cert");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let meddle = Arc::new(Mutex::new(Meddle::Pass));
+        let last: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let (client, upstream) = (ds.client().clone(), ds.url().to_owned());
+        let forward = {
+            let meddle = meddle.clone();
+            move |request: axum::extract::Request| {
+                let (client, upstream, meddle, last) =
+                    (client.clone(), upstream.clone(), meddle.clone(), last.clone());
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                    let mut outbound =
+                        client.request(parts.method.clone(), format!("{upstream}{}", parts.uri));
+                    for name in ["content-type", "apikey"] {
+                        if let Some(value) = parts.headers.get(name) {
+                            outbound = outbound.header(name, value.clone());
+                        }
+                    }
+                    let answer = outbound.body(body).send().await.expect("the DS answers");
+                    let status = answer.status();
+                    let mut bytes = answer.bytes().await.expect("body").to_vec();
+                    if parts.uri.path().ends_with("/sync") && status.is_success() {
+                        let mode = *meddle.lock().expect("lock");
+                        let mut last = last.lock().expect("lock");
+                        match mode {
+                            Meddle::Pass => *last = Some(bytes.clone()),
+                            Meddle::Replay => bytes = last.clone().expect("an answer to replay"),
+                            Meddle::Tamper => {
+                                let middle = bytes.len() / 2;
+                                bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+                            }
+                            Meddle::Garbage => bytes = b"not a JWE at all".to_vec(),
+                        }
+                    }
+                    (status, bytes)
+                }
+            }
+        };
+        let router = axum::Router::new().fallback(forward);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let service = hyper_util::service::TowerToHyperService::new(router);
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                    }
+                });
+            }
+        });
+        Interceptor { url: format!("https://localhost:{port}"), ca, meddle, task }
+    }
+
+    fn meddle(&self, mode: Meddle) {
+        *self.meddle.lock().expect("lock") = mode;
+    }
+}
+
+impl Drop for Interceptor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn answers_replayed_tampered_or_forged_in_transit_are_refused_and_nothing_is_applied() {
+    let (ds, admin, installation_key, _) = ds().await;
+    let interceptor = Interceptor::before(&ds).await;
+    let builder = TestConnector::builder();
+    std::fs::create_dir_all(builder.dir().join("ds")).expect("dir");
+    std::fs::write(builder.dir().join("ds/installation-key"), &installation_key).expect("key");
+    let (url, ca) = (interceptor.url.clone(), interceptor.ca.path().to_owned());
+    let connector = builder
+        .config(move |c| {
+            c.ds.url = Some(url);
+            c.ds.ca_certificate = Some(ca);
+        })
+        .manual_ds_sync()
+        .start()
+        .await;
+    sync(&connector).await;
+    const NEW: &str = "https://new.example";
+    assert_eq!(get(&connector, "/info", NEW, None).await.0, StatusCode::FORBIDDEN);
+
+    // The DS now allows a new origin; every meddled answer is refused and changes nothing.
+    let (_, labels) = ds.call(Method::GET, "/v3_5/labels?q=shop", Some(&admin), None).await;
+    let shop = labels["data"]["items"][0]["id"].as_str().expect("shop").to_owned();
+    let body = json!({"domains": [SHOP, NEW]});
+    let (code, answer) =
+        ds.call(Method::PATCH, &format!("/v3_5/labels/{shop}"), Some(&admin), Some(body)).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    let ds_sync = connector.connector().ds().expect("ds");
+    for (mode, failures) in [(Meddle::Replay, 1), (Meddle::Tamper, 2), (Meddle::Garbage, 3)] {
+        interceptor.meddle(mode);
+        let err = ds_sync.sync_now().await.expect_err("refused");
+        assert!(matches!(err, t1c_host::ds::DsError::BadAnswer(_)), "{mode:?}: {err}");
+        assert_eq!(ds_sync.status().consecutive_failures, failures);
+        assert_eq!(get(&connector, "/info", NEW, None).await.0, StatusCode::FORBIDDEN, "{mode:?}");
+        assert_eq!(get(&connector, "/info", SHOP, None).await.0, StatusCode::OK, "serves on");
+    }
+
+    interceptor.meddle(Meddle::Pass);
+    sync(&connector).await;
+    assert_eq!(get(&connector, "/info", NEW, None).await.0, StatusCode::OK, "applied once genuine");
+    connector.shutdown().await;
     ds.stop().await;
 }
