@@ -74,6 +74,7 @@ pub struct ConnectorBuilder {
     certificate_watch: Duration,
     admin_socket: bool,
     ds_task: bool,
+    notifier: crate::ds::Notifier,
 }
 
 /// Why a connector cannot start.
@@ -208,6 +209,7 @@ impl ConnectorBuilder {
             certificate_watch: CERTIFICATE_WATCH,
             admin_socket: cfg!(unix),
             ds_task: true,
+            notifier: crate::ds::Notifier::from_env(),
         }
     }
 
@@ -261,6 +263,14 @@ impl ConnectorBuilder {
     #[must_use]
     pub fn certificate_watch(mut self, interval: Duration) -> Self {
         self.certificate_watch = interval;
+        self
+    }
+
+    /// The session bus desktop notifications go to (default: `DBUS_SESSION_BUS_ADDRESS`;
+    /// `None`: the log only).
+    #[must_use]
+    pub fn session_bus(mut self, address: Option<String>) -> Self {
+        self.notifier = crate::ds::Notifier::at(address);
         self
     }
 
@@ -333,6 +343,7 @@ impl ConnectorBuilder {
                     configured_origins: config.cors.allowed_origins.clone(),
                     jwt_issuer: config.jwt.issuer.clone(),
                     counters: counters.clone(),
+                    notifier: self.notifier.clone(),
                 };
                 Some((DsSync::new(config.ds.clone(), &data_dir, targets)?, link))
             }

@@ -10,16 +10,19 @@
 //!   refused (an upgrade the DS requires, or too many failed syncs), and the labels and
 //!   browsers seen since the last sync.
 //! - `sync`: the loop and the application of each section.
+//! - `notify`: desktop notifications (a newer version, a required upgrade).
 //!
 //! The protocol itself (sealing, opening, assignments) is `t1c_ds_protocol::device`.
 
 mod client;
 mod identity;
 mod link;
+mod notify;
 mod sync;
 
 pub use client::DsError;
 pub use link::{DsLink, DsStatus, Refusal};
+pub use notify::Notifier;
 pub use sync::{DsSync, SyncTargets};
 
 use std::path::{Path, PathBuf};

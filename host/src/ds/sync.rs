@@ -63,6 +63,8 @@ pub struct SyncTargets {
     pub jwt_issuer: Option<String>,
     /// The transaction counters shipped with each sync.
     pub counters: Arc<Counters>,
+    /// Where the version verdict is shown to the user.
+    pub notifier: super::Notifier,
 }
 
 /// What was applied, kept across restarts.
@@ -90,6 +92,8 @@ pub struct DsSync {
     targets: SyncTargets,
     platform: Platform,
     state: tokio::sync::Mutex<State>,
+    /// The verdict last shown to the user (once per process and verdict).
+    notified: std::sync::Mutex<Option<(UpgradeAdvice, Option<String>)>>,
 }
 
 impl std::fmt::Debug for DsSync {
@@ -134,6 +138,7 @@ impl DsSync {
             targets,
             platform,
             state: tokio::sync::Mutex::new(State { device, applied: applied.clone() }),
+            notified: std::sync::Mutex::new(None),
         };
         sync.reapply(&applied);
         Ok(Arc::new(sync))
@@ -368,6 +373,7 @@ impl DsSync {
                 "the DS requires an upgrade: module calls are refused until then"
             ),
         }
+        self.tell_user(&upgrade).await;
         let base = self.http.base().to_owned();
         let digests = applied.digests.clone();
         self.targets.link.update(|s| {
@@ -379,6 +385,41 @@ impl DsSync {
         applied.last_sync = Some(now());
         self.keep(applied)?;
         Ok(answer.next_sync_in.clamp(30, self.config.cycle_secs.max(30)))
+    }
+
+    /// Shows the version verdict to the user once per process and verdict: a newer version to
+    /// install, or an upgrade without which web pages cannot use the connector.
+    async fn tell_user(&self, upgrade: &t1c_ds_protocol::messages::Upgrade) {
+        let verdict = (upgrade.advice, upgrade.latest.clone());
+        {
+            let mut notified = self.notified.lock().unwrap_or_else(|p| p.into_inner());
+            if upgrade.advice == UpgradeAdvice::None || notified.as_ref() == Some(&verdict) {
+                return;
+            }
+            *notified = Some(verdict);
+        }
+        let latest = upgrade.latest.as_deref().unwrap_or("the latest version");
+        let link = upgrade
+            .download
+            .as_ref()
+            .map(|d| format!(" Download it from {}{d}", self.http.base()))
+            .unwrap_or_default();
+        let (summary, body, urgent) = match upgrade.advice {
+            UpgradeAdvice::Block => (
+                "T1C must be upgraded",
+                format!(
+                    "This version of T1C is no longer allowed: web pages cannot use your card \
+                     reader until you install {latest}.{link}"
+                ),
+                true,
+            ),
+            _ => (
+                "A new version of T1C is available",
+                format!("Version {latest} is available.{link}"),
+                false,
+            ),
+        };
+        self.targets.notifier.notify(summary, &body, urgent).await;
     }
 
     /// Applies what an earlier run kept (at start).

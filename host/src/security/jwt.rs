@@ -472,6 +472,49 @@ mod tests {
         }
     }
 
+    /// The public JWK of a P-256 key pair, as a DS publishes it.
+    fn ec_jwk(pair: &KeyPair, kid: &str) -> serde_json::Value {
+        use base64::Engine as _;
+        let point = pair.public_key_raw();
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+            "kid": kid, "alg": "ES256", "use": "sig"})
+    }
+
+    #[test]
+    fn keys_from_a_jwks_verify_tokens_of_the_current_and_the_next_key() {
+        let (current, next) = (
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("ec"),
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("ec"),
+        );
+        let mut verifier = JwtVerifier::new(Some("t1c-ds".into()));
+        verifier.add_key_jwk(&ec_jwk(&current, "k1")).expect("k1");
+        verifier.add_key_jwk(&ec_jwk(&next, "k2")).expect("k2");
+        for (kid, pair) in [("k1", &current), ("k2", &next)] {
+            let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("key");
+            let token = token(Algorithm::ES256, kid, &key, &claims(60));
+            assert!(
+                verifier.verify(&token).is_ok(),
+                "a token of {kid}, before and after a rotation"
+            );
+        }
+        let mut private = ec_jwk(&current, "k3");
+        private["d"] = json!("AAAA");
+        let refused = [
+            json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+            private,
+            json!({"kty": "oct", "k": "AAAA", "kid": "k4"}),
+            {
+                let mut lying = ec_jwk(&current, "k5");
+                lying["alg"] = json!("RS256");
+                lying
+            },
+        ];
+        for jwk in refused {
+            assert!(matches!(verifier.add_key_jwk(&jwk), Err(JwtKeyError::Key { .. })), "{jwk}");
+        }
+    }
+
     #[test]
     fn keys_of_the_wrong_type_are_configuration_errors() {
         let mut verifier = JwtVerifier::new(None);

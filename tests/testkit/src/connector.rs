@@ -59,6 +59,7 @@ pub struct TestConnectorBuilder {
     listeners: Vec<ListenerEdit>,
     certificate_watch: Option<Duration>,
     ds_sync_task: bool,
+    session_bus: Option<String>,
 }
 
 impl TestConnector {
@@ -164,6 +165,7 @@ impl TestConnectorBuilder {
             listeners: Vec::new(),
             certificate_watch: None,
             ds_sync_task: true,
+            session_bus: None,
         }
     }
 
@@ -236,6 +238,14 @@ impl TestConnectorBuilder {
         self
     }
 
+    /// Sends desktop notifications to the session bus at `address` (default: none, so tests
+    /// never notify the developer's desktop).
+    #[must_use]
+    pub fn session_bus(mut self, address: &str) -> Self {
+        self.session_bus = Some(address.to_owned());
+        self
+    }
+
     /// Leaves the DS sync to the test ([`t1c_host::ds::DsSync::sync_now`]) instead of its own
     /// task, so each sync happens exactly when the test says.
     #[must_use]
@@ -251,6 +261,7 @@ impl TestConnectorBuilder {
     pub async fn start(self) -> TestConnector {
         let mut builder = ConnectorBuilder::new(self.config)
             .ds_sync_task(self.ds_sync_task)
+            .session_bus(self.session_bus)
             .readers(self.readers)
             .pkcs11_worker_env(self.pkcs11_worker_env);
         if !self.modules.is_empty() {
