@@ -343,7 +343,8 @@ impl Config {
     /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`,
     /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`, `T1C_PKCS11_LINUX`, `T1C_PKCS11_MACOS`,
     /// `T1C_PKCS11_WIN` (comma-separated paths), `T1C_PKCS11_API_CONFIG`,
-    /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`, `T1C_PIN_ACCEPT_PLAIN`.
+    /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`, `T1C_PIN_ACCEPT_PLAIN`,
+    /// `T1C_DS_URL`, `T1C_DS_CA_CERTIFICATE`, `T1C_DS_INSTALLATION_KEY_FILE`.
     /// Others starting with
     /// `T1C_` are rejected so a typo does not go unnoticed.
     ///
