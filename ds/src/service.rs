@@ -70,6 +70,7 @@ pub struct RunningDs {
     tls: bool,
     ca_certificate: Option<PathBuf>,
     store: Arc<SqlStore>,
+    tokens: Arc<TokenIssuer>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -107,6 +108,12 @@ impl RunningDs {
     /// The store, for tests and tools.
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// The application-token issuer (tests rotate its keys at a moment of their clock's
+    /// choosing instead of waiting for its own schedule).
+    pub fn tokens(&self) -> &Arc<TokenIssuer> {
+        &self.tokens
     }
 
     /// Stops accepting, lets open requests finish within the grace period, stops the
@@ -243,7 +250,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
             grace,
         ));
     }
-    tasks.spawn(tokens.keep_rotating(stop.subscribe()));
+    tasks.spawn(tokens.clone().keep_rotating(stop.subscribe()));
     tasks.spawn(purge_sessions(dyn_store.clone(), clock.clone(), stop.subscribe()));
     tasks.spawn(device_upkeep(protocol_keys, dyn_store.clone(), clock.clone(), stop.subscribe()));
     tasks.spawn(counter_rollover(
@@ -252,7 +259,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         config.devices.counter_grace_secs,
         stop.subscribe(),
     ));
-    Ok(RunningDs { addresses, tls: tls.is_some(), ca_certificate, store, stop, tasks })
+    Ok(RunningDs { addresses, tls: tls.is_some(), ca_certificate, store, tokens, stop, tasks })
 }
 
 /// On first start (no account at all), creates the administrator `admin` with a random

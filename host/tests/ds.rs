@@ -16,7 +16,11 @@ const BANK: &str = "https://bank.example";
 /// A DS with this connector's version, its installation key, an organisation, a label `shop`
 /// for [`SHOP`] and its API key, and the development key trusted for bundles.
 async fn ds() -> (TestDs, String, String, String) {
-    let ds = TestDs::start(DsBackend::Sqlite).await.expect("DS");
+    prepared(TestDs::start(DsBackend::Sqlite).await.expect("DS")).await
+}
+
+/// `ds` set up as [`ds`] describes.
+async fn prepared(ds: TestDs) -> (TestDs, String, String, String) {
     let admin = ds.admin_token().await;
     let body = json!({"id": VERSION, "recommended": false, "allowed": true});
     let (status, answer) = ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
@@ -862,6 +866,47 @@ async fn a_newer_or_required_version_is_shown_on_the_desktop_once() {
     let (summary, body, urgency) = bus.shown.recv().await.expect("a notification");
     assert!(summary.contains("must be upgraded") && body.contains("99.0.0"), "{summary}: {body}");
     assert_eq!(urgency, 2, "critical");
+    connector.shutdown().await;
+    ds.stop().await;
+}
+
+#[tokio::test]
+async fn a_jwt_key_rotation_at_the_ds_fails_no_request() {
+    // Keys rotate every 200 s and are published 150 s ahead; the DS's clock starts 200 s in the
+    // past, so the next key is published 150 s ago and signs from now on.
+    let real = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ds = TestDs::start_at(DsBackend::Sqlite, real - 200, |c| {
+        c.tokens.rotation_secs = 200;
+        c.tokens.publish_ahead_secs = 150;
+        c.tokens.connector_cache_secs = 60;
+    })
+    .await
+    .expect("DS");
+    let (ds, _admin, installation_key, label_key) = prepared(ds).await;
+    ds.clock().set(real - 140);
+    ds.rotate_token_keys().await;
+    let connector = connector(&ds, &installation_key).await;
+    sync(&connector).await;
+    let kid = |token: &str| {
+        use base64::Engine as _;
+        let header = token.split('.').next().expect("header");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("b64");
+        serde_json::from_slice::<Value>(&bytes).expect("json")["kid"]
+            .as_str()
+            .expect("kid")
+            .to_owned()
+    };
+    let before = token(&ds, &label_key).await;
+    assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&before)).await.0, StatusCode::OK);
+
+    // The DS switches to the next key; the connector, with no sync since, accepts its tokens
+    // (it holds the key since it was published) and the old key's tokens until they expire.
+    ds.clock().set(real + 5);
+    ds.rotate_token_keys().await;
+    let after = token(&ds, &label_key).await;
+    assert_ne!(kid(&before), kid(&after), "signed with the next key");
+    assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&after)).await.0, StatusCode::OK);
+    assert_eq!(get(&connector, "/v3/readers", SHOP, Some(&before)).await.0, StatusCode::OK);
     connector.shutdown().await;
     ds.stop().await;
 }

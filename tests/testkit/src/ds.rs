@@ -74,6 +74,19 @@ impl TestDs {
         backend: DsBackend,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self, TestDsError> {
+        Self::start_at(backend, time::OffsetDateTime::now_utc().unix_timestamp(), configure).await
+    }
+
+    /// As [`TestDs::start_with`], its clock starting at `now` (seconds since the epoch): a DS
+    /// whose keys were made in the past.
+    ///
+    /// # Errors
+    /// [`TestDsError`] when the database or the DS cannot start.
+    pub async fn start_at(
+        backend: DsBackend,
+        now: i64,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, TestDsError> {
         let data = tempfile::tempdir().map_err(|e| TestDsError::Setup(e.to_string()))?;
         let database = match backend {
             DsBackend::Sqlite => None,
@@ -87,7 +100,7 @@ impl TestDs {
         config.server.listen = vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))];
         config.database.url = database.as_ref().map(|db| db.url().to_owned());
         configure(&mut config);
-        let clock = ManualClock::at(time::OffsetDateTime::now_utc().unix_timestamp());
+        let clock = ManualClock::at(now);
         let running = t1c_ds::service::start(&config, clock.clone()).await?;
         let mut client = reqwest::Client::builder().no_proxy();
         if let Some(ca) = running.ca_certificate() {
@@ -99,6 +112,15 @@ impl TestDs {
         let client = client.build().map_err(|e| TestDsError::Setup(e.to_string()))?;
         let url = running.url();
         Ok(Self { running: Some(running), clock, client, url, config, data, _database: database })
+    }
+
+    /// Runs the application-token key rotation now, at the DS clock's time.
+    ///
+    /// # Panics
+    /// When the rotation fails (a test failure).
+    pub async fn rotate_token_keys(&self) {
+        let running = self.running.as_ref().expect("a running DS");
+        running.tokens().rotate().await.expect("the token keys rotate");
     }
 
     /// The PEM file of the CA that issued the DS's certificate (its local CA), if it made one.
