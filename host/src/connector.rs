@@ -299,30 +299,34 @@ impl ConnectorBuilder {
         let config = self.config;
         let data_dir = config.data_dir();
         let installer = installer(&config)?;
-        for (module, err) in installer.load_installed() {
-            tracing::warn!(%module, "installed module not served: {err}");
-        }
-        if let Some(dir) = &config.modules.bundles {
-            install_folder(&installer, dir)?;
-        }
-        if !self.modules.is_empty() {
-            installer.modules().update(|registry| {
-                for module in &self.modules {
-                    registry.replace(module.clone());
-                }
-            });
-        }
         let readers = match self.readers {
             Some(readers) => readers,
             None => configured_readers(&config)?,
         };
-        let source = match &config.ds.url {
-            Some(_) if config.tls.certificate.is_none() => {
-                DsSync::certificate_source(&data_dir).unwrap_or_else(|| certificate_source(&config))
-            }
-            _ => certificate_source(&config),
+        // Under a DS, the certificate it sent (kept in the data directory), unless the files
+        // no longer load: then the local CA's, until the DS sends another.
+        let ds_certificate = match &config.ds.url {
+            Some(_) if config.tls.certificate.is_none() => DsSync::certificate_source(&data_dir)
+                .and_then(|source| match tls::load(&source) {
+                    Ok(key) => Some((source, key)),
+                    Err(err) => {
+                        tracing::warn!(
+                            "the DS's TLS certificate does not load, serving the local CA's: {err}"
+                        );
+                        None
+                    }
+                }),
+            _ => None,
         };
-        let certificates = Arc::new(CertificateResolver::new(tls::load(&source)?));
+        let (source, key) = match ds_certificate {
+            Some(loaded) => loaded,
+            None => {
+                let source = certificate_source(&config);
+                let key = tls::load(&source)?;
+                (source, key)
+            }
+        };
+        let certificates = Arc::new(CertificateResolver::new(key));
         for address in self.listeners.https.iter().filter(|a| !a.ip().is_loopback()) {
             tracing::warn!(%address, "listening on a non-loopback address, as configured");
         }
@@ -344,11 +348,27 @@ impl ConnectorBuilder {
                     jwt_issuer: config.jwt.issuer.clone(),
                     counters: counters.clone(),
                     notifier: self.notifier.clone(),
+                    own_certificate: config.tls.certificate.is_some(),
                 };
                 Some((DsSync::new(config.ds.clone(), &data_dir, targets)?, link))
             }
             None => None,
         };
+        // After the DS sync re-applied its publisher keys: a module signed by one of them
+        // verifies again at start.
+        for (module, err) in installer.load_installed() {
+            tracing::warn!(%module, "installed module not served: {err}");
+        }
+        if let Some(dir) = &config.modules.bundles {
+            install_folder(&installer, dir)?;
+        }
+        if !self.modules.is_empty() {
+            installer.modules().update(|registry| {
+                for module in &self.modules {
+                    registry.replace(module.clone());
+                }
+            });
+        }
         let worker = match self.pkcs11_worker {
             Some(worker) => worker,
             None => std::env::current_exe().map_err(ConnectorError::WorkerExecutable)?,

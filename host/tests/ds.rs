@@ -269,12 +269,13 @@ async fn a_rollback_at_the_ds_rolls_the_connector_back_and_a_certificate_rotates
         let list = connector.connector().installer().list();
         list.into_iter().find(|m| m.name == "hello").map(|m| (m.version, m.pinned))
     };
-    assert_eq!(served(&connector), Some(("0.1.0".into(), false)));
+    // The DS decides the version: its modules are installed pinned.
+    assert_eq!(served(&connector), Some(("0.1.0".into(), true)));
 
     let next = upload(&ds, &admin, "t1c-test-hello-next").await;
     let next_rollout = rollout(&ds, &admin, &next).await;
     sync(&connector).await;
-    assert_eq!(served(&connector), Some(("0.2.0".into(), false)), "rolled out");
+    assert_eq!(served(&connector), Some(("0.2.0".into(), true)), "rolled out");
     let (code, version) =
         get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
     assert_eq!(code, StatusCode::OK, "{version}");
@@ -284,7 +285,7 @@ async fn a_rollback_at_the_ds_rolls_the_connector_back_and_a_certificate_rotates
     let (code, answer) = ds.call(Method::POST, &path, Some(&admin), None).await;
     assert_eq!(code, StatusCode::OK, "{answer}");
     sync(&connector).await;
-    assert_eq!(served(&connector), Some(("0.1.0".into(), true)), "rolled back, pinned");
+    assert_eq!(served(&connector), Some(("0.1.0".into(), true)), "rolled back");
     let (_, version) =
         get(&connector, "/v3/modules/hello/apps/hello/version", SHOP, Some(&token)).await;
     assert!(version.to_string().contains("0.1.0"), "the old version answers again: {version}");

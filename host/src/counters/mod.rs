@@ -190,6 +190,16 @@ impl Counters {
         self.ask(|done| Command::Control(Control::Acknowledge { id, done }))
     }
 
+    /// Forgets the totals the DS acknowledged, when the device registers again under a new id:
+    /// the DS counts per device, so the new device's totals start from what it ships itself.
+    ///
+    /// # Errors
+    /// [`CountersError::Storage`] if the database cannot be updated,
+    /// [`CountersError::WriterStopped`] if the writer is gone.
+    pub fn forget_shipped(&self) -> Result<(), CountersError> {
+        self.ask(|done| Command::Control(Control::ForgetShipped { done }))
+    }
+
     /// Sends the command built around a fresh reply channel and waits for the reply.
     fn ask<T>(
         &self,
@@ -355,9 +365,11 @@ mod tests {
     #[test]
     fn drains_carry_absolute_totals_that_grow_with_each_acknowledgement() {
         let (_dir, counters) = counters();
-        let day: Day = "2024-05-01".parse().unwrap();
+        // Today: acknowledged totals are kept for the days the DS still counts.
+        let day = Day::today();
+        let today = day.to_string();
         for _ in 0..3 {
-            counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
+            counters.record(transaction(Some("shop"), None, &today)).unwrap();
         }
         let first = counters.drain_until(day).unwrap().unwrap();
         assert_eq!((first.rows()[0].counter, first.totals()[0].counter), (3, 3));
@@ -365,11 +377,22 @@ mod tests {
         let again = counters.drain_until(day).unwrap().unwrap();
         assert_eq!(again, first);
         assert!(counters.acknowledge(first.id()).unwrap());
-        counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
-        counters.record(transaction(Some("shop"), None, "2024-05-01")).unwrap();
+        counters.record(transaction(Some("shop"), None, &today)).unwrap();
+        counters.record(transaction(Some("shop"), None, &today)).unwrap();
         let second = counters.drain_until(day).unwrap().unwrap();
         assert!(second.id() > first.id());
         assert_eq!((second.rows()[0].counter, second.totals()[0].counter), (2, 5), "3 shipped + 2");
+    }
+
+    #[test]
+    fn control_characters_never_reach_a_label_or_tag() {
+        let (_dir, counters) = counters();
+        let long = "é".repeat(MAX_FIELD_CHARS);
+        counters.record(transaction(Some("shop\tfront\u{7}"), Some(&long), "2024-05-01")).unwrap();
+        let rows = counters.snapshot().unwrap();
+        assert_eq!(rows[0].label.as_deref(), Some("shopfront"));
+        let tag = rows[0].tag.as_deref().unwrap_or_default();
+        assert!(tag.len() <= MAX_FIELD_CHARS && tag.chars().all(|c| c == 'é'), "{tag}");
     }
 
     #[test]

@@ -22,8 +22,10 @@ use super::{Drain, DrainId};
 /// The schema version this build writes (`PRAGMA user_version`).
 pub(super) const SCHEMA_VERSION: i64 = 2;
 
-/// Rows one drain holds at most (what one DS message carries).
-pub(super) const MAX_DRAIN_ROWS: i64 = 1000;
+/// Rows one drain holds at most: with 128-byte labels and tags, one sealed DS message stays
+/// well under the DS's 256 KiB limit (each row is at most about 400 bytes of JSON, and sealing
+/// adds two layers of base64).
+pub(super) const MAX_DRAIN_ROWS: i64 = 250;
 
 /// Days the acknowledged totals are kept (the DS takes late counts for about two months).
 const SHIPPED_DAYS: i64 = 70;
@@ -238,14 +240,22 @@ impl Store {
         )
         .map_err(failed)?;
         tx.execute(
-            "DELETE FROM shipped WHERE day < (SELECT MAX(day) FROM shipped) - ?1",
-            [SHIPPED_DAYS],
+            "DELETE FROM shipped WHERE day < ?1",
+            [i64::from(Day::today().julian()) - SHIPPED_DAYS],
         )
         .map_err(failed)?;
         tx.execute("DELETE FROM drained WHERE drain_id = ?1", [id]).map_err(failed)?;
         let known = tx.execute("DELETE FROM drains WHERE id = ?1", [id]).map_err(failed)?;
         tx.commit().map_err(failed)?;
         Ok(known > 0)
+    }
+
+    /// Forgets the acknowledged totals: a new device id starts from zero at the DS.
+    pub(super) fn forget_shipped(&mut self) -> Result<(), CountersError> {
+        self.conn
+            .execute("DELETE FROM shipped", [])
+            .map(|_| ())
+            .map_err(|err| CountersError::storage(&self.path, "forget acknowledged totals", err))
     }
 
     /// Runs SQLite's quick integrity check, so a damaged file is reported at open, with its

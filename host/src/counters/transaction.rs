@@ -7,12 +7,13 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Date, Month, OffsetDateTime, UtcOffset};
 
-/// The most characters kept of a label, a tag or a module name.
+/// The most characters kept of a label, a tag or a module name (and at most as many bytes of
+/// UTF-8: what the DS protocol takes).
 ///
 /// Labels and tags come from callers (the tag is the client's `X-T1C-BILLING-TAG` header), so
-/// they are bounded before they reach the database: longer values are cut to this many
-/// characters (Unicode scalar values, never inside one), which keeps one client from growing the
-/// store or the DS upload with arbitrary strings.
+/// they are bounded before they reach the database: control characters are dropped and longer
+/// values are cut (never inside a character), which keeps one client from growing the store or
+/// the DS upload with arbitrary strings, or from writing a row the DS would refuse.
 pub const MAX_FIELD_CHARS: usize = 128;
 
 /// One successful operation to count.
@@ -293,12 +294,13 @@ impl From<Transaction> for Key {
 
 /// Trims `value`, cuts it to [`MAX_FIELD_CHARS`] characters and maps absent to `""`.
 fn normalise(value: Option<&str>) -> String {
-    let trimmed = value.unwrap_or_default().trim();
-    let cut = match trimmed.char_indices().nth(MAX_FIELD_CHARS) {
-        Some((end, _)) => trimmed[..end].trim_end(),
-        None => trimmed,
-    };
-    cut.to_owned()
+    let cleaned: String = value.unwrap_or_default().chars().filter(|c| !c.is_control()).collect();
+    let trimmed = cleaned.trim();
+    let mut end = trimmed.len().min(MAX_FIELD_CHARS);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    trimmed[..end].trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -353,7 +355,8 @@ mod tests {
     fn cutting_never_splits_a_character() {
         let long = "é".repeat(MAX_FIELD_CHARS * 2);
         let key = with(Some(&long), None);
-        assert_eq!(key.label.chars().count(), MAX_FIELD_CHARS);
+        // At most that many bytes of UTF-8: 'é' takes two.
+        assert_eq!(key.label.chars().count(), MAX_FIELD_CHARS / 2);
         assert!(key.label.chars().all(|c| c == 'é'));
     }
 

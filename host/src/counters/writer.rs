@@ -34,6 +34,8 @@ pub(super) enum Control {
     Drain { last_day: Day, done: SyncSender<Result<Option<Drain>, CountersError>> },
     /// Forget a drain the DS has received.
     Acknowledge { id: DrainId, done: SyncSender<Result<bool, CountersError>> },
+    /// Forget the totals the DS acknowledged (the device registered again).
+    ForgetShipped { done: SyncSender<Result<(), CountersError>> },
 }
 
 /// Starts the writer thread over `store`. It runs until every [`Sender`] is dropped, after
@@ -118,6 +120,13 @@ fn control(store: &mut Store, command: Control) {
                 ),
                 Ok(None) => debug!(%last_day, "no counters to drain"),
                 Err(err) => error!(error = %err, "counters could not be drained"),
+            }
+            let _ = done.send(result);
+        }
+        Control::ForgetShipped { done } => {
+            let result = store.forget_shipped();
+            if let Err(err) = &result {
+                error!(error = %err, "acknowledged totals could not be forgotten");
             }
             let _ = done.send(result);
         }

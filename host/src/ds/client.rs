@@ -121,8 +121,16 @@ impl DsHttp {
 
     /// A bundle file at `path` (a DS path from an assignment), at most `limit` bytes.
     pub(crate) async fn bundle(&self, path: &str, limit: u64) -> Result<Vec<u8>, DsError> {
-        if !path.starts_with("/v3_5/bundles/") || path.contains("..") {
-            return Err(DsError::BadAnswer(format!("bundle path {path:?}")));
+        let well_formed = path
+            .strip_prefix("/v3_5/bundles/")
+            .and_then(|rest| rest.strip_suffix("/content"))
+            .is_some_and(|digest| {
+                digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+            });
+        if !well_formed {
+            return Err(DsError::BadAnswer(
+                "a bundle path that is not /v3_5/bundles/<digest>/content".into(),
+            ));
         }
         let response =
             self.http.get(format!("{}{path}", self.base)).send().await.map_err(unreachable)?;

@@ -42,9 +42,14 @@ pub(crate) fn save(dir: &Path, device: &Device) -> Result<(), DsError> {
     t1c_tls::write_private(&identity_path(dir), &text).map_err(|e| DsError::Storage(e.to_string()))
 }
 
-/// Forgets the identity (the DS no longer knows the device).
-pub(crate) fn forget(dir: &Path) -> Result<(), DsError> {
-    match std::fs::remove_file(identity_path(dir)) {
+/// Sets the identity aside (the DS says it no longer knows the device): renamed, not deleted,
+/// so an operator can put it back if that answer was wrong.
+pub(crate) fn set_aside(dir: &Path) -> Result<(), DsError> {
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    match std::fs::rename(
+        identity_path(dir),
+        dir.join(format!("identity.json.{stamp}.unknown-to-ds")),
+    ) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(DsError::Storage(e.to_string())),

@@ -37,8 +37,11 @@ pub struct DsStatus {
     pub digests: Digests,
     /// The serial of the module assignment applied.
     pub assignment_serial: Option<u64>,
-    /// Why the last sync failed, if it did.
+    /// Why the last sync failed, or which sections it could not apply.
     pub last_error: Option<String>,
+    /// The connector version the verdict is about.
+    #[serde(default)]
+    pub connector_version: String,
 }
 
 /// Why module calls are refused now.

@@ -65,6 +65,9 @@ pub struct SyncTargets {
     pub counters: Arc<Counters>,
     /// Where the version verdict is shown to the user.
     pub notifier: super::Notifier,
+    /// `[tls] certificate` is configured: the operator's certificate is served, and the DS's
+    /// keystores are not taken.
+    pub own_certificate: bool,
 }
 
 /// What was applied, kept across restarts.
@@ -141,7 +144,28 @@ impl DsSync {
             notified: std::sync::Mutex::new(None),
         };
         sync.reapply(&applied);
+        // A required upgrade and failed syncs in a row outlive a restart of the same version:
+        // restarting must not lift a refusal.
+        if let Ok(Some(last)) = super::read_status(data_dir)
+            && last.connector_version == sync.platform.version
+        {
+            sync.targets.link.update(|s| {
+                s.upgrade = last.upgrade;
+                s.latest_version = last.latest_version;
+                s.download = last.download;
+                s.consecutive_failures = last.consecutive_failures;
+                s.next_sync = last.next_sync;
+            });
+        }
+        sync.targets.link.update(|s| s.connector_version = sync.platform.version.clone());
         Ok(Arc::new(sync))
+    }
+
+    /// SHA-256 (hex) of the leaf certificate served now: what the protocol's `tls` digest is.
+    fn served_fingerprint(&self) -> Option<String> {
+        use sha2::Digest as _;
+        let chain = self.targets.certificates.chain();
+        chain.first().map(|leaf| hex::encode(sha2::Sha256::digest(leaf.as_ref())))
     }
 
     /// The sync's status now (what `/info` and `t1c ds status` show).
@@ -207,7 +231,6 @@ impl DsSync {
         match &result {
             Ok(next) => link.update(|s| {
                 s.consecutive_failures = 0;
-                s.last_error = None;
                 s.last_sync = Some(now());
                 s.next_sync = Some(now() + i64::try_from(*next).unwrap_or(0));
             }),
@@ -246,7 +269,10 @@ impl DsSync {
             user_agents: user_agents.clone(),
             modules: installed(&self.targets.installer),
             failed_installs: state.applied.failed_installs.clone(),
-            digests: state.applied.digests.clone(),
+            digests: Digests {
+                tls: (!self.targets.own_certificate).then(|| self.served_fingerprint()).flatten(),
+                ..state.applied.digests.clone()
+            },
             counters: batch(drain.as_ref()),
         };
         let sent = now();
@@ -255,10 +281,23 @@ impl DsSync {
         let answer = match self.http.sync(device.id(), sealed).await {
             Ok(answer) => answer,
             Err(DsError::RegisterAgain) => {
-                tracing::warn!(device = %device.id(), "the DS no longer knows this device: registering again");
-                identity::forget(&self.dir)?;
-                state.device = None;
                 self.targets.link.restore_seen(labels, user_agents);
+                // That answer is not signed: the identity is set aside, never deleted, and only
+                // when a new installation key can register the device again.
+                let candidates = identity::key_candidates(
+                    self.config.installation_key_file.as_deref(),
+                    &self.dir,
+                );
+                if identity::installation_key(&candidates).is_some() {
+                    tracing::warn!(device = %device.id(), "the DS no longer knows this device: registering again");
+                    identity::set_aside(&self.dir)?;
+                    state.device = None;
+                } else {
+                    tracing::error!(
+                        device = %device.id(),
+                        "the DS no longer knows this device; give it a new installation key (t1c ds register --key-file ...)"
+                    );
+                }
                 return Err(DsError::RegisterAgain);
             }
             Err(err) => {
@@ -311,10 +350,25 @@ impl DsSync {
         let jws = device::registration(&keys, token.registration_token, self.platform.clone())
             .map_err(|e| DsError::Storage(e.to_string()))?;
         let answer = self.http.register(jws).await?;
+        let id_ok = !answer.device_id.is_empty()
+            && answer.device_id.len() <= 64
+            && answer
+                .device_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Err(DsError::BadAnswer("the device id is not 1 to 64 of [A-Za-z0-9_-]".into()));
+        }
         let device = Device::new(answer.device_id, keys, answer.ds_keys)
             .map_err(|e| DsError::BadAnswer(e.to_string()))?;
         identity::save(&self.dir, &device)?;
         identity::consume_key(&file);
+        // The DS counts per device: the new id starts from what it ships itself.
+        let counters = self.targets.counters.clone();
+        tokio::task::spawn_blocking(move || counters.forget_shipped())
+            .await
+            .map_err(|e| DsError::Storage(e.to_string()))?
+            .map_err(|e| DsError::Storage(e.to_string()))?;
         tracing::info!(device = %device.id(), ds = %self.http.base(), "registered with the DS");
         Ok(device)
     }
@@ -326,61 +380,96 @@ impl DsSync {
         applied: &mut Applied,
         answer: SyncAnswer,
     ) -> Result<u64, DsError> {
+        // Each section on its own: one that cannot be applied is logged and its digest left as
+        // it was (the DS sends it again), the others still apply, and the DS counts as
+        // reachable.
+        let mut refused: Vec<String> = Vec::new();
+        let mut note = |section: &str, result: Result<(), DsError>| match result {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(section, "a section from the DS is not applied: {err}");
+                refused.push(format!("{section}: {err}"));
+                false
+            }
+        };
         if let Some(section) = answer.ds_keys {
-            device.set_ds_keys(section.body).map_err(|e| DsError::BadAnswer(e.to_string()))?;
-            identity::save(&self.dir, device)?;
-            applied.digests.ds_keys = Some(section.digest);
+            let result = device
+                .set_ds_keys(section.body)
+                .map_err(|e| DsError::BadAnswer(e.to_string()))
+                .and_then(|()| identity::save(&self.dir, device));
+            if note("ds_keys", result) {
+                applied.digests.ds_keys = Some(section.digest);
+            }
         }
-        if let Some(section) = answer.config {
-            self.apply_config(&section.body)?;
+        if let Some(section) = answer.config
+            && note("config", self.apply_config(&section.body))
+        {
             applied.config = Some(section.body);
             applied.digests.config = Some(section.digest);
         }
-        if let Some(section) = answer.jwt_keys {
-            self.apply_jwks(&section.body)?;
+        if let Some(section) = answer.jwt_keys
+            && note("jwt_keys", self.apply_jwks(&section.body))
+        {
             applied.jwks = Some(section.body);
             applied.digests.jwt_keys = Some(section.digest);
         }
-        if let Some(section) = answer.publisher_keys {
-            self.apply_publisher_keys(&section.body)?;
+        if let Some(section) = answer.publisher_keys
+            && note("publisher_keys", self.apply_publisher_keys(&section.body))
+        {
             applied.publisher_keys = Some(section.body);
             applied.digests.publisher_keys = Some(section.digest);
         }
         if let Some(section) = answer.tls {
-            self.apply_tls(&section.body)?;
-            applied.digests.tls = Some(section.digest);
+            if self.targets.own_certificate {
+                tracing::debug!(
+                    "a TLS keystore from the DS is ignored: [tls] certificate is configured"
+                );
+            } else {
+                note("tls", self.apply_tls(&section.body));
+            }
         }
         if let Some(section) = answer.modules {
-            let assignment = device
-                .assignment(&section.body, now(), applied.assignment)
-                .map_err(|e| DsError::BadAnswer(format!("module assignment: {e}")))?;
-            applied.failed_installs = self.install(&assignment.modules).await;
-            applied.assignment = Some((assignment.serial, assignment.issued_at));
-            applied.digests.modules = Some(section.digest);
-            self.targets.link.update(|s| s.assignment_serial = Some(assignment.serial));
+            match device.assignment(&section.body, now(), applied.assignment) {
+                Ok(assignment) => {
+                    applied.failed_installs = self.install(&assignment.modules).await;
+                    applied.assignment = Some((assignment.serial, assignment.issued_at));
+                    // Kept only when every bundle installed: otherwise the DS sends the
+                    // assignment again and the failed ones are retried.
+                    applied.digests.modules =
+                        applied.failed_installs.is_empty().then_some(section.digest);
+                    self.targets.link.update(|s| s.assignment_serial = Some(assignment.serial));
+                }
+                Err(err) => {
+                    note("modules", Err(DsError::BadAnswer(format!("module assignment: {err}"))));
+                }
+            }
         }
         let upgrade = answer.upgrade;
+        let base = self.http.base().to_owned();
+        let download =
+            upgrade.download.as_deref().filter(|d| safe_path(d)).map(|d| format!("{base}{d}"));
         match upgrade.advice {
             UpgradeAdvice::None => {}
             UpgradeAdvice::Notify => tracing::warn!(
                 latest = ?upgrade.latest,
-                download = ?upgrade.download.as_ref().map(|d| format!("{}{d}", self.http.base())),
+                download = ?download,
                 "a newer connector version is recommended"
             ),
             UpgradeAdvice::Block => tracing::error!(
                 latest = ?upgrade.latest,
-                download = ?upgrade.download.as_ref().map(|d| format!("{}{d}", self.http.base())),
+                download = ?download,
                 "the DS requires an upgrade: module calls are refused until then"
             ),
         }
-        self.tell_user(&upgrade).await;
-        let base = self.http.base().to_owned();
+        self.tell_user(&upgrade, download.as_deref()).await;
         let digests = applied.digests.clone();
+        let last_error = (!refused.is_empty()).then(|| refused.join("; "));
         self.targets.link.update(|s| {
             s.upgrade = Some(upgrade.advice);
             s.latest_version = upgrade.latest.clone();
-            s.download = upgrade.download.as_ref().map(|d| format!("{base}{d}"));
+            s.download = download.clone();
             s.digests = digests;
+            s.last_error = last_error;
         });
         applied.last_sync = Some(now());
         self.keep(applied)?;
@@ -389,7 +478,11 @@ impl DsSync {
 
     /// Shows the version verdict to the user once per process and verdict: a newer version to
     /// install, or an upgrade without which web pages cannot use the connector.
-    async fn tell_user(&self, upgrade: &t1c_ds_protocol::messages::Upgrade) {
+    async fn tell_user(
+        &self,
+        upgrade: &t1c_ds_protocol::messages::Upgrade,
+        download: Option<&str>,
+    ) {
         let verdict = (upgrade.advice, upgrade.latest.clone());
         {
             let mut notified = self.notified.lock().unwrap_or_else(|p| p.into_inner());
@@ -399,11 +492,7 @@ impl DsSync {
             *notified = Some(verdict);
         }
         let latest = upgrade.latest.as_deref().unwrap_or("the latest version");
-        let link = upgrade
-            .download
-            .as_ref()
-            .map(|d| format!(" Download it from {}{d}", self.http.base()))
-            .unwrap_or_default();
+        let link = download.map(|d| format!(" Download it from {d}")).unwrap_or_default();
         let (summary, body, urgent) = match upgrade.advice {
             UpgradeAdvice::Block => (
                 "T1C must be upgraded",
@@ -486,22 +575,42 @@ impl DsSync {
     }
 
     fn apply_tls(&self, keystore: &TlsKeystore) -> Result<(), DsError> {
-        let dir = self.dir.join("tls");
-        std::fs::create_dir_all(&dir).map_err(|e| DsError::Storage(e.to_string()))?;
-        // Checked before it replaces anything: a chain and key that load together.
-        let staged = dir.join("incoming");
-        std::fs::create_dir_all(&staged).map_err(|e| DsError::Storage(e.to_string()))?;
-        let (certificate, key) = (staged.join("chain.pem"), staged.join("key.pem"));
-        let write = |path: &std::path::Path, text: &str| {
-            t1c_tls::write_private(path, text).map_err(|e| DsError::Storage(e.to_string()))
+        if keystore.not_after <= now() {
+            return Err(DsError::BadAnswer("the TLS keystore has expired".into()));
+        }
+        // Written and checked in a directory of its own, then swapped in whole: a crash leaves
+        // the old keystore or the new one, never half of each.
+        let (current, incoming) = (self.dir.join("tls"), self.dir.join("tls.incoming"));
+        let _ = std::fs::remove_dir_all(&incoming);
+        std::fs::create_dir_all(&incoming).map_err(|e| DsError::Storage(e.to_string()))?;
+        let result = (|| {
+            let (certificate, key) = (incoming.join("chain.pem"), incoming.join("key.pem"));
+            let write = |path: &std::path::Path, text: &str| {
+                t1c_tls::write_private(path, text).map_err(|e| DsError::Storage(e.to_string()))
+            };
+            write(&certificate, &keystore.chain_pem)?;
+            write(&key, &keystore.key_pem)?;
+            let loaded = tls::load(&CertificateSource::Files { certificate, key })
+                .map_err(|e| DsError::BadAnswer(format!("TLS keystore: {e}")))?;
+            loaded.keys_match().map_err(|e| {
+                DsError::BadAnswer(format!("TLS keystore: the key is not the leaf's: {e}"))
+            })?;
+            Ok(loaded)
+        })();
+        let loaded = match result {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&incoming);
+                return Err(err);
+            }
         };
-        write(&certificate, &keystore.chain_pem)?;
-        write(&key, &keystore.key_pem)?;
-        let loaded = tls::load(&CertificateSource::Files { certificate, key })
-            .map_err(|e| DsError::BadAnswer(format!("TLS keystore: {e}")))?;
-        write(&dir.join("key.pem"), &keystore.key_pem)?;
-        write(&dir.join("chain.pem"), &keystore.chain_pem)?;
-        let _ = std::fs::remove_dir_all(&staged);
+        let old = self.dir.join("tls.old");
+        let _ = std::fs::remove_dir_all(&old);
+        if current.exists() {
+            std::fs::rename(&current, &old).map_err(|e| DsError::Storage(e.to_string()))?;
+        }
+        std::fs::rename(&incoming, &current).map_err(|e| DsError::Storage(e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&old);
         self.targets.certificates.swap(loaded);
         tracing::info!("TLS certificate from the DS now served");
         Ok(())
@@ -510,19 +619,15 @@ impl DsSync {
     /// Installs what the assignment names and is not installed; returns the failures.
     async fn install(&self, modules: &[AssignedModule]) -> Vec<FailedInstall> {
         let mut failures = Vec::new();
-        let installed = installed(&self.targets.installer);
+        let installed = self.targets.installer.list();
         for module in modules {
-            if installed.iter().any(|m| m.name == module.name && m.digest == module.digest) {
+            let serves = installed
+                .iter()
+                .any(|m| m.name == module.name && m.digest == module.digest && m.served);
+            if serves {
                 continue;
             }
-            let lower = installed.iter().any(|m| {
-                m.name == module.name
-                    && matches!(
-                        (semver::Version::parse(&m.version), semver::Version::parse(&module.version)),
-                        (Ok(have), Ok(want)) if want.cmp_precedence(&have).is_lt()
-                    )
-            });
-            let result = self.fetch_and_install(module, lower).await;
+            let result = self.fetch_and_install(module).await;
             match result {
                 Ok(()) => {
                     tracing::info!(module = %module.name, version = %module.version, "assigned module installed")
@@ -540,7 +645,9 @@ impl DsSync {
         failures
     }
 
-    async fn fetch_and_install(&self, module: &AssignedModule, pin: bool) -> Result<(), String> {
+    /// Downloads, checks and installs one assigned bundle, pinned: the DS decides the version
+    /// (forwards and, after a rollback, backwards), not the connector's own version order.
+    async fn fetch_and_install(&self, module: &AssignedModule) -> Result<(), String> {
         let bytes = self
             .http
             .bundle(&module.download, t1c_bundle::limits::BUNDLE)
@@ -554,7 +661,7 @@ impl DsSync {
             ));
         }
         let installer = self.targets.installer.clone();
-        tokio::task::spawn_blocking(move || installer.install(&bytes, InstallOptions { pin }))
+        tokio::task::spawn_blocking(move || installer.install(&bytes, InstallOptions { pin: true }))
             .await
             .map_err(|e| e.to_string())?
             .map(|_| ())
@@ -566,6 +673,14 @@ impl DsSync {
         t1c_tls::write_private(&self.dir.join("applied.json"), &text)
             .map_err(|e| DsError::Storage(e.to_string()))
     }
+}
+
+/// A DS path to show or fetch: absolute, of URL-safe characters, with no dot segments.
+fn safe_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 512
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
 }
 
 /// A drain as the protocol's counter batch: its number as the sequence, absolute day totals.
@@ -583,6 +698,16 @@ fn batch(drain: Option<&Drain>) -> CounterBatch {
             module: row.module.clone(),
             use_case: use_case(row.use_case),
             total: row.counter,
+        })
+        // A row the DS would refuse (a day before 2000 from a wrong clock, an absurd total)
+        // would make it refuse the whole batch, and the same drain would be sent for ever: it
+        // is left out, and logged.
+        .filter(|row| {
+            let fine = CounterBatch { seq: 0, rows: vec![row.clone()] }.check().is_ok();
+            if !fine {
+                tracing::warn!(day = %row.day, module = %row.module, total = row.total, "a counter row the DS would refuse is not shipped");
+            }
+            fine
         })
         .collect();
     CounterBatch { seq: drain.id().as_u64(), rows }
