@@ -34,19 +34,12 @@ fn request(version: &str) -> SyncRequest {
 async fn ds_with_version(backend: DsBackend) -> (TestDs, String, String) {
     let ds = TestDs::start(backend).await.expect("DS");
     let admin = ds.admin_token().await;
-    let (status, body) = ds
-        .call(
-            Method::PUT,
-            "/v3_5/versions",
-            Some(&admin),
-            Some(json!({"id": "3.1.0", "recommended": false, "allowed": true, "uris": [{"os": "win64", "uri": "t1c-3.1.0.msi"}]})),
+    let key = ds
+        .version_with_key(
+            &admin,
+            json!({"id": "3.1.0", "recommended": false, "allowed": true, "uris": [{"os": "win64", "uri": "t1c-3.1.0.msi"}]}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) =
-        ds.call(Method::POST, "/v3_5/versions/3.1.0/keys", Some(&admin), Some(json!({}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let key = body["data"]["api_key"].as_str().expect("key").to_owned();
     let org = ds.organisation(&admin, "Acme").await;
     ds.label_with_key(&admin, &org, "shop", &["https://shop.example"]).await;
     (ds, key, admin)

@@ -154,19 +154,8 @@ async fn uploads_are_refused_as_a_connector_refuses_them() {
 async fn ds_with_bundles(backend: DsBackend) -> (TestDs, String, String, [(String, Vec<u8>); 2]) {
     let ds = TestDs::start(backend).await.expect("DS");
     let admin = ds.admin_token().await;
-    let (status, body) = ds
-        .call(
-            Method::PUT,
-            "/v3_5/versions",
-            Some(&admin),
-            Some(json!({"id": "3.6.1", "allowed": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) =
-        ds.call(Method::POST, "/v3_5/versions/3.6.1/keys", Some(&admin), Some(json!({}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let installation_key = body["data"]["api_key"].as_str().expect("key").to_owned();
+    let installation_key =
+        ds.version_with_key(&admin, json!({"id": "3.6.1", "allowed": true})).await;
     let org = ds.organisation(&admin, "Acme").await;
     ds.label_with_key(&admin, &org, "shop", &[]).await;
     let key = SigningKey::generate();

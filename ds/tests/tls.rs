@@ -189,19 +189,7 @@ fn request(held: Option<&str>) -> SyncRequest {
 async fn ds_with_device(backend: DsBackend) -> (TestDs, TestDevice, String) {
     let ds = TestDs::start(backend).await.expect("DS");
     let admin = ds.admin_token().await;
-    let (status, body) = ds
-        .call(
-            Method::PUT,
-            "/v3_5/versions",
-            Some(&admin),
-            Some(json!({"id": "3.1.0", "allowed": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) =
-        ds.call(Method::POST, "/v3_5/versions/3.1.0/keys", Some(&admin), Some(json!({}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let key = body["data"]["api_key"].as_str().expect("key").to_owned();
+    let key = ds.version_with_key(&admin, json!({"id": "3.1.0", "allowed": true})).await;
     let device = TestDevice::register(ds.client(), ds.url(), &key, request(None).platform)
         .await
         .expect("registers");

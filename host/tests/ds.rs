@@ -22,19 +22,9 @@ async fn ds() -> (TestDs, String, String, String) {
 /// `ds` set up as [`ds`] describes.
 async fn prepared(ds: TestDs) -> (TestDs, String, String, String) {
     let admin = ds.admin_token().await;
-    let body = json!({"id": VERSION, "recommended": false, "allowed": true});
-    let (status, answer) = ds.call(Method::PUT, "/v3_5/versions", Some(&admin), Some(body)).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    let (status, answer) = ds
-        .call(
-            Method::POST,
-            &format!("/v3_5/versions/{VERSION}/keys"),
-            Some(&admin),
-            Some(json!({})),
-        )
+    let installation_key = ds
+        .version_with_key(&admin, json!({"id": VERSION, "recommended": false, "allowed": true}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-    let installation_key = answer["data"]["api_key"].as_str().expect("key").to_owned();
     let org = ds.organisation(&admin, "Shops").await;
     let (_, label_key) = ds.label_with_key(&admin, &org, "shop", &[SHOP]).await;
     ds.label_with_key(&admin, &org, "bank", &[BANK]).await;
@@ -60,11 +50,22 @@ async fn connector(ds: &TestDs, installation_key: &str) -> TestConnector {
 
 /// As [`connector`], reaching the DS at `url` (a relay in front of it).
 async fn connector_at(url: &str, ds: &TestDs, installation_key: &str) -> TestConnector {
-    let builder = TestConnector::builder();
+    let ca = ds.ca_certificate().expect("the DS's CA");
+    connector_with(TestConnector::builder(), url, &ca, installation_key).await
+}
+
+/// `builder` configured for the DS at `url`, whose certificate `ca` issued, with the
+/// installation key where the installer leaves it; the test drives each sync.
+async fn connector_with(
+    builder: t1c_testkit::TestConnectorBuilder,
+    url: &str,
+    ca: &std::path::Path,
+    installation_key: &str,
+) -> TestConnector {
     let key_dir = builder.dir().join("ds");
     std::fs::create_dir_all(&key_dir).expect("ds dir");
     std::fs::write(key_dir.join("installation-key"), installation_key).expect("key file");
-    let (url, ca) = (url.to_owned(), ds.ca_certificate().expect("the DS's CA"));
+    let (url, ca) = (url.to_owned(), ca.to_owned());
     builder
         .config(move |c| {
             c.ds.url = Some(url);
@@ -715,18 +716,13 @@ impl Drop for Interceptor {
 async fn answers_replayed_tampered_or_forged_in_transit_are_refused_and_nothing_is_applied() {
     let (ds, admin, installation_key, _) = ds().await;
     let interceptor = Interceptor::before(&ds).await;
-    let builder = TestConnector::builder();
-    std::fs::create_dir_all(builder.dir().join("ds")).expect("dir");
-    std::fs::write(builder.dir().join("ds/installation-key"), &installation_key).expect("key");
-    let (url, ca) = (interceptor.url.clone(), interceptor.ca.path().to_owned());
-    let connector = builder
-        .config(move |c| {
-            c.ds.url = Some(url);
-            c.ds.ca_certificate = Some(ca);
-        })
-        .manual_ds_sync()
-        .start()
-        .await;
+    let connector = connector_with(
+        TestConnector::builder(),
+        &interceptor.url,
+        interceptor.ca.path(),
+        &installation_key,
+    )
+    .await;
     sync(&connector).await;
     const NEW: &str = "https://new.example";
     assert_eq!(get(&connector, "/info", NEW, None).await.0, StatusCode::FORBIDDEN);
@@ -828,17 +824,8 @@ async fn a_newer_or_required_version_is_shown_on_the_desktop_once() {
     let (ds, admin, installation_key, _) = ds().await;
     let mut bus = SessionBus::start().await;
     let builder = TestConnector::builder().session_bus(&bus.address);
-    std::fs::create_dir_all(builder.dir().join("ds")).expect("dir");
-    std::fs::write(builder.dir().join("ds/installation-key"), &installation_key).expect("key");
-    let (url, ca) = (ds.url().to_owned(), ds.ca_certificate().expect("CA"));
-    let connector = builder
-        .config(move |c| {
-            c.ds.url = Some(url);
-            c.ds.ca_certificate = Some(ca);
-        })
-        .manual_ds_sync()
-        .start()
-        .await;
+    let ca = ds.ca_certificate().expect("CA");
+    let connector = connector_with(builder, ds.url(), &ca, &installation_key).await;
     sync(&connector).await;
     assert!(bus.shown.try_recv().is_err(), "the latest version: nothing to show");
 

@@ -68,13 +68,19 @@ pub(crate) fn key_candidates(configured: Option<&Path>, dir: &Path) -> Vec<PathB
     candidates
 }
 
+/// The installation key in `text` (surrounding whitespace trimmed), if it looks like one:
+/// 1 to 256 printable ASCII characters.
+pub(crate) fn key_in(text: &str) -> Option<&str> {
+    let key = text.trim();
+    (!key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_graphic()))
+        .then_some(key)
+}
+
 /// The installation key and the file it is in, from the first candidate that holds one.
 pub(crate) fn installation_key(candidates: &[PathBuf]) -> Option<(String, PathBuf)> {
     candidates.iter().find_map(|path| {
         let text = std::fs::read_to_string(path).ok()?;
-        let key = text.trim();
-        (!key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_graphic()))
-            .then(|| (key.to_owned(), path.clone()))
+        key_in(&text).map(|key| (key.to_owned(), path.clone()))
     })
 }
 

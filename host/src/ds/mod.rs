@@ -60,10 +60,8 @@ pub fn read_status(data_dir: &Path) -> Result<Option<DsStatus>, DsError> {
 /// [`DsError::Config`] for text that is not a key, [`DsError::Storage`] when it cannot be
 /// written.
 pub fn store_installation_key(data_dir: &Path, key: &str) -> Result<PathBuf, DsError> {
-    let key = key.trim();
-    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(DsError::Config("the file does not hold an installation key".into()));
-    }
+    let key = identity::key_in(key)
+        .ok_or_else(|| DsError::Config("the file does not hold an installation key".into()))?;
     let dir = ds_dir(data_dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| DsError::Storage(format!("{}: {e}", dir.display())))?;

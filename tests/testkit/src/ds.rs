@@ -215,6 +215,23 @@ impl TestDs {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// Puts the connector version `version` (T1C's `PUT /v3_5/versions` body) as `token` and
+    /// creates an installation key for it; returns the key.
+    ///
+    /// # Panics
+    /// When the DS refuses either (a test failure).
+    pub async fn version_with_key(&self, token: &str, version: Value) -> String {
+        let id = version["id"].as_str().unwrap_or_default().to_owned();
+        let (status, body) =
+            self.call(Method::PUT, "/v3_5/versions", Some(token), Some(version)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let path = format!("/v3_5/versions/{id}/keys");
+        let (status, body) =
+            self.call(Method::POST, &path, Some(token), Some(serde_json::json!({}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["api_key"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// Creates an organisation as `token`; returns its id.
     pub async fn organisation(&self, token: &str, name: &str) -> String {
         let (status, body) = self
