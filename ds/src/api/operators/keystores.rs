@@ -79,7 +79,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/v3_5/tls-keystores", tag = "operators", request_body = NewKeystore,
     responses((status = 201, description = "Stored", body = inline(crate::api::Data<TlsKeystoreRecord>)),
         (status = 400, body = crate::api::error::ErrorBody), (status = 415, body = crate::api::error::ErrorBody), (status = 401, body = crate::api::error::ErrorBody),
-        (status = 403, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)),
+        (status = 403, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody),
+        (status = 413, description = "Body over the server's limit", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
