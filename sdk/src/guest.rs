@@ -22,7 +22,7 @@ use crate::card::{Card, CardError};
 use crate::error::Error;
 use crate::module::{
     AtrPattern, Capability, Certificate, CertificateKind, Device, DeviceKind, Extension,
-    HashAlgorithm, HttpMethod, Manifest, Module, Operation, SignRequest, Token, TokenInfo,
+    HashAlgorithm, HttpMethod, Manifest, Module, Operation, Padding, SignRequest, Token, TokenInfo,
 };
 use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 
@@ -541,6 +541,10 @@ pub fn sign<T: Token, D: DeviceAccess>(
         data: request.data,
         raw: request.raw,
         key_id: request.key_id,
+        padding: match request.padding {
+            wit_token::Padding::Pkcs1V15 => Padding::Pkcs1V15,
+            wit_token::Padding::Pss => Padding::Pss,
+        },
     };
     let pin = pin.map(Pin::from_host);
     with_device::<D, _>(device, |d| {

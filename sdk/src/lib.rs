@@ -39,8 +39,8 @@ pub use card::{Card, CardError};
 pub use error::{Error, Result};
 pub use module::{
     AtrPattern, CONTRACT_VERSION, Capability, Certificate, CertificateKind, Device, DeviceKind,
-    Extension, HashAlgorithm, HttpMethod, Manifest, Module, ModuleName, Operation, SignRequest,
-    Token, TokenInfo,
+    Extension, HashAlgorithm, HttpMethod, Manifest, Module, ModuleName, Operation, Padding,
+    SignRequest, Token, TokenInfo, parse_algorithm,
 };
 pub use pin::Pin;
 pub use status::StatusWord;

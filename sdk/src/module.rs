@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::pin::Pin;
 
 /// The version of the WIT contract (`t1c:card`) this SDK implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Implemented by every module: who it is and what it needs.
 pub trait Module {
@@ -615,6 +615,43 @@ pub struct SignRequest {
     pub raw: bool,
     /// Which key, when several have the same role.
     pub key_id: Option<String>,
+    /// The padding of an RSA signature (contract 0.2.0).
+    pub padding: Padding,
+}
+
+/// The padding of an RSA signature (the contract's `token.padding`, since 0.2.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Padding {
+    /// RSASSA-PKCS1-v1_5 on RSA keys, ECDSA on EC keys: what T1C's `sha256` and the like
+    /// have always meant, and the only scheme of contract 0.1.0.
+    #[default]
+    Pkcs1V15,
+    /// RSASSA-PSS with MGF1 over the request's digest algorithm and a salt as long as that
+    /// digest. A module refuses it with [`Error::NotSupported`] for EC keys and for cards or
+    /// tokens without PSS.
+    Pss,
+}
+
+/// Reads a T1C signature algorithm name: `sha1`, `sha256`, `sha384` or `sha512` (PKCS#1 v1.5
+/// on RSA keys, ECDSA on EC keys, as T1C has always meant them), or one of them with `-pss`
+/// (`sha256-pss`: RSA-PSS, MGF1 over the same digest, salt as long as the digest; `PS256` in
+/// JOSE terms). Case-insensitive; `_` is accepted for `-`, and `sha-256` for `sha256`. `None`
+/// for anything else.
+pub fn parse_algorithm(name: &str) -> Option<(HashAlgorithm, Padding)> {
+    let lower = name.trim().to_ascii_lowercase().replace('_', "-");
+    let (hash, padding) = match lower.strip_suffix("-pss") {
+        Some(hash) => (hash, Padding::Pss),
+        None => (lower.as_str(), Padding::Pkcs1V15),
+    };
+    let hash = match hash {
+        "sha1" | "sha-1" => HashAlgorithm::Sha1,
+        "sha256" | "sha-256" => HashAlgorithm::Sha256,
+        "sha384" | "sha-384" => HashAlgorithm::Sha384,
+        "sha512" | "sha-512" => HashAlgorithm::Sha512,
+        _ => return None,
+    };
+    Some((hash, padding))
 }
 
 /// Whether `s` is 1 to 64 of `a-z`, `0-9`, `-` and `_`: the rule of module and operation names,
@@ -690,6 +727,19 @@ mod tests {
         assert_eq!(ModuleName::new("beid").unwrap(), "beid");
         for bad in ["", "Beid", "be id", "../x", &"a".repeat(65)] {
             assert!(matches!(ModuleName::new(bad), Err(ManifestError::InvalidName(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn algorithm_names_give_digest_and_padding() {
+        let pss = |hash| Some((hash, Padding::Pss));
+        assert_eq!(parse_algorithm("sha256"), Some((HashAlgorithm::Sha256, Padding::Pkcs1V15)));
+        assert_eq!(parse_algorithm("SHA-384"), Some((HashAlgorithm::Sha384, Padding::Pkcs1V15)));
+        assert_eq!(parse_algorithm("sha256-pss"), pss(HashAlgorithm::Sha256));
+        assert_eq!(parse_algorithm("SHA512_PSS"), pss(HashAlgorithm::Sha512));
+        assert_eq!(parse_algorithm(" sha1-pss "), pss(HashAlgorithm::Sha1));
+        for bad in ["", "md5", "pss", "-pss", "sha256-pss-pss", "sha3-256", "sha256pss"] {
+            assert_eq!(parse_algorithm(bad), None, "{bad}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use t1c_bundle::VerifiedBundle;
 
-use crate::{CONTRACT_VERSION, LoadError, LoadedModule, Runtime, contract_compatible};
+use crate::{LoadError, LoadedModule, Runtime, SUPPORTED_CONTRACTS, contract_compatible};
 
 /// Why the module of a (signature-checked) bundle is refused.
 #[derive(Debug, thiserror::Error)]
@@ -15,15 +15,16 @@ use crate::{CONTRACT_VERSION, LoadError, LoadedModule, Runtime, contract_compati
 pub enum ModuleRefused {
     /// The module was built for a contract this runtime does not implement.
     #[error(
-        "module `{module}` is built for contract {found}; this connector implements {supported}"
+        "module `{module}` is built for contract {found}; this connector serves {}",
+        supported.join(", ")
     )]
     ContractUnsupported {
         /// The module.
         module: String,
         /// The contract version in its manifest.
         found: String,
-        /// The contract version of this runtime.
-        supported: &'static str,
+        /// The contract versions this runtime serves.
+        supported: &'static [&'static str],
     },
     /// The manifest asks for a capability the configuration does not allow.
     #[error(
@@ -72,7 +73,7 @@ impl Runtime {
             return Err(ModuleRefused::ContractUnsupported {
                 module: manifest.name.to_string(),
                 found: manifest.contract.to_string(),
-                supported: CONTRACT_VERSION,
+                supported: SUPPORTED_CONTRACTS,
             });
         }
         if let Some(capability) =

@@ -4,6 +4,9 @@
 //! A capability counts as used when the component imports at least one function of its
 //! interface. Importing only a resource type (every module sees `reader.card` and `pkcs11.slot`
 //! through the `token.device` variant) grants nothing: without functions a handle is inert.
+//!
+//! Every contract import and export names a version (`t1c:card/reader@0.1.0`); they must all
+//! name the same served version ([`crate::contract`]), which the loader then links and calls.
 
 use std::collections::BTreeSet;
 
@@ -13,27 +16,31 @@ use wasmtime::component::types::ComponentItem;
 
 use t1c_sdk::Capability;
 
+use crate::contract::{Contract, SUPPORTED_CONTRACTS};
 use crate::error::LoadError;
 use crate::imports::PACKAGE;
 
-/// The contract version this host implements (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
-
 /// What a component imports, classified.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Imports {
     /// Capabilities whose functions it imports.
     pub used: BTreeSet<Capability>,
+    /// The contract version its imports and exports name.
+    pub contract: Contract,
 }
 
-/// Classifies the imports of `component`.
+/// Classifies the imports of `component` and finds the contract version it was built for.
 ///
 /// # Errors
-/// [`LoadError::UnknownImport`] for anything that is neither the contract nor WASI, and
-/// [`LoadError::ContractMismatch`] for a contract version this host does not implement.
+/// [`LoadError::UnknownImport`] for anything that is neither the contract nor WASI,
+/// [`LoadError::ContractMismatch`] for a contract version this host does not serve,
+/// [`LoadError::MixedContracts`] for imports and exports of more than one version, and
+/// [`LoadError::MissingExport`] for a component that exports no contract interface.
 pub(crate) fn inspect(engine: &Engine, component: &Component) -> Result<Imports, LoadError> {
-    let mut imports = Imports::default();
-    for (name, item) in component.component_type().imports(engine) {
+    let component_type = component.component_type();
+    let mut used = BTreeSet::new();
+    let mut versions = BTreeSet::new();
+    for (name, item) in component_type.imports(engine) {
         if name.starts_with("wasi:") {
             continue;
         }
@@ -41,40 +48,40 @@ pub(crate) fn inspect(engine: &Engine, component: &Component) -> Result<Imports,
             return Err(LoadError::UnknownImport(name.to_owned()));
         };
         let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
-        if !contract_compatible(version) {
-            return Err(LoadError::ContractMismatch {
-                found: version.to_owned(),
-                supported: CONTRACT_VERSION,
-            });
-        }
+        versions.insert(version.to_owned());
         match interface {
             "types" | "log" => {}
             other => {
                 let capability = Capability::from_name(other)
                     .ok_or_else(|| LoadError::UnknownImport(name.to_owned()))?;
                 if imports_functions(engine, &item.ty) {
-                    imports.used.insert(capability);
+                    used.insert(capability);
                 }
             }
         }
     }
-    Ok(imports)
-}
-
-/// Whether a module built for contract `version` can run on this host: same major version, and
-/// for `0.x`, same minor version; its version no newer than the host's.
-pub fn contract_compatible(version: &str) -> bool {
-    let (Ok(found), Ok(host)) =
-        (semver::Version::parse(version), semver::Version::parse(CONTRACT_VERSION))
-    else {
-        return false;
-    };
-    let same_line = if host.major == 0 {
-        found.major == 0 && found.minor == host.minor
-    } else {
-        found.major == host.major
-    };
-    same_line && found <= host
+    for (name, _) in component_type.exports(engine) {
+        if let Some(rest) = name.strip_prefix(PACKAGE) {
+            versions.insert(rest.split_once('@').map(|(_, v)| v).unwrap_or_default().to_owned());
+        }
+    }
+    let contracts: BTreeSet<Contract> = versions
+        .iter()
+        .map(|version| {
+            Contract::of(version).ok_or_else(|| LoadError::ContractMismatch {
+                found: version.clone(),
+                supported: SUPPORTED_CONTRACTS,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut contracts = contracts.into_iter();
+    match (contracts.next(), contracts.next()) {
+        (Some(contract), None) => Ok(Imports { used, contract }),
+        (None, _) => Err(LoadError::MissingExport(format!(
+            "the component neither imports nor exports any `{PACKAGE}` interface"
+        ))),
+        (Some(_), Some(_)) => Err(LoadError::MixedContracts(versions.into_iter().collect())),
+    }
 }
 
 fn imports_functions(engine: &Engine, item: &ComponentItem) -> bool {
@@ -84,26 +91,5 @@ fn imports_functions(engine: &Engine, item: &ComponentItem) -> bool {
             .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
         ComponentItem::ComponentFunc(_) => true,
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contract_compatibility_follows_semver() {
-        assert!(contract_compatible("0.1.0"));
-        assert!(!contract_compatible("0.2.0"));
-        assert!(!contract_compatible("1.1.0"));
-        assert!(!contract_compatible("0.1.99"));
-        assert!(!contract_compatible("garbage"));
-    }
-
-    #[test]
-    fn contract_version_matches_the_wit_package_and_the_sdk() {
-        let wit = include_str!("../../../wit/types.wit");
-        assert!(wit.contains(&format!("package t1c:card@{CONTRACT_VERSION};")));
-        assert_eq!(CONTRACT_VERSION, t1c_sdk::CONTRACT_VERSION);
     }
 }

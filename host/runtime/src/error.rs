@@ -25,12 +25,35 @@ pub enum LoadError {
     #[error("the component imports `{0}`, which T1C does not provide")]
     UnknownImport(String),
     /// The component was built against a contract version this host cannot serve.
-    #[error("the component uses contract {found}, this host implements {supported}")]
+    #[error(
+        "the component uses contract {found}, this host serves {}",
+        supported.join(", ")
+    )]
     ContractMismatch {
         /// The version the component imports or exports.
         found: String,
-        /// The host's contract version.
-        supported: &'static str,
+        /// The contract versions this host serves.
+        supported: &'static [&'static str],
+    },
+    /// The component's imports and exports name more than one contract version.
+    #[error(
+        "the component mixes contract versions {} in its imports and exports; a module is \
+         built against one",
+        .0.join(", ")
+    )]
+    MixedContracts(Vec<String>),
+    /// The manifest names another contract version than the component's imports and exports.
+    #[error(
+        "module `{module}`: its manifest says contract {manifest}, its component is built \
+         against {component}"
+    )]
+    ManifestContract {
+        /// The module.
+        module: String,
+        /// The version in the manifest.
+        manifest: String,
+        /// The version of the component's imports and exports.
+        component: &'static str,
     },
     /// The component lacks an export of the contract or exports it with the wrong types.
     #[error("the component does not export the T1C contract: {0}")]
@@ -126,6 +149,17 @@ pub enum CallError {
     Busy {
         /// The module.
         module: String,
+    },
+    /// The request needs something the contract version the module was built against cannot
+    /// express (RSA-PSS for a `t1c:card@0.1.0` module). The module was not called.
+    #[error("module `{module}`: {what} is not supported by this module's contract ({contract})")]
+    NotInContract {
+        /// The module.
+        module: String,
+        /// What was asked.
+        what: &'static str,
+        /// The module's contract, `t1c:card@0.1.0`.
+        contract: &'static str,
     },
     /// The call needs a kind of device this connector cannot pass yet.
     #[error("module `{module}`: {what} is not supported by this connector")]

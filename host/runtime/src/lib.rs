@@ -16,7 +16,10 @@
 //!
 //! - [`imports`]: one file per contract interface (`pin`, `log`, `reader`, `pkcs11`, `files`).
 //! - `store`: what one call's `Store` holds, composed of the interfaces' contexts.
-//! - `capabilities`: which capabilities a component uses, and the contract version check.
+//! - `contract`: the contract versions this host serves (0.1.0 and 0.2.0), and how the host
+//!   links and calls each through its own generated bindings (`bindings`) from one source
+//!   (`src/versioned/`): read it before changing the contract.
+//! - `capabilities`: which capabilities and which contract version a component uses.
 //! - `module`, `registry`, `manifest`: loaded modules, the served set, their manifests.
 //! - `bundle_check`: what a signed bundle's module must be to load ([`ModuleRefused`]).
 #![deny(missing_docs)]
@@ -25,6 +28,7 @@ mod bindings;
 mod bundle_check;
 mod cache;
 mod capabilities;
+mod contract;
 mod engine;
 mod error;
 pub mod imports;
@@ -42,9 +46,11 @@ use wasmtime::Engine;
 
 use t1c_sdk::Capability;
 
+use crate::contract::Contract;
+
 pub use bundle_check::ModuleRefused;
 pub use cache::{CacheOutcome, ComponentCache};
-pub use capabilities::{CONTRACT_VERSION, contract_compatible};
+pub use contract::{CONTRACT_VERSION, SUPPORTED_CONTRACTS, contract_compatible};
 pub use error::{CallError, LoadError, RuntimeError};
 pub use imports::pin::PinSecret;
 pub use imports::pkcs11::{Session as Pkcs11Session, Slot as Pkcs11Slot};
@@ -156,24 +162,33 @@ impl Runtime {
                 });
             }
         }
-        let linker = imports::linker(&self.engine, &inspected.used)?;
+        let linker = imports::linker(&self.engine, &inspected.used, inspected.contract)?;
         let instance_pre =
             linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = bindings::T1cModulePre::new(instance_pre)
-            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        let exports = module::Exports::new(inspected.contract, instance_pre)?;
 
-        let manifest = LoadedModule::read_manifest(&pre, &self.engine, label, &self.config.limits)
-            .map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
-        let manifest = manifest::from_wit(manifest);
+        let caller = module::Caller::new(&self.engine, label.into(), &self.config.limits);
+        let manifest =
+            exports.describe(&caller).map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
         manifest.validate().map_err(|source| LoadError::InvalidManifest {
             module: manifest.name.clone(),
             source,
         })?;
-        if !contract_compatible(&manifest.contract) {
-            return Err(LoadError::ContractMismatch {
-                found: manifest.contract.clone(),
-                supported: CONTRACT_VERSION,
-            });
+        match Contract::of(&manifest.contract) {
+            None => {
+                return Err(LoadError::ContractMismatch {
+                    found: manifest.contract.clone(),
+                    supported: SUPPORTED_CONTRACTS,
+                });
+            }
+            Some(contract) if contract != inspected.contract => {
+                return Err(LoadError::ManifestContract {
+                    module: manifest.name.clone(),
+                    manifest: manifest.contract.clone(),
+                    component: inspected.contract.version(),
+                });
+            }
+            Some(_) => {}
         }
         if let Some(capability) = inspected.used.iter().find(|c| !manifest.capabilities.contains(c))
         {
@@ -193,12 +208,13 @@ impl Runtime {
         tracing::info!(
             module = %manifest.name,
             version = %manifest.version,
+            contract = inspected.contract.version(),
             cache = ?outcome,
             "module loaded"
         );
         Ok(LoadedModule::new(
             manifest,
-            pre,
+            exports,
             self.engine.clone(),
             self.config.limits.clone(),
             sha256,

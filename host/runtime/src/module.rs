@@ -1,24 +1,26 @@
 //! A loaded module: its manifest, its pre-linked component, and one method per export. Every
 //! call gets a fresh instance in a fresh `Store`, so no state leaks from one call (or origin) to
 //! the next, and a call that traps poisons nothing.
+//!
+//! The exports are called through the bindings of the contract version the component was built
+//! for: `mod v0_1` and `mod v0_2` below each compile `src/versioned/exports.rs` against their
+//! version, plus the conversion of a [`SignRequest`], the one type that differs (see
+//! [`crate::contract`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{InstancePre, Resource, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use zeroize::Zeroizing;
 
 use t1c_sdk::{
-    Capability, Certificate, CertificateKind, HashAlgorithm, Manifest, SignRequest, StatusWord,
-    TokenInfo,
+    Capability, Certificate, CertificateKind, HashAlgorithm, Manifest, SignRequest, TokenInfo,
 };
 
-use crate::bindings::exports::t1c::card::{module as wit_module, token as wit_token};
-use crate::bindings::t1c::card::types as wit_types;
-use crate::bindings::{T1cModule as Bindings, T1cModulePre as ModulePre};
 use crate::cache::CacheOutcome;
-use crate::error::CallError;
+use crate::contract::Contract;
+use crate::error::{CallError, LoadError};
 use crate::imports::pin::PinSecret;
 use crate::imports::pkcs11::{Slot, SlotResource};
 use crate::imports::reader::CardHandle;
@@ -40,7 +42,7 @@ pub enum Device {
 pub struct LoadedModule {
     name: Arc<str>,
     manifest: Manifest,
-    pre: ModulePre<State>,
+    exports: Exports,
     engine: Engine,
     limits: CallLimits,
     sha256: [u8; 32],
@@ -53,15 +55,60 @@ impl std::fmt::Debug for LoadedModule {
         f.debug_struct("LoadedModule")
             .field("name", &self.name)
             .field("version", &self.manifest.version)
+            .field("contract", &self.exports.contract().version())
             .field("sha256", &hex::encode(self.sha256))
             .finish_non_exhaustive()
+    }
+}
+
+/// Calls the same method of whichever version's exports `$exports` holds.
+macro_rules! dispatch {
+    ($exports:expr, $version:ident => $call:expr) => {
+        match $exports {
+            Exports::V0_1($version) => $call,
+            Exports::V0_2($version) => $call,
+        }
+    };
+}
+
+/// A linked component, through the bindings of the contract version it was built for.
+pub(crate) enum Exports {
+    /// `t1c:card@0.1.0`.
+    V0_1(v0_1::Exports),
+    /// `t1c:card@0.2.0`.
+    V0_2(v0_2::Exports),
+}
+
+impl Exports {
+    /// Checks that the component linked by `pre` exports `contract`'s interfaces.
+    ///
+    /// # Errors
+    /// [`LoadError::MissingExport`].
+    pub(crate) fn new(contract: Contract, pre: InstancePre<State>) -> Result<Self, LoadError> {
+        Ok(match contract {
+            Contract::V0_1 => Exports::V0_1(v0_1::Exports::new(pre)?),
+            Contract::V0_2 => Exports::V0_2(v0_2::Exports::new(pre)?),
+        })
+    }
+
+    /// The contract version the component was built for.
+    pub(crate) fn contract(&self) -> Contract {
+        match self {
+            Exports::V0_1(_) => Contract::V0_1,
+            Exports::V0_2(_) => Contract::V0_2,
+        }
+    }
+
+    /// Reads the manifest of a freshly linked component (used while loading).
+    pub(crate) fn describe(&self, caller: &Caller<'_>) -> Result<Manifest, CallError> {
+        dispatch!(self, e => e.describe(caller))
     }
 }
 
 impl LoadedModule {
     pub(crate) fn new(
         manifest: Manifest,
-        pre: ModulePre<State>,
+        exports: Exports,
         engine: Engine,
         limits: CallLimits,
         sha256: [u8; 32],
@@ -71,25 +118,13 @@ impl LoadedModule {
         Self {
             name: manifest.name.as_str().into(),
             manifest,
-            pre,
+            exports,
             engine,
             limits,
             sha256,
             imported,
             cache,
         }
-    }
-
-    /// Reads the manifest of a freshly linked component (used while loading).
-    pub(crate) fn read_manifest(
-        pre: &ModulePre<State>,
-        engine: &Engine,
-        label: &str,
-        limits: &CallLimits,
-    ) -> Result<wit_module::Manifest, CallError> {
-        run(engine, pre, label.into(), limits, |bindings, store| {
-            bindings.t1c_card_module().call_describe(store)
-        })
     }
 
     /// The module's name.
@@ -100,6 +135,12 @@ impl LoadedModule {
     /// The manifest the module exported when it was loaded.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The contract version the component was built against and is called through (`0.1.0`),
+    /// one of [`SUPPORTED_CONTRACTS`](crate::SUPPORTED_CONTRACTS).
+    pub fn contract(&self) -> &'static str {
+        self.exports.contract().version()
     }
 
     /// SHA-256 of the component's bytes.
@@ -127,15 +168,7 @@ impl LoadedModule {
     /// # Errors
     /// [`CallError`] for the module's own errors and for traps, deadlines and memory.
     pub fn token_info(&self, device: Device) -> Result<TokenInfo, CallError> {
-        let info = self.call(Some(device), None, |b, store, device, _| {
-            b.t1c_card_token().call_info(store, required(device)?)
-        })?;
-        Ok(TokenInfo {
-            serial_number: info.serial_number,
-            label: info.label,
-            version: info.version,
-            details: info.details,
-        })
+        dispatch!(&self.exports, e => e.token_info(&self.caller(), device))
     }
 
     /// `token.certificates`.
@@ -147,14 +180,7 @@ impl LoadedModule {
         device: Device,
         kinds: &[CertificateKind],
     ) -> Result<Vec<Certificate>, CallError> {
-        let kinds: Vec<_> = kinds.iter().copied().map(kind_to_wit).collect();
-        let certificates = self.call(Some(device), None, |b, store, device, _| {
-            b.t1c_card_token().call_certificates(store, required(device)?, &kinds)
-        })?;
-        Ok(certificates
-            .into_iter()
-            .map(|c| Certificate { kind: kind_from_wit(c.kind), id: c.id, der: c.der })
-            .collect())
+        dispatch!(&self.exports, e => e.certificates(&self.caller(), device, kinds))
     }
 
     /// `token.verify-pin`; `None` verifies on the reader's keypad.
@@ -166,41 +192,34 @@ impl LoadedModule {
         device: Device,
         pin: Option<Zeroizing<String>>,
     ) -> Result<(), CallError> {
-        self.call(Some(device), pin, |b, store, device, pin| {
-            b.t1c_card_token().call_verify_pin(store, required(device)?, pin)
-        })
+        dispatch!(&self.exports, e => e.verify_pin(&self.caller(), device, pin))
     }
 
     /// `token.sign`.
     ///
     /// # Errors
-    /// As [`LoadedModule::token_info`].
+    /// As [`LoadedModule::token_info`]; [`CallError::NotInContract`], without calling the
+    /// module, for a request its contract version cannot express (RSA-PSS for 0.1.0).
     pub fn sign(
         &self,
         device: Device,
         request: &SignRequest,
         pin: Option<Zeroizing<String>>,
     ) -> Result<Vec<u8>, CallError> {
-        let request = sign_request_to_wit(request);
-        self.call(Some(device), pin, |b, store, device, pin| {
-            b.t1c_card_token().call_sign(store, required(device)?, &request, pin)
-        })
+        dispatch!(&self.exports, e => e.sign(&self.caller(), device, request, pin, false))
     }
 
     /// `token.authenticate`.
     ///
     /// # Errors
-    /// As [`LoadedModule::token_info`].
+    /// As [`LoadedModule::sign`].
     pub fn authenticate(
         &self,
         device: Device,
         request: &SignRequest,
         pin: Option<Zeroizing<String>>,
     ) -> Result<Vec<u8>, CallError> {
-        let request = sign_request_to_wit(request);
-        self.call(Some(device), pin, |b, store, device, pin| {
-            b.t1c_card_token().call_authenticate(store, required(device)?, &request, pin)
-        })
+        dispatch!(&self.exports, e => e.sign(&self.caller(), device, request, pin, true))
     }
 
     /// `token.supported-algorithms`.
@@ -208,10 +227,7 @@ impl LoadedModule {
     /// # Errors
     /// As [`LoadedModule::token_info`].
     pub fn supported_algorithms(&self, device: Device) -> Result<Vec<HashAlgorithm>, CallError> {
-        let algorithms = self.call(Some(device), None, |b, store, device, _| {
-            b.t1c_card_token().call_supported_algorithms(store, required(device)?)
-        })?;
-        Ok(algorithms.into_iter().map(hash_from_wit).collect())
+        dispatch!(&self.exports, e => e.supported_algorithms(&self.caller(), device))
     }
 
     /// `extension.invoke`: runs the module-specific `operation` with a JSON request.
@@ -224,76 +240,90 @@ impl LoadedModule {
         operation: &str,
         request: &str,
     ) -> Result<String, CallError> {
-        self.call(device, None, |b, store, device, _| {
-            b.t1c_card_extension().call_invoke(store, device, operation, request)
-        })
+        dispatch!(&self.exports, e => e.invoke(&self.caller(), device, operation, request))
     }
 
-    /// Runs one export in a fresh instance with the device (and PIN) in its resource table.
-    fn call<R>(
-        &self,
-        device: Option<Device>,
-        pin: Option<Zeroizing<String>>,
-        f: impl FnOnce(
-            &Bindings,
-            &mut Store<State>,
-            Option<wit_token::Device>,
-            Option<Resource<PinSecret>>,
-        ) -> wasmtime::Result<Result<R, wit_types::ModuleError>>,
-    ) -> Result<R, CallError> {
-        let name = self.name.clone();
-        let result =
-            run(&self.engine, &self.pre, name.clone(), &self.limits, |bindings, store| {
-                let table = &mut store.data_mut().table;
-                let device = match device {
-                    Some(Device::Card(card)) => {
-                        let handle = table.push(CardHandle::new(card))?;
-                        Some(wit_token::Device::Card(Resource::new_borrow(handle.rep())))
-                    }
-                    Some(Device::Slot(slot)) => {
-                        let handle = table.push(SlotResource::new(slot))?;
-                        Some(wit_token::Device::Slot(Resource::new_borrow(handle.rep())))
-                    }
-                    None => None,
-                };
-                let pin = match pin {
-                    Some(pin) => {
-                        let handle = table.push(PinSecret::new(pin))?;
-                        Some(Resource::new_borrow(handle.rep()))
-                    }
-                    None => None,
-                };
-                f(bindings, store, device, pin)
-            })?;
-        result.map_err(|error| CallError::Module {
-            module: name.to_string(),
-            error: module_error_from_wit(error),
-        })
+    fn caller(&self) -> Caller<'_> {
+        Caller::new(&self.engine, self.name.clone(), &self.limits)
     }
 }
 
-/// Instantiates `pre` in a fresh store with the call limits, runs `f`, flushes the module's
-/// output to the log and turns traps into [`CallError`]s.
-fn run<R>(
-    engine: &Engine,
-    pre: &ModulePre<State>,
+/// What running any export needs besides its arguments: the engine, the module's name and the
+/// call limits.
+pub(crate) struct Caller<'a> {
+    engine: &'a Engine,
     module: Arc<str>,
-    limits: &CallLimits,
-    f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<R>,
-) -> Result<R, CallError> {
-    let mut store = Store::new(engine, State::new(module.clone(), limits));
-    store.limiter(|state| state.limiter());
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| match ctx.data().clock.overrun() {
-        None => Ok(UpdateDeadline::Continue(1)),
-        Some(_) => Err(Trap::Interrupt.into()),
-    });
-    let outcome = match pre.instantiate(&mut store) {
-        Ok(bindings) => f(&bindings, &mut store),
-        Err(err) => Err(err),
+    limits: &'a CallLimits,
+}
+
+impl<'a> Caller<'a> {
+    pub(crate) fn new(engine: &'a Engine, module: Arc<str>, limits: &'a CallLimits) -> Self {
+        Self { engine, module, limits }
+    }
+
+    /// The module's name (or file, before its manifest is read).
+    pub(crate) fn module(&self) -> &str {
+        &self.module
+    }
+
+    /// The module's own typed error as a [`CallError`].
+    pub(crate) fn module_error(&self, error: t1c_sdk::Error) -> CallError {
+        CallError::Module { module: self.module.to_string(), error }
+    }
+
+    /// Runs `f` (instantiate, then call) in a fresh store with the call limits, flushes the
+    /// module's output to the log and turns traps into [`CallError`]s.
+    pub(crate) fn run<R>(
+        &self,
+        f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let module = self.module.clone();
+        let limits = self.limits;
+        let mut store = Store::new(self.engine, State::new(module.clone(), limits));
+        store.limiter(|state| state.limiter());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| match ctx.data().clock.overrun() {
+            None => Ok(UpdateDeadline::Continue(1)),
+            Some(_) => Err(Trap::Interrupt.into()),
+        });
+        let outcome = f(&mut store);
+        let message = store.data().flush_output();
+        outcome.map_err(|err| classify(err, store.data(), module, limits, message))
+    }
+}
+
+/// The device of a call, as the representation of its handle in the store's table; each
+/// version wraps it in its own `token.device`.
+pub(crate) enum DeviceHandle {
+    /// A `reader.card`.
+    Card(u32),
+    /// A `pkcs11.slot`.
+    Slot(u32),
+}
+
+/// Puts the call's device and PIN into its resource table, as the handles the module borrows.
+///
+/// # Errors
+/// The table is full (the call ends).
+pub(crate) fn push_arguments(
+    table: &mut ResourceTable,
+    device: Option<Device>,
+    pin: Option<Zeroizing<String>>,
+) -> wasmtime::Result<(Option<DeviceHandle>, Option<Resource<PinSecret>>)> {
+    let device = match device {
+        Some(Device::Card(card)) => {
+            Some(DeviceHandle::Card(table.push(CardHandle::new(card))?.rep()))
+        }
+        Some(Device::Slot(slot)) => {
+            Some(DeviceHandle::Slot(table.push(SlotResource::new(slot))?.rep()))
+        }
+        None => None,
     };
-    let message = store.data().flush_output();
-    outcome.map_err(|err| classify(err, store.data(), module, limits, message))
+    let pin = match pin {
+        Some(pin) => Some(Resource::new_borrow(table.push(PinSecret::new(pin))?.rep())),
+        None => None,
+    };
+    Ok((device, pin))
 }
 
 fn classify(
@@ -329,76 +359,59 @@ fn classify(
     }
 }
 
-fn module_error_from_wit(err: wit_types::ModuleError) -> t1c_sdk::Error {
-    use t1c_sdk::Error;
-    use wit_types::ModuleError as W;
-    match err {
-        W::CardRemoved => Error::CardRemoved,
-        W::CardReset => Error::CardReset,
-        W::Timeout => Error::Timeout,
-        W::Transport(msg) => Error::Transport(msg),
-        W::PinWrong(tries) => Error::PinWrong(tries),
-        W::PinBlocked => Error::PinBlocked,
-        W::PinCancelled => Error::PinCancelled,
-        W::NotSupported(msg) => Error::NotSupported(msg),
-        W::StatusWord(sw) => Error::StatusWord(StatusWord::from_u16(sw)),
-        W::InvalidInput(msg) => Error::InvalidInput(msg),
-        W::Internal(msg) => Error::Internal(msg),
+/// The exports of `t1c:card@0.1.0`, which has no padding: RSA-PSS cannot be asked.
+pub(crate) mod v0_1 {
+    use t1c_sdk::Padding;
+
+    use crate::bindings::v0_1::exports::t1c::card::{module as wit_module, token as wit_token};
+    use crate::bindings::v0_1::t1c::card::types as wit_types;
+    use crate::bindings::v0_1::{T1cModule, T1cModulePre};
+    use crate::contract::Contract;
+
+    const CONTRACT: Contract = Contract::V0_1;
+
+    include!("versioned/exports.rs");
+
+    /// The request in 0.1.0's types; `Err` says what 0.1.0 cannot express.
+    fn sign_request_to_wit(request: &SignRequest) -> Result<wit_token::SignRequest, &'static str> {
+        if request.padding != Padding::Pkcs1V15 {
+            return Err("RSA-PSS");
+        }
+        Ok(wit_token::SignRequest {
+            algorithm: hash_to_wit(request.algorithm),
+            data: request.data.clone(),
+            raw: request.raw,
+            key_id: request.key_id.clone(),
+        })
     }
 }
 
-fn sign_request_to_wit(request: &SignRequest) -> wit_token::SignRequest {
-    wit_token::SignRequest {
-        algorithm: hash_to_wit(request.algorithm),
-        data: request.data.clone(),
-        raw: request.raw,
-        key_id: request.key_id.clone(),
-    }
-}
+/// The exports of `t1c:card@0.2.0`.
+pub(crate) mod v0_2 {
+    use t1c_sdk::Padding;
 
-fn hash_to_wit(algorithm: HashAlgorithm) -> wit_types::HashAlgorithm {
-    match algorithm {
-        HashAlgorithm::Sha1 => wit_types::HashAlgorithm::Sha1,
-        HashAlgorithm::Sha256 => wit_types::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => wit_types::HashAlgorithm::Sha384,
-        _ => wit_types::HashAlgorithm::Sha512,
-    }
-}
+    use crate::bindings::v0_2::exports::t1c::card::{module as wit_module, token as wit_token};
+    use crate::bindings::v0_2::t1c::card::types as wit_types;
+    use crate::bindings::v0_2::{T1cModule, T1cModulePre};
+    use crate::contract::Contract;
 
-fn hash_from_wit(algorithm: wit_types::HashAlgorithm) -> HashAlgorithm {
-    match algorithm {
-        wit_types::HashAlgorithm::Sha1 => HashAlgorithm::Sha1,
-        wit_types::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-        wit_types::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-        wit_types::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
-    }
-}
+    const CONTRACT: Contract = Contract::V0_2;
 
-fn kind_to_wit(kind: CertificateKind) -> wit_token::CertificateKind {
-    use wit_token::CertificateKind as W;
-    match kind {
-        CertificateKind::Root => W::Root,
-        CertificateKind::Intermediate => W::Intermediate,
-        CertificateKind::Authentication => W::Authentication,
-        CertificateKind::NonRepudiation => W::NonRepudiation,
-        CertificateKind::Encryption => W::Encryption,
-        _ => W::Issuer,
-    }
-}
+    include!("versioned/exports.rs");
 
-fn kind_from_wit(kind: wit_token::CertificateKind) -> CertificateKind {
-    use wit_token::CertificateKind as W;
-    match kind {
-        W::Root => CertificateKind::Root,
-        W::Intermediate => CertificateKind::Intermediate,
-        W::Authentication => CertificateKind::Authentication,
-        W::NonRepudiation => CertificateKind::NonRepudiation,
-        W::Encryption => CertificateKind::Encryption,
-        W::Issuer => CertificateKind::Issuer,
+    /// The request in 0.2.0's types; `Err` says what 0.2.0 cannot express.
+    fn sign_request_to_wit(request: &SignRequest) -> Result<wit_token::SignRequest, &'static str> {
+        let padding = match request.padding {
+            Padding::Pkcs1V15 => wit_token::Padding::Pkcs1V15,
+            Padding::Pss => wit_token::Padding::Pss,
+            _ => return Err("this signature padding"),
+        };
+        Ok(wit_token::SignRequest {
+            algorithm: hash_to_wit(request.algorithm),
+            data: request.data.clone(),
+            raw: request.raw,
+            key_id: request.key_id.clone(),
+            padding,
+        })
     }
-}
-
-/// The device of a token call; the public methods always pass one.
-fn required(device: Option<wit_token::Device>) -> wasmtime::Result<wit_token::Device> {
-    device.ok_or_else(|| wasmtime::format_err!("a token call needs a device"))
 }

@@ -230,6 +230,7 @@ impl From<CallError> for ApiError {
     fn from(err: CallError) -> Self {
         let (kind, description) = match &err {
             CallError::Module { error, .. } => (module_error_kind(error), error.to_string()),
+            CallError::NotInContract { .. } => (ErrorKind::NotSupported, err.to_string()),
             CallError::DeadlineExceeded { .. } => (ErrorKind::ModuleDeadline, err.to_string()),
             CallError::Busy { .. } => (ErrorKind::ModuleBusy, err.to_string()),
             _ => {

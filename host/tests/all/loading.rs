@@ -157,6 +157,7 @@ fn sign_request() -> t1c_sdk::SignRequest {
         data: vec![0; 32],
         raw: false,
         key_id: None,
+        padding: t1c_sdk::Padding::Pkcs1V15,
     }
 }
 

@@ -7,6 +7,7 @@
 //! token holds.
 
 mod opensc;
+mod pss;
 mod tokens;
 
 use std::ffi::OsString;
@@ -181,7 +182,8 @@ fn certificates(answer: &Value) -> Vec<Vec<u8>> {
 }
 
 /// Verifies `signature` over `digest` with the key of the DER `certificate`: RSA PKCS#1 v1.5
-/// (or PSS), ECDSA P-256 or P-384 (DER signature).
+/// (or PSS: MGF1 over the same digest, salt as long as the digest), ECDSA P-256 or P-384 (DER
+/// signature).
 fn verify(certificate: &[u8], hash: Hash, digest: &[u8], signature: &[u8], pss: bool) {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     use x509_cert::der::{Decode as _, Encode as _};
@@ -201,8 +203,10 @@ fn verify(certificate: &[u8], hash: Hash, digest: &[u8], signature: &[u8], pss: 
             (Hash::Sha512, false) => {
                 key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), digest, signature)
             }
+            (Hash::Sha1, true) => key.verify(rsa::Pss::new::<sha1::Sha1>(), digest, signature),
             (Hash::Sha256, true) => key.verify(rsa::Pss::new::<sha2::Sha256>(), digest, signature),
-            (other, true) => panic!("PSS with {other:?} is not used here"),
+            (Hash::Sha384, true) => key.verify(rsa::Pss::new::<sha2::Sha384>(), digest, signature),
+            (Hash::Sha512, true) => key.verify(rsa::Pss::new::<sha2::Sha512>(), digest, signature),
         };
         result.expect("RSA signature verifies with the certificate");
     } else if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(&spki) {

@@ -11,7 +11,8 @@
 //!   the operation reports `not-supported` ([`files`]).
 //! - **Token**: `info` (GET CARD DATA and EF(TokenInfo), [`token_info`]), certificates,
 //!   `verify-pin` ([`pin`]), `sign` (non-repudiation key) and `authenticate` (authentication
-//!   key) over SHA-1, SHA-256, SHA-384 and SHA-512 ([`sign`]).
+//!   key) over SHA-1, SHA-256, SHA-384 and SHA-512, and RSA-PSS over SHA-1 and SHA-256 on
+//!   applet 1.7 cards ([`sign`]).
 //! - **Extension operations**: `biometric`, `address`, `picture`, `all-data`, `version`,
 //!   `cert-list` and one operation per certificate ([`operations`]); JSON shapes in [`json`]
 //!   and [`certificates`].

@@ -5,17 +5,19 @@
 //! just before" rule on every applet, and the authentication key's "PIN once".
 //!
 //! - RSA cards (1.1, 1.7): algorithm reference `01` with the full DigestInfo, which every RSA
-//!   applet accepts for every digest; the card adds the PKCS#1 v1.5 padding.
+//!   applet accepts for every digest; the card adds the PKCS#1 v1.5 padding. RSA-PSS (a
+//!   request whose `padding` is PSS): references `10` (SHA-1) and `20` (SHA-256) with the bare
+//!   digest, on applet 1.7 only; other digests and applet 1.1 are refused as not supported.
 //! - EC cards (1.8): ECDSA with the digest's own reference (`01` SHA-256, `02` SHA-384, `04`
 //!   SHA-512, `40` for SHA-1); the card's `r || s` is returned DER-encoded (`ECDSA-Sig-Value`),
-//!   the form X.509, CMS and common libraries verify.
+//!   the form X.509, CMS and common libraries verify. PSS is refused as not supported.
 
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use t1c_sdk::apdu::Command;
-use t1c_sdk::{Error, HashAlgorithm, Pin, Result, SignRequest, iso7816};
+use t1c_sdk::{Error, HashAlgorithm, Padding, Pin, Result, SignRequest, iso7816};
 
-use crate::card_data::{KeyType, key_type};
+use crate::card_data::{CardData, KeyType, key_type};
 use crate::files::{CardSession, CommandOutcome};
 use crate::pin;
 
@@ -45,9 +47,18 @@ pub fn sign(
 ) -> Result<Vec<u8>> {
     let digest = digest(request)?;
     let key_type = key_type(session)?;
-    let (algorithm, to_sign) = match key_type {
-        KeyType::Rsa => (0x01, [digest_info_prefix(request.algorithm), &digest].concat()),
-        KeyType::Ec => (ec_algorithm(request.algorithm), digest),
+    let (algorithm, to_sign) = match (key_type, request.padding) {
+        (KeyType::Rsa, Padding::Pkcs1V15) => {
+            (0x01, [digest_info_prefix(request.algorithm), &digest].concat())
+        }
+        (KeyType::Rsa, Padding::Pss) => (pss_algorithm(session, request.algorithm)?, digest),
+        (KeyType::Ec, Padding::Pkcs1V15) => (ec_algorithm(request.algorithm), digest),
+        (KeyType::Ec, Padding::Pss) => {
+            return Err(Error::not_supported(
+                "RSA-PSS: this card (applet 1.8) has EC keys; PSS is for RSA keys only",
+            ));
+        }
+        (_, other) => return Err(Error::not_supported(format!("signature padding {other:?}"))),
     };
     let key_reference = match key {
         SigningKey::Authentication => 0x82,
@@ -122,6 +133,33 @@ fn digest_info_prefix(algorithm: HashAlgorithm) -> &'static [u8] {
             0x01, 0x05, 0x00, 0x04, 0x20,
         ],
     }
+}
+
+/// The applet 1.7 algorithm reference for RSASSA-PSS over `algorithm`'s digest: `10` for SHA-1
+/// and `20` for SHA-256, with MGF1 over the same digest and a salt as long as it (RM17 §1.7,
+/// Table 11). Checked before the PIN is verified, so a refusal costs no PIN try.
+///
+/// # Errors
+/// [`Error::NotSupported`] for other digests and for applet 1.1 cards (PKCS#1 v1.5 only); the
+/// errors of [`CardData::read`].
+fn pss_algorithm(session: &mut CardSession<'_>, algorithm: HashAlgorithm) -> Result<u8> {
+    let reference = match algorithm {
+        HashAlgorithm::Sha1 => 0x10,
+        HashAlgorithm::Sha256 => 0x20,
+        other => {
+            return Err(Error::not_supported(format!(
+                "RSA-PSS over {other:?}: the Belgian eID signs RSA-PSS over SHA-1 and SHA-256 only"
+            )));
+        }
+    };
+    let data = CardData::read(session)?;
+    if data.applet_version < 0x17 {
+        return Err(Error::not_supported(format!(
+            "RSA-PSS: this card's applet {} signs PKCS#1 v1.5 only",
+            data.version_text()
+        )));
+    }
+    Ok(reference)
 }
 
 /// The applet 1.8 algorithm reference for an ECDSA signature over `algorithm`'s digest.
@@ -209,6 +247,7 @@ mod tests {
             data: vec![0; 20],
             raw: false,
             key_id: None,
+            padding: Padding::Pkcs1V15,
         };
         assert!(matches!(digest(&request), Err(Error::InvalidInput(_))));
     }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
-use rsa::Pkcs1v15Sign;
+use rsa::{Pkcs1v15Sign, Pss};
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
@@ -20,8 +20,8 @@ use t1c_sdk::simulator::belpic::{
 };
 use t1c_sdk::simulator::{SimulatedCard, VirtualReader};
 use t1c_sdk::{
-    Card, CardError, CertificateKind, Device, Error, Extension, HashAlgorithm, Module, Pin,
-    SignRequest, Token,
+    Card, CardError, CertificateKind, Device, Error, Extension, HashAlgorithm, Module, Padding,
+    Pin, SignRequest, Token,
 };
 
 const V17: AppletVersion = AppletVersion::V1_7;
@@ -132,7 +132,7 @@ fn text(value: &Value, field: &str) -> String {
 }
 
 fn sign_request(algorithm: HashAlgorithm, data: &[u8], raw: bool) -> SignRequest {
-    SignRequest { algorithm, data: data.to_vec(), raw, key_id: None }
+    SignRequest { algorithm, data: data.to_vec(), raw, key_id: None, padding: Padding::Pkcs1V15 }
 }
 
 fn digest(algorithm: HashAlgorithm, data: &[u8]) -> Vec<u8> {
@@ -581,6 +581,65 @@ fn signatures_verify_with_the_card_keys_for_every_digest() {
             let signature = Beid::authenticate(card.device(), &request, Some(&pin)).expect("auth");
             verify_signature(&auth_key, algorithm, &hash, &signature);
         }
+    }
+}
+
+#[test]
+fn rsa_pss_signatures_verify_on_applet_1_7_over_sha1_and_sha256() {
+    let card = belpic(&Persona::default_citizen(), V17);
+    let PublicKey::Rsa(auth_key) = card.public_key(CertificateRole::Authentication) else {
+        panic!("applet 1.7 has RSA keys");
+    };
+    let PublicKey::Rsa(nonrep_key) = card.public_key(CertificateRole::NonRepudiation) else {
+        panic!("applet 1.7 has RSA keys");
+    };
+    let mut card = probe(card);
+    let pin = Pin::from_digits("1234");
+    for algorithm in [HashAlgorithm::Sha1, HashAlgorithm::Sha256] {
+        let hash = digest(algorithm, b"pss document");
+        let request =
+            SignRequest { padding: Padding::Pss, ..sign_request(algorithm, &hash, false) };
+        let signed = Beid::sign(card.device(), &request, Some(&pin)).expect("PSS sign");
+        let authenticated = Beid::authenticate(card.device(), &request, Some(&pin)).expect("auth");
+        // MGF1 over the same digest, salt as long as the digest (the `rsa` crate's default).
+        let (sign_check, auth_check) = match algorithm {
+            HashAlgorithm::Sha1 => (
+                nonrep_key.verify(Pss::new::<Sha1>(), &hash, &signed),
+                auth_key.verify(Pss::new::<Sha1>(), &hash, &authenticated),
+            ),
+            _ => (
+                nonrep_key.verify(Pss::new::<Sha256>(), &hash, &signed),
+                auth_key.verify(Pss::new::<Sha256>(), &hash, &authenticated),
+            ),
+        };
+        sign_check.expect("PSS signature verifies with the non-repudiation key");
+        auth_check.expect("PSS signature verifies with the authentication key");
+        assert!(
+            nonrep_key.verify(Pkcs1v15Sign::new::<Sha256>(), &hash, &signed).is_err(),
+            "not a PKCS#1 v1.5 signature"
+        );
+    }
+}
+
+#[test]
+fn rsa_pss_is_not_supported_over_longer_digests_or_on_ec_cards_and_spends_no_pin_try() {
+    let pin = Pin::from_digits("1234");
+    let mut card = probe(belpic(&Persona::default_citizen(), V17));
+    let request = SignRequest {
+        padding: Padding::Pss,
+        ..sign_request(HashAlgorithm::Sha384, &Sha384::digest(b"a"), false)
+    };
+    let err = Beid::sign(card.device(), &request, Some(&pin));
+    assert!(matches!(&err, Err(Error::NotSupported(m)) if m.contains("SHA-256")), "{err:?}");
+    let mut card18 = probe(belpic(&Persona::default_citizen(), V18));
+    let request = SignRequest {
+        padding: Padding::Pss,
+        ..sign_request(HashAlgorithm::Sha256, &Sha256::digest(b"a"), false)
+    };
+    let err = Beid::authenticate(card18.device(), &request, Some(&pin));
+    assert!(matches!(&err, Err(Error::NotSupported(m)) if m.contains("EC")), "{err:?}");
+    for sent in [&card.sent, &card18.sent] {
+        assert!(sent.iter().all(|apdu| apdu[1] != 0x20 && apdu[1] != 0x2A), "no VERIFY, no PSO");
     }
 }
 

@@ -8,8 +8,9 @@
 //!
 //! - **Token**: `info` (`PKCS11TokenInfo`: token info, flags, mechanisms, [`json`]),
 //!   `certificates` (by role, [`objects`]), `verify-pin` (login and logout), `sign` and
-//!   `authenticate` (RSA PKCS#1 v1.5 and ECDSA over SHA-1/256/384/512, the key chosen by
-//!   certificate `id` or by role, [`sign`]), `supported-algorithms`.
+//!   `authenticate` (RSA PKCS#1 v1.5, RSA-PSS where the token offers CKM_RSA_PKCS_PSS, and ECDSA
+//!   over SHA-1/256/384/512, the key chosen by certificate `id` or by role, [`sign`]),
+//!   `supported-algorithms`.
 //! - **Extension operations** (on a slot): `cert-list`, `authentication-cert`,
 //!   `nonrepudiation-cert`, `root-cert`, `intermediate-certs`, `encryption-cert`, and `validate`
 //!   (a signature checked against a certificate's public key in the module, [`validate`]).
@@ -106,7 +107,7 @@ impl Token for Pkcs11 {
     }
 
     fn sign(device: Device<'_>, request: &SignRequest, pin: Option<&Pin<'_>>) -> Result<Vec<u8>> {
-        sign::sign(device.slot()?, Role::NonRepudiation, request, pin, false)
+        sign::sign(device.slot()?, Role::NonRepudiation, request, pin)
     }
 
     fn authenticate(
@@ -114,7 +115,7 @@ impl Token for Pkcs11 {
         request: &SignRequest,
         pin: Option<&Pin<'_>>,
     ) -> Result<Vec<u8>> {
-        sign::sign(device.slot()?, Role::Authentication, request, pin, false)
+        sign::sign(device.slot()?, Role::Authentication, request, pin)
     }
 
     fn supported_algorithms(device: Device<'_>) -> Result<Vec<HashAlgorithm>> {

@@ -2,7 +2,8 @@
 //!
 //! - RSA keys: PKCS#1 v1.5 over the digest (`rsa-pkcs1(some(hash))`: the host wraps the digest
 //!   in its DigestInfo, so the token only needs CKM_RSA_PKCS); RSA-PSS (`rsa-pss(hash)`,
-//!   MGF1 with the same hash, salt as long as the digest) when asked for (see [`Algorithm`]).
+//!   MGF1 with the same hash, salt as long as the digest, CKM_RSA_PKCS_PSS) when the request's
+//!   `padding` is PSS (the API's `sha256-pss` and the like, see [`Algorithm`]).
 //! - EC keys: CKM_ECDSA over the digest; the token's `r || s` is returned as the DER
 //!   `ECDSA-Sig-Value`, as the contract's `token.sign` promises.
 //!
@@ -12,7 +13,7 @@
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use t1c_sdk::pkcs11::{KeyType, Session, SignatureScheme, Slot};
-use t1c_sdk::{Error, HashAlgorithm, Pin, Result, SignRequest};
+use t1c_sdk::{Error, HashAlgorithm, Padding, Pin, Result, SignRequest};
 
 use crate::objects::{self, Role};
 
@@ -23,9 +24,11 @@ pub const ALGORITHMS: [HashAlgorithm; 4] =
 /// A T1C algorithm string: a digest, and PSS padding for RSA keys.
 ///
 /// `sha1`, `sha256`, `sha384`, `sha512` are PKCS#1 v1.5 on RSA keys and ECDSA on EC keys, as
-/// T1C has always meant them. T1C names no PSS algorithm; this module reads `sha256-pss` (and
-/// `sha1-pss`, `sha384-pss`, `sha512-pss`, case-insensitive, `_` accepted for `-`) as RSA-PSS
-/// with MGF1 over the same digest and a salt as long as the digest (`PS256` in JOSE terms).
+/// T1C has always meant them. T1C names no PSS algorithm; this module (and the connector's
+/// `sign` and `authenticate` routes) reads `sha256-pss` (and `sha1-pss`, `sha384-pss`,
+/// `sha512-pss`, case-insensitive, `_` accepted for `-`) as RSA-PSS with MGF1 over the same
+/// digest and a salt as long as the digest (`PS256` in JOSE terms):
+/// [`t1c_sdk::parse_algorithm`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Algorithm {
     /// The digest.
@@ -40,40 +43,44 @@ impl Algorithm {
     /// # Errors
     /// [`Error::InvalidInput`] for anything else.
     pub fn parse(text: &str) -> Result<Self> {
-        let lower = text.trim().to_ascii_lowercase().replace('_', "-");
-        let (hash, pss) = match lower.strip_suffix("-pss") {
-            Some(hash) => (hash, true),
-            None => (lower.as_str(), false),
-        };
-        let hash = match hash {
-            "sha1" | "sha-1" => HashAlgorithm::Sha1,
-            "sha256" | "sha-256" => HashAlgorithm::Sha256,
-            "sha384" | "sha-384" => HashAlgorithm::Sha384,
-            "sha512" | "sha-512" => HashAlgorithm::Sha512,
-            _ => {
-                return Err(Error::invalid_input(format!(
-                    "unknown algorithm `{text}`; use sha1, sha256, sha384, sha512, or one of \
-                     them with -pss"
-                )));
-            }
-        };
-        Ok(Self { hash, pss })
+        let (hash, padding) = t1c_sdk::parse_algorithm(text).ok_or_else(|| {
+            Error::invalid_input(format!(
+                "unknown algorithm `{text}`; use sha1, sha256, sha384, sha512, or one of them \
+                 with -pss"
+            ))
+        })?;
+        Ok(Self { hash, pss: padding == Padding::Pss })
     }
 }
 
-/// Signs `request` with the key of `role` (or the one `request.key_id` names).
+/// CKM_RSA_PKCS_PSS (PKCS#11 v2.40 §2.1.14), which RSA-PSS over a digest needs.
+const CKM_RSA_PKCS_PSS: u64 = 0x0D;
+
+/// Signs `request` with the key of `role` (or the one `request.key_id` names): PKCS#1 v1.5 or
+/// ECDSA, or RSA-PSS when `request.padding` asks for it.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for a digest of the wrong length or an unknown key id; PIN errors;
-/// [`Error::NotSupported`] for a key that is neither RSA nor EC; the token's errors.
+/// [`Error::NotSupported`] for a key that is neither RSA nor EC, and for PSS on an EC key or on
+/// a token without CKM_RSA_PKCS_PSS (checked before the login, so no PIN try is spent); the
+/// token's errors.
 pub fn sign(
     slot: &dyn Slot,
     role: Role,
     request: &SignRequest,
     pin: Option<&Pin<'_>>,
-    pss: bool,
 ) -> Result<Vec<u8>> {
     let digest = digest(request)?;
+    let pss = match request.padding {
+        Padding::Pkcs1V15 => false,
+        Padding::Pss => true,
+        other => return Err(Error::not_supported(format!("signature padding {other:?}"))),
+    };
+    if pss && !offers_pss(slot)? {
+        return Err(Error::not_supported(
+            "RSA-PSS: this token does not offer CKM_RSA_PKCS_PSS for signing",
+        ));
+    }
     let mut session = slot.open_session()?;
     // Private keys are private objects on most tokens: log in before looking for them.
     login(slot, session.as_mut(), pin)?;
@@ -91,7 +98,9 @@ pub fn sign(
         (KeyType::Rsa, false) => SignatureScheme::RsaPkcs1(Some(request.algorithm)),
         (KeyType::Rsa, true) => SignatureScheme::RsaPss(request.algorithm),
         (KeyType::Ec, false) => SignatureScheme::Ecdsa,
-        (KeyType::Ec, true) => return Err(Error::invalid_input("PSS is for RSA keys only")),
+        (KeyType::Ec, true) => {
+            return Err(Error::not_supported("RSA-PSS with an EC key: PSS is for RSA keys only"));
+        }
         _ => return Err(Error::not_supported("keys other than RSA and EC")),
     };
     let signature = session.sign(key.handle, &scheme, &digest)?;
@@ -102,6 +111,11 @@ pub fn sign(
         SignatureScheme::Ecdsa => ecdsa_der(&signature),
         _ => Ok(signature),
     }
+}
+
+/// Whether the token signs with CKM_RSA_PKCS_PSS.
+fn offers_pss(slot: &dyn Slot) -> Result<bool> {
+    Ok(slot.mechanisms()?.iter().any(|m| m.code == CKM_RSA_PKCS_PSS && m.flags.sign))
 }
 
 /// Verifies the PIN: a login and a logout.
@@ -198,6 +212,8 @@ fn push_length(out: &mut Vec<u8>, length: usize) {
 
 #[cfg(test)]
 mod tests {
+    use t1c_sdk::pkcs11::TokenError;
+
     use super::*;
 
     #[test]
@@ -236,6 +252,57 @@ mod tests {
         assert_eq!(&p521[..3], &[0x30, 0x81, 2 * (2 + 67)]);
     }
 
+    /// A token offering only `mechanisms`, on which a session must not be opened.
+    struct NoSession(Vec<t1c_sdk::pkcs11::MechanismInfo>);
+
+    impl Slot for NoSession {
+        fn info(&self) -> std::result::Result<t1c_sdk::pkcs11::TokenInfo, TokenError> {
+            Ok(t1c_sdk::pkcs11::TokenInfo::default())
+        }
+
+        fn mechanisms(
+            &self,
+        ) -> std::result::Result<Vec<t1c_sdk::pkcs11::MechanismInfo>, TokenError> {
+            Ok(self.0.clone())
+        }
+
+        fn open_session(&self) -> std::result::Result<Box<dyn Session + '_>, TokenError> {
+            Err(TokenError::Library("CKR_FUNCTION_FAILED (a session was opened)".into()))
+        }
+    }
+
+    #[test]
+    fn pss_on_a_token_without_ckm_rsa_pkcs_pss_is_not_supported_before_any_login() {
+        let mechanism = |name: &str, code, sign| t1c_sdk::pkcs11::MechanismInfo {
+            name: name.into(),
+            code,
+            min_key_size: 1024,
+            max_key_size: 4096,
+            flags: t1c_sdk::pkcs11::MechanismFlags { sign, ..Default::default() },
+        };
+        let request = SignRequest {
+            algorithm: HashAlgorithm::Sha256,
+            data: vec![0; 32],
+            raw: false,
+            key_id: None,
+            padding: Padding::Pss,
+        };
+        for token in [
+            NoSession(vec![mechanism("CKM_RSA_PKCS", 0x01, true)]),
+            NoSession(vec![mechanism("CKM_RSA_PKCS_PSS", 0x0D, false)]),
+        ] {
+            let err = sign(&token, Role::NonRepudiation, &request, None);
+            assert!(
+                matches!(&err, Err(Error::NotSupported(m)) if m.contains("CKM_RSA_PKCS_PSS")),
+                "{err:?}"
+            );
+        }
+        // With the mechanism, the module goes on to the token (here: the session fails).
+        let token = NoSession(vec![mechanism("CKM_RSA_PKCS_PSS", 0x0D, true)]);
+        let err = sign(&token, Role::NonRepudiation, &request, None);
+        assert!(!matches!(err, Err(Error::NotSupported(_))), "{err:?}");
+    }
+
     #[test]
     fn raw_data_is_hashed_and_digests_are_checked() {
         let raw = SignRequest {
@@ -243,6 +310,7 @@ mod tests {
             data: b"abc".to_vec(),
             raw: true,
             key_id: None,
+            padding: Padding::Pkcs1V15,
         };
         assert_eq!(digest(&raw).expect("hash"), Sha256::digest(b"abc").to_vec());
         let short = SignRequest { raw: false, ..raw };

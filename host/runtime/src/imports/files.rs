@@ -2,19 +2,16 @@
 //! only the `directory` resource type is defined, so a module declaring `files` does not load
 //! ([`LoadError::CapabilityUnavailable`](crate::LoadError::CapabilityUnavailable)).
 
-use wasmtime::component::{Linker, ResourceType};
+/// `files` of contract 0.1.0.
+pub(crate) mod v0_1 {
+    use crate::bindings::v0_1::t1c::card::files;
+    const CONTRACT: crate::contract::Contract = crate::contract::Contract::V0_1;
+    include!("../versioned/files.rs");
+}
 
-use super::{interface_name, link_error};
-use crate::bindings::t1c::card::files;
-use crate::error::LoadError;
-use crate::store::State;
-
-/// Defines the `directory` resource type, without functions.
-pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> Result<(), LoadError> {
-    linker
-        .instance(&interface_name("files"))
-        .and_then(|mut i| {
-            i.resource("directory", ResourceType::host::<files::Directory>(), |_, _| Ok(()))
-        })
-        .map_err(link_error)
+/// `files` of contract 0.2.0.
+pub(crate) mod v0_2 {
+    use crate::bindings::v0_2::t1c::card::files;
+    const CONTRACT: crate::contract::Contract = crate::contract::Contract::V0_2;
+    include!("../versioned/files.rs");
 }

@@ -3,12 +3,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Linker};
-
-use super::link_error;
-use crate::bindings::t1c::card::log;
-use crate::error::LoadError;
-use crate::store::State;
+use tracing::Level;
+use wasmtime::component::HasData;
 
 /// Longest log line forwarded; longer ones are cut.
 pub(crate) const MAX_LOG_LINE: usize = 4096;
@@ -25,6 +21,26 @@ impl LogCtx {
     pub(crate) fn new(module: Arc<str>) -> Self {
         Self { module, lines: 0 }
     }
+
+    /// Writes one of the module's lines to the host's log, tagged, cut and counted.
+    fn write(&mut self, level: Level, message: &str) {
+        self.lines = self.lines.saturating_add(1);
+        if self.lines > MAX_LOG_LINES {
+            if self.lines == MAX_LOG_LINES + 1 {
+                tracing::warn!(module = %self.module, "log line limit reached; dropping the rest");
+            }
+            return;
+        }
+        let message = truncate(message);
+        let module = &*self.module;
+        match level {
+            Level::TRACE => tracing::trace!(module, "{message}"),
+            Level::DEBUG => tracing::debug!(module, "{message}"),
+            Level::INFO => tracing::info!(module, "{message}"),
+            Level::WARN => tracing::warn!(module, "{message}"),
+            _ => tracing::error!(module, "{message}"),
+        }
+    }
 }
 
 struct LogImports;
@@ -33,31 +49,16 @@ impl HasData for LogImports {
     type Data<'a> = &'a mut LogCtx;
 }
 
-/// Links `log` (always granted).
-pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> Result<(), LoadError> {
-    log::add_to_linker::<State, LogImports>(linker, |state| &mut state.log).map_err(link_error)
+/// `log` of contract 0.1.0.
+pub(crate) mod v0_1 {
+    use crate::bindings::v0_1::t1c::card::log;
+    include!("../versioned/log.rs");
 }
 
-impl log::Host for LogCtx {
-    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.lines = self.lines.saturating_add(1);
-        if self.lines > MAX_LOG_LINES {
-            if self.lines == MAX_LOG_LINES + 1 {
-                tracing::warn!(module = %self.module, "log line limit reached; dropping the rest");
-            }
-            return Ok(());
-        }
-        let message = truncate(&message);
-        let module = &*self.module;
-        match level {
-            log::Level::Trace => tracing::trace!(module, "{message}"),
-            log::Level::Debug => tracing::debug!(module, "{message}"),
-            log::Level::Info => tracing::info!(module, "{message}"),
-            log::Level::Warn => tracing::warn!(module, "{message}"),
-            log::Level::Error => tracing::error!(module, "{message}"),
-        }
-        Ok(())
-    }
+/// `log` of contract 0.2.0.
+pub(crate) mod v0_2 {
+    use crate::bindings::v0_2::t1c::card::log;
+    include!("../versioned/log.rs");
 }
 
 /// `s` cut to at most [`MAX_LOG_LINE`] bytes, on a character boundary.

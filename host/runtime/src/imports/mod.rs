@@ -13,6 +13,11 @@
 //! - [`reader`]: `reader.card`, a PC/SC (or simulated) card held for the call.
 //! - [`pkcs11`]: `pkcs11.slot` and `pkcs11.session` over the host's [`pkcs11::Slot`] trait.
 //! - [`files`]: `files.directory`; no host side in this build yet.
+//!
+//! Each file holds what is the same in every contract version (the resource types, the view,
+//! the work in the SDK's types) and a `mod v0_1` and `mod v0_2` that compile the `Host` trait
+//! impls and the conversions of `src/versioned/<interface>.rs` against that version's bindings
+//! (see [`crate::contract`]). [`linker`] links the version a component was built for.
 
 pub mod files;
 pub mod log;
@@ -27,27 +32,41 @@ use wasmtime::component::Linker;
 
 use t1c_sdk::Capability;
 
+use crate::contract::Contract;
 use crate::error::LoadError;
 use crate::store::State;
 
 /// The contract package's interfaces, as `t1c:card/<name>@<version>` imports.
 pub(crate) const PACKAGE: &str = "t1c:card/";
 
-/// A linker with WASI (nothing granted), `types`, `log`, and the `granted` capabilities.
+/// A linker with WASI (nothing granted), `types`, `log`, and the `granted` capabilities, under
+/// the interface names of `contract`.
 ///
 /// # Errors
 /// [`LoadError::Link`] if wasmtime refuses a definition (a host bug).
 pub(crate) fn linker(
     engine: &Engine,
     granted: &BTreeSet<Capability>,
+    contract: Contract,
 ) -> Result<Linker<State>, LoadError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
-    pin::add_to_linker(&mut linker)?;
-    log::add_to_linker(&mut linker)?;
-    reader::add_to_linker(&mut linker, granted.contains(&Capability::Reader))?;
-    pkcs11::add_to_linker(&mut linker, granted.contains(&Capability::Pkcs11))?;
-    files::add_to_linker(&mut linker)?;
+    let reader = granted.contains(&Capability::Reader);
+    let pkcs11 = granted.contains(&Capability::Pkcs11);
+    // The same calls for every version, each into that version's `mod` of every interface.
+    macro_rules! link_version {
+        ($version:ident) => {{
+            pin::$version::add_to_linker(&mut linker)?;
+            log::$version::add_to_linker(&mut linker)?;
+            reader::$version::add_to_linker(&mut linker, reader)?;
+            pkcs11::$version::add_to_linker(&mut linker, pkcs11)?;
+            files::$version::add_to_linker(&mut linker)?;
+        }};
+    }
+    match contract {
+        Contract::V0_1 => link_version!(v0_1),
+        Contract::V0_2 => link_version!(v0_2),
+    }
     Ok(linker)
 }
 
@@ -55,11 +74,6 @@ pub(crate) fn linker(
 /// without PKCS#11 libraries simply never has a slot to pass.
 pub(crate) fn available() -> BTreeSet<Capability> {
     BTreeSet::from([Capability::Reader, Capability::Pkcs11])
-}
-
-/// The name of `interface` as the component imports it.
-pub(crate) fn interface_name(interface: &str) -> String {
-    format!("{PACKAGE}{interface}@{}", crate::CONTRACT_VERSION)
 }
 
 pub(crate) fn link_error(e: wasmtime::Error) -> LoadError {

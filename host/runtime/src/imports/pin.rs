@@ -1,13 +1,8 @@
 //! `types.pin`: the PIN of a call, held by the host. A module gets a handle, can ask its length
 //! and pass it on to `reader.card.verify-pin` or `pkcs11.session.login`; it never reads a digit.
 
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasData, Resource, ResourceTable};
 use zeroize::Zeroizing;
-
-use super::link_error;
-use crate::bindings::t1c::card::types;
-use crate::error::LoadError;
-use crate::store::State;
 
 /// A PIN held by the host for one call. The module only ever sees a handle to it.
 pub struct PinSecret(Zeroizing<String>);
@@ -52,22 +47,14 @@ impl HasData for PinImports {
     type Data<'a> = PinView<'a>;
 }
 
-/// Links `types` (always granted).
-pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> Result<(), LoadError> {
-    types::add_to_linker::<State, PinImports>(linker, |state| PinView { table: &mut state.table })
-        .map_err(link_error)
+/// `types` of contract 0.1.0.
+pub(crate) mod v0_1 {
+    use crate::bindings::v0_1::t1c::card::types;
+    include!("../versioned/pin.rs");
 }
 
-impl types::Host for PinView<'_> {}
-
-impl types::HostPin for PinView<'_> {
-    fn length(&mut self, pin: Resource<PinSecret>) -> wasmtime::Result<u32> {
-        let pin = self.table.get(&pin)?;
-        Ok(u32::try_from(pin.0.chars().count()).unwrap_or(u32::MAX))
-    }
-
-    fn drop(&mut self, pin: Resource<PinSecret>) -> wasmtime::Result<()> {
-        self.table.delete(pin)?;
-        Ok(())
-    }
+/// `types` of contract 0.2.0.
+pub(crate) mod v0_2 {
+    use crate::bindings::v0_2::t1c::card::types;
+    include!("../versioned/pin.rs");
 }

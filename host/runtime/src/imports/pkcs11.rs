@@ -10,20 +10,15 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::component::{HasData, Resource, ResourceTable};
 use zeroize::Zeroizing;
 
-use t1c_sdk::HashAlgorithm;
 use t1c_sdk::pkcs11::{
-    KeyType, MechanismInfo, ObjectClass, ObjectInfo, ObjectQuery, PinTries, SignatureScheme,
-    TokenError, TokenInfo,
+    MechanismInfo, ObjectInfo, ObjectQuery, SignatureScheme, TokenError, TokenInfo,
 };
 
 use super::pin::{PinSecret, digits_of};
-use super::{interface_name, link_error};
-use crate::bindings::t1c::card::{pkcs11 as wit, types};
-use crate::error::LoadError;
-use crate::store::{CallClock, State};
+use crate::store::CallClock;
 
 /// PKCS#11 sessions a call may hold open at once; one more fails with `CKR_SESSION_COUNT`.
 pub const MAX_OPEN_SESSIONS: u32 = 8;
@@ -157,62 +152,39 @@ impl HasData for Pkcs11Imports {
     type Data<'a> = Pkcs11View<'a>;
 }
 
-/// Links `pkcs11` when `granted`; otherwise only its resource types, without functions.
-pub(crate) fn add_to_linker(linker: &mut Linker<State>, granted: bool) -> Result<(), LoadError> {
-    if granted {
-        return wit::add_to_linker::<State, Pkcs11Imports>(linker, |state| Pkcs11View {
-            ctx: &mut state.pkcs11,
-            table: &mut state.table,
-            clock: &mut state.clock,
-        })
-        .map_err(link_error);
-    }
-    let mut instance = linker.instance(&interface_name("pkcs11")).map_err(link_error)?;
-    instance
-        .resource("slot", ResourceType::host::<SlotResource>(), |_, _| Ok(()))
-        .map_err(link_error)?;
-    instance
-        .resource("session", ResourceType::host::<SessionResource>(), |_, _| Ok(()))
-        .map_err(link_error)
-}
-
-impl wit::Host for Pkcs11View<'_> {}
-
-impl wit::HostSlot for Pkcs11View<'_> {
-    fn info(
+/// The slot and session functions in the SDK's types, with the limits this file enforces;
+/// each contract version's `HostSlot` and `HostSession` convert.
+impl Pkcs11View<'_> {
+    fn slot_info(
         &mut self,
-        slot: Resource<SlotResource>,
-    ) -> wasmtime::Result<Result<wit::TokenInfo, wit::TokenError>> {
-        let resource = self.table.get(&slot)?;
-        let info = self.clock.host_time(|| resource.slot.info());
-        Ok(info.map(token_info_to_wit).map_err(token_error_to_wit))
+        slot: &Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<TokenInfo, TokenError>> {
+        let resource = self.table.get(slot)?;
+        Ok(self.clock.host_time(|| resource.slot.info()))
     }
 
-    fn mechanisms(
+    fn slot_mechanisms(
         &mut self,
-        slot: Resource<SlotResource>,
-    ) -> wasmtime::Result<Result<Vec<wit::MechanismInfo>, wit::TokenError>> {
-        let resource = self.table.get(&slot)?;
-        let mechanisms = self.clock.host_time(|| resource.slot.mechanisms());
-        Ok(mechanisms
-            .map(|list| list.into_iter().map(mechanism_to_wit).collect())
-            .map_err(token_error_to_wit))
+        slot: &Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<Vec<MechanismInfo>, TokenError>> {
+        let resource = self.table.get(slot)?;
+        Ok(self.clock.host_time(|| resource.slot.mechanisms()))
     }
 
-    fn open_session(
+    fn open_session_on(
         &mut self,
-        slot: Resource<SlotResource>,
-    ) -> wasmtime::Result<Result<Resource<SessionResource>, wit::TokenError>> {
-        let resource = self.table.get(&slot)?;
+        slot: &Resource<SlotResource>,
+    ) -> wasmtime::Result<Result<Resource<SessionResource>, TokenError>> {
+        let resource = self.table.get(slot)?;
         if self.ctx.sessions_open >= MAX_OPEN_SESSIONS
             || self.ctx.sessions_opened >= MAX_SESSIONS_PER_CALL
         {
             tracing::warn!(module = %self.ctx.module, "PKCS#11 session limit of the call reached");
-            return Ok(Err(wit::TokenError::Library("CKR_SESSION_COUNT".into())));
+            return Ok(Err(TokenError::Library("CKR_SESSION_COUNT".into())));
         }
         let session = match self.clock.host_time(|| resource.slot.open_session()) {
             Ok(session) => session,
-            Err(err) => return Ok(Err(token_error_to_wit(err))),
+            Err(err) => return Ok(Err(err)),
         };
         self.ctx.sessions_open += 1;
         self.ctx.sessions_opened += 1;
@@ -220,94 +192,79 @@ impl wit::HostSlot for Pkcs11View<'_> {
         Ok(Ok(handle))
     }
 
-    fn drop(&mut self, slot: Resource<SlotResource>) -> wasmtime::Result<()> {
+    fn drop_slot(&mut self, slot: Resource<SlotResource>) -> wasmtime::Result<()> {
         self.table.delete(slot)?;
         Ok(())
     }
-}
 
-impl wit::HostSession for Pkcs11View<'_> {
-    fn find_objects(
+    fn find_in(
         &mut self,
-        session: Resource<SessionResource>,
-        query: wit::ObjectQuery,
-    ) -> wasmtime::Result<Result<Vec<wit::ObjectInfo>, wit::TokenError>> {
+        session: &Resource<SessionResource>,
+        query: &ObjectQuery,
+    ) -> wasmtime::Result<Result<Vec<ObjectInfo>, TokenError>> {
         if query.label.as_ref().is_some_and(|l| l.len() > MAX_QUERY_FIELD)
             || query.id.as_ref().is_some_and(|i| i.len() > MAX_QUERY_FIELD)
         {
-            return Ok(Err(wit::TokenError::InvalidInput(
+            return Ok(Err(TokenError::InvalidInput(
                 "a label or id to search for is too long".into(),
             )));
         }
-        let query = ObjectQuery {
-            class: query.class.map(class_from_wit),
-            label: query.label,
-            id: query.id,
-        };
-        let resource = self.table.get_mut(&session)?;
-        let found = self.clock.host_time(|| resource.session.find_objects(&query));
-        Ok(found
-            .map(|objects| objects.into_iter().take(MAX_OBJECTS).map(object_to_wit).collect())
-            .map_err(token_error_to_wit))
+        let resource = self.table.get_mut(session)?;
+        let found = self.clock.host_time(|| resource.session.find_objects(query));
+        Ok(found.map(|mut objects| {
+            objects.truncate(MAX_OBJECTS);
+            objects
+        }))
     }
 
-    fn value(
+    fn value_in(
         &mut self,
-        session: Resource<SessionResource>,
+        session: &Resource<SessionResource>,
         handle: u64,
-    ) -> wasmtime::Result<Result<Vec<u8>, wit::TokenError>> {
-        let resource = self.table.get_mut(&session)?;
-        let value = self.clock.host_time(|| resource.session.value(handle));
-        Ok(value.map_err(token_error_to_wit))
+    ) -> wasmtime::Result<Result<Vec<u8>, TokenError>> {
+        let resource = self.table.get_mut(session)?;
+        Ok(self.clock.host_time(|| resource.session.value(handle)))
     }
 
-    fn login(
+    fn login_to(
         &mut self,
-        session: Resource<SessionResource>,
+        session: &Resource<SessionResource>,
         pin: Option<Resource<PinSecret>>,
-    ) -> wasmtime::Result<Result<(), wit::TokenError>> {
+    ) -> wasmtime::Result<Result<(), TokenError>> {
         let pin = digits_of(self.table, pin)?;
-        let resource = self.table.get_mut(&session)?;
+        let resource = self.table.get_mut(session)?;
         let result = self.clock.host_time(|| resource.session.login(pin.as_ref()));
         resource.logged_in |= result.is_ok();
-        Ok(result.map_err(token_error_to_wit))
+        Ok(result)
     }
 
-    fn logout(
+    fn logout_of(
         &mut self,
-        session: Resource<SessionResource>,
-    ) -> wasmtime::Result<Result<(), wit::TokenError>> {
-        let resource = self.table.get_mut(&session)?;
+        session: &Resource<SessionResource>,
+    ) -> wasmtime::Result<Result<(), TokenError>> {
+        let resource = self.table.get_mut(session)?;
         let result = self.clock.host_time(|| resource.session.logout());
         resource.logged_in &= result.is_err();
-        Ok(result.map_err(token_error_to_wit))
+        Ok(result)
     }
 
-    fn sign(
+    fn sign_in(
         &mut self,
-        session: Resource<SessionResource>,
+        session: &Resource<SessionResource>,
         key: u64,
-        scheme: wit::SignatureScheme,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<Vec<u8>, wit::TokenError>> {
+        scheme: &SignatureScheme,
+        data: &[u8],
+    ) -> wasmtime::Result<Result<Vec<u8>, TokenError>> {
         if data.len() > MAX_SIGN_DATA {
-            return Ok(Err(wit::TokenError::InvalidInput(format!(
+            return Ok(Err(TokenError::InvalidInput(format!(
                 "at most {MAX_SIGN_DATA} bytes are signed at once"
             ))));
         }
-        let scheme = match scheme {
-            wit::SignatureScheme::RsaPkcs1(hash) => {
-                SignatureScheme::RsaPkcs1(hash.map(hash_from_wit))
-            }
-            wit::SignatureScheme::RsaPss(hash) => SignatureScheme::RsaPss(hash_from_wit(hash)),
-            wit::SignatureScheme::Ecdsa => SignatureScheme::Ecdsa,
-        };
-        let resource = self.table.get_mut(&session)?;
-        let signature = self.clock.host_time(|| resource.session.sign(key, &scheme, &data));
-        Ok(signature.map_err(token_error_to_wit))
+        let resource = self.table.get_mut(session)?;
+        Ok(self.clock.host_time(|| resource.session.sign(key, scheme, data)))
     }
 
-    fn drop(&mut self, session: Resource<SessionResource>) -> wasmtime::Result<()> {
+    fn drop_session(&mut self, session: Resource<SessionResource>) -> wasmtime::Result<()> {
         let resource = self.table.delete(session)?;
         self.ctx.sessions_open = self.ctx.sessions_open.saturating_sub(1);
         drop(resource);
@@ -315,157 +272,32 @@ impl wit::HostSession for Pkcs11View<'_> {
     }
 }
 
-fn token_error_to_wit(err: TokenError) -> wit::TokenError {
-    use wit::TokenError as W;
-    match err {
-        TokenError::Timeout => W::Timeout,
-        TokenError::TokenRemoved => W::TokenRemoved,
-        TokenError::PinIncorrect(tries) => W::PinIncorrect(match tries {
-            PinTries::Low => wit::PinTries::Low,
-            PinTries::FinalTry => wit::PinTries::FinalTry,
-            _ => wit::PinTries::Unknown,
-        }),
-        TokenError::PinLocked => W::PinLocked,
-        TokenError::NotLoggedIn => W::NotLoggedIn,
-        TokenError::ObjectNotFound => W::ObjectNotFound,
-        TokenError::NotSupported(what) => W::NotSupported(what),
-        TokenError::InvalidInput(what) => W::InvalidInput(what),
-        TokenError::Library(code) => W::Library(code),
-        other => W::Library(format!("CKR_GENERAL_ERROR ({other})")),
-    }
+/// `pkcs11` of contract 0.1.0.
+pub(crate) mod v0_1 {
+    use crate::bindings::v0_1::t1c::card::{pkcs11 as wit, types};
+    const CONTRACT: crate::contract::Contract = crate::contract::Contract::V0_1;
+    include!("../versioned/pkcs11.rs");
 }
 
-fn token_info_to_wit(info: TokenInfo) -> wit::TokenInfo {
-    use wit::TokenFlags as W;
-    let f = info.flags;
-    let mut flags = W::empty();
-    for (set, flag) in [
-        (f.rng, W::RNG),
-        (f.write_protected, W::WRITE_PROTECTED),
-        (f.login_required, W::LOGIN_REQUIRED),
-        (f.user_pin_initialized, W::USER_PIN_INITIALIZED),
-        (f.restore_key_not_needed, W::RESTORE_KEY_NOT_NEEDED),
-        (f.clock_on_token, W::CLOCK_ON_TOKEN),
-        (f.protected_authentication_path, W::PROTECTED_AUTHENTICATION_PATH),
-        (f.dual_crypto_operations, W::DUAL_CRYPTO_OPERATIONS),
-        (f.token_initialized, W::TOKEN_INITIALIZED),
-        (f.secondary_authentication, W::SECONDARY_AUTHENTICATION),
-        (f.user_pin_count_low, W::USER_PIN_COUNT_LOW),
-        (f.user_pin_final_try, W::USER_PIN_FINAL_TRY),
-        (f.user_pin_locked, W::USER_PIN_LOCKED),
-        (f.user_pin_to_be_changed, W::USER_PIN_TO_BE_CHANGED),
-        (f.so_pin_count_low, W::SO_PIN_COUNT_LOW),
-        (f.so_pin_final_try, W::SO_PIN_FINAL_TRY),
-        (f.so_pin_locked, W::SO_PIN_LOCKED),
-        (f.so_pin_to_be_changed, W::SO_PIN_TO_BE_CHANGED),
-    ] {
-        if set {
-            flags |= flag;
-        }
-    }
-    wit::TokenInfo {
-        label: info.label,
-        manufacturer_id: info.manufacturer_id,
-        model: info.model,
-        serial_number: info.serial_number,
-        flags,
-        max_session_count: info.max_session_count,
-        session_count: info.session_count,
-        max_rw_session_count: info.max_rw_session_count,
-        max_pin_length: info.max_pin_length,
-        min_pin_length: info.min_pin_length,
-        total_public_memory: info.total_public_memory,
-        free_public_memory: info.free_public_memory,
-        total_private_memory: info.total_private_memory,
-        free_private_memory: info.free_private_memory,
-        hardware_version: info.hardware_version,
-        firmware_version: info.firmware_version,
-    }
-}
-
-fn mechanism_to_wit(m: MechanismInfo) -> wit::MechanismInfo {
-    use wit::MechanismFlags as W;
-    let f = m.flags;
-    let mut flags = W::empty();
-    for (set, flag) in [
-        (f.hardware, W::HARDWARE),
-        (f.encrypt, W::ENCRYPT),
-        (f.decrypt, W::DECRYPT),
-        (f.digest, W::DIGEST),
-        (f.sign, W::SIGN),
-        (f.sign_recover, W::SIGN_RECOVER),
-        (f.verify, W::VERIFY),
-        (f.verify_recover, W::VERIFY_RECOVER),
-        (f.generate, W::GENERATE),
-        (f.generate_key_pair, W::GENERATE_KEY_PAIR),
-        (f.wrap, W::WRAP),
-        (f.unwrap, W::UNWRAP),
-        (f.extension, W::EXTENSION),
-        (f.ec_fp, W::EC_FP),
-        (f.ec_named_curve, W::EC_NAMED_CURVE),
-        (f.ec_uncompress, W::EC_UNCOMPRESS),
-        (f.ec_compress, W::EC_COMPRESS),
-    ] {
-        if set {
-            flags |= flag;
-        }
-    }
-    wit::MechanismInfo {
-        name: m.name,
-        code: m.code,
-        min_key_size: m.min_key_size,
-        max_key_size: m.max_key_size,
-        flags,
-    }
-}
-
-fn class_from_wit(class: wit::ObjectClass) -> ObjectClass {
-    match class {
-        wit::ObjectClass::Certificate => ObjectClass::Certificate,
-        wit::ObjectClass::PublicKey => ObjectClass::PublicKey,
-        wit::ObjectClass::PrivateKey => ObjectClass::PrivateKey,
-        wit::ObjectClass::Data => ObjectClass::Data,
-    }
-}
-
-/// The object as the module sees it; a class the contract has no name for shows as data.
-fn object_to_wit(object: ObjectInfo) -> wit::ObjectInfo {
-    wit::ObjectInfo {
-        handle: object.handle,
-        class: match object.class {
-            ObjectClass::Certificate => wit::ObjectClass::Certificate,
-            ObjectClass::PublicKey => wit::ObjectClass::PublicKey,
-            ObjectClass::PrivateKey => wit::ObjectClass::PrivateKey,
-            _ => wit::ObjectClass::Data,
-        },
-        label: object.label,
-        id: object.id,
-        key_type: object.key_type.map(|k| match k {
-            KeyType::Rsa => wit::KeyType::Rsa,
-            KeyType::Ec => wit::KeyType::Ec,
-            _ => wit::KeyType::Other,
-        }),
-    }
-}
-
-fn hash_from_wit(hash: types::HashAlgorithm) -> HashAlgorithm {
-    match hash {
-        types::HashAlgorithm::Sha1 => HashAlgorithm::Sha1,
-        types::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-        types::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-        types::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
-    }
+/// `pkcs11` of contract 0.2.0.
+pub(crate) mod v0_2 {
+    use crate::bindings::v0_2::t1c::card::{pkcs11 as wit, types};
+    const CONTRACT: crate::contract::Contract = crate::contract::Contract::V0_2;
+    include!("../versioned/pkcs11.rs");
 }
 
 #[cfg(test)]
 mod tests {
-    //! The capability against an in-memory token: no wasm, no library, no worker.
+    //! The capability against an in-memory token: no wasm, no library, no worker. Through the
+    //! latest contract's traits; every version runs the same source.
 
     use std::sync::{Arc, Mutex};
 
+    use t1c_sdk::pkcs11::{ObjectClass, PinTries};
     use wit::{HostSession, HostSlot};
 
     use super::*;
+    use crate::bindings::v0_2::t1c::card::pkcs11 as wit;
     use crate::limits::CallLimits;
 
     /// What the in-memory token saw.
