@@ -160,12 +160,16 @@ pub(super) async fn atrs(State(state): State<AppState>) -> Result<Reply, ApiErro
     Reply::signed(atrs, state.device_key())
 }
 
-/// The PKCS#11 token slots (none without PKCS#11); asking the libraries blocks, so it runs on
-/// a blocking thread.
+/// The PKCS#11 token slots (none without PKCS#11), as the libraries listed them last. Only
+/// while a library has not listed once yet (just configured) does this wait for it, on a
+/// blocking thread.
 async fn slots(state: &AppState) -> Result<Vec<TokenSlot>, ApiError> {
     let Some(service) = state.pkcs11_arc() else {
         return Ok(Vec::new());
     };
+    if let Some(slots) = service.slots_now() {
+        return Ok(slots);
+    }
     tokio::task::spawn_blocking(move || service.slots())
         .await
         .map_err(|_| ApiError::new(ErrorKind::Internal, "listing PKCS#11 slots was cancelled"))

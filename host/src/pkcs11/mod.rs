@@ -11,6 +11,11 @@
 //! other libraries never notice: calls to one library are serialised, calls to different ones
 //! share nothing.
 //!
+//! Listing the token slots ([`Pkcs11Host::slots`], behind `GET /v3/readers`) does not call the
+//! workers: each library's slots are kept in a snapshot that a background thread refreshes
+//! (`snapshot`), so a listing reads memory, and a token inserted or removed shows up within a
+//! second.
+//!
 //! What this module owns: the library set, the workers, slot ids, and the typed operations the
 //! `pkcs11` WIT interface exposes. It must not know about modules or HTTP; a module sees a
 //! [`SlotHandle`]/[`SessionHandle`] through the runtime, never a library path or a pointer.
@@ -30,17 +35,16 @@
 mod device;
 mod protocol;
 mod service;
+mod snapshot;
 mod supervisor;
 mod types;
 mod worker;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -48,6 +52,7 @@ use crate::readers::ReaderId;
 use zeroize::Zeroizing;
 
 use protocol::{Answer, Call, Hash, Mechanism, WireSlot};
+use snapshot::Listing;
 use supervisor::{Library, Limits};
 
 pub use service::Pkcs11Service;
@@ -94,9 +99,6 @@ impl Pkcs11Options {
 pub struct Pkcs11Host {
     limits: Limits,
     libraries: RwLock<Vec<Arc<Library>>>,
-    /// The last slots each library listed, for a library busy with a long call (a pinpad login)
-    /// while someone lists slots.
-    last_slots: Mutex<HashMap<PathBuf, Vec<TokenSlot>>>,
 }
 
 impl Pkcs11Host {
@@ -111,12 +113,11 @@ impl Pkcs11Host {
                 init_timeout: options.init_timeout,
             },
             libraries: RwLock::new(Vec::new()),
-            last_slots: Mutex::new(HashMap::new()),
         }
     }
 
     /// Replaces the set of libraries. Workers of removed libraries are stopped; new libraries'
-    /// workers start in the background.
+    /// workers start in the background, and their slots are watched from then on.
     pub fn set_libraries(&self, libraries: Vec<PathBuf>) {
         let mut current = self.libraries.write().unwrap_or_else(|e| e.into_inner());
         let mut next = Vec::with_capacity(libraries.len());
@@ -129,21 +130,14 @@ impl Pkcs11Host {
                 continue;
             }
             let library = Arc::new(Library::new(path, self.limits.clone()));
-            let warming = library.clone();
-            let _ = thread::Builder::new().name("pkcs11-start".to_owned()).spawn(move || {
-                if let Err(err) = warming.start() {
-                    tracing::warn!(library = %warming.path().display(), %err, "PKCS#11 library unavailable");
-                }
-            });
+            snapshot::start_watching(library.clone());
             next.push(library);
         }
         let removed: Vec<Arc<Library>> =
             current.iter().filter(|l| !next.iter().any(|n| Arc::ptr_eq(n, l))).cloned().collect();
         *current = next;
         drop(current);
-        let mut last = self.last_slots.lock().unwrap_or_else(|e| e.into_inner());
         for library in removed {
-            last.remove(library.path());
             // A call in flight holds the library's lock; stop it without waiting here.
             let _ = thread::Builder::new().name("pkcs11-stop".to_owned()).spawn(move || {
                 library.stop();
@@ -156,55 +150,43 @@ impl Pkcs11Host {
         self.snapshot().iter().map(|l| l.path().to_owned()).collect()
     }
 
-    /// The slots that hold a token, across all libraries, in configuration order. Libraries are
-    /// asked in parallel; one that fails contributes no slots (logged), and one that does not
-    /// answer within its deadlines contributes the slots it listed last.
+    /// The slots that hold a token, across all libraries, in configuration order, as each
+    /// library listed them last: a library busy with a long call (a pinpad login) contributes
+    /// the slots it listed before, and one whose listing failed contributes none. Waits only
+    /// for a library that has not answered its first listing yet (just configured), within its
+    /// deadlines.
     pub fn slots(&self) -> Vec<TokenSlot> {
-        let libraries = self.snapshot();
-        let (sender, answers) = mpsc::channel();
-        for (index, library) in libraries.iter().enumerate() {
-            let library = library.clone();
-            let sender = sender.clone();
-            let spawned = thread::Builder::new().name("pkcs11-slots".to_owned()).spawn(move || {
-                let _ = sender.send((index, list_slots(&library)));
-            });
-            if spawned.is_err() {
-                tracing::warn!("cannot start a thread to list PKCS#11 slots");
-            }
-        }
-        drop(sender);
-        let deadline = std::time::Instant::now()
+        let deadline = Instant::now()
             + self.limits.call_timeout
             + self.limits.init_timeout
             + Duration::from_millis(100);
-        let mut listed: Vec<Option<Result<Vec<TokenSlot>, Pkcs11Error>>> =
-            (0..libraries.len()).map(|_| None).collect();
-        let mut pending = libraries.len();
-        while pending > 0 {
-            let wait = deadline.saturating_duration_since(std::time::Instant::now());
-            let Ok((index, result)) = answers.recv_timeout(wait) else { break };
-            listed[index] = Some(result);
-            pending -= 1;
-        }
-        let mut last = self.last_slots.lock().unwrap_or_else(|e| e.into_inner());
         let mut slots = Vec::new();
-        for (library, result) in libraries.iter().zip(listed) {
-            match result {
-                Some(Ok(found)) => {
-                    slots.extend(found.iter().cloned());
-                    last.insert(library.path().to_owned(), found);
-                }
-                Some(Err(err)) => {
-                    tracing::warn!(library = %library.path().display(), %err, "PKCS#11 library lists no slots");
-                    last.remove(library.path());
-                }
-                None => {
-                    tracing::warn!(library = %library.path().display(), "PKCS#11 library busy; its last slots are listed");
-                    slots.extend(last.get(library.path()).into_iter().flatten().cloned());
+        for library in self.snapshot() {
+            let listing = library.snapshot().first_listed(deadline);
+            match &*listing {
+                Listing::Slots(found) => slots.extend(found.iter().cloned()),
+                Listing::Failed => {}
+                Listing::Pending => {
+                    tracing::warn!(library = %library.path().display(), "PKCS#11 library has not listed its slots in time");
                 }
             }
         }
         slots
+    }
+
+    /// [`Pkcs11Host::slots`] without waiting: `None` while a library has not answered its first
+    /// listing yet.
+    pub fn slots_now(&self) -> Option<Vec<TokenSlot>> {
+        let libraries = self.libraries.read().unwrap_or_else(|e| e.into_inner());
+        let mut slots = Vec::new();
+        for library in libraries.iter() {
+            match &*library.snapshot().current() {
+                Listing::Slots(found) => slots.extend(found.iter().cloned()),
+                Listing::Failed => {}
+                Listing::Pending => return None,
+            }
+        }
+        Some(slots)
     }
 
     /// The slot with this id, if a token is in it now.
@@ -224,19 +206,23 @@ impl Pkcs11Host {
             .find(|l| l.path() == slot.library)
             .ok_or(Pkcs11Error::NoSuchSlot)?;
         let canonical = canonical(&slot.library);
-        // The listed slot number first; after a restart or renumbering, search by id.
+        // The listed slot number first; after a restart or renumbering, search by id. The new
+        // listing also updates the snapshot, so a token found gone leaves the list at once.
         let slot_id = match library.call(Call::TokenInfo { slot: slot.slot_id }) {
             Ok((Answer::TokenInfo(token), _)) if slot_id_of(&canonical, &token) == slot.id => {
                 slot.slot_id
             }
             Ok(_) | Err(Pkcs11Error::TokenRemoved | Pkcs11Error::NoSuchSlot) => {
-                let (answer, _) = library.call(Call::Slots)?;
-                let Answer::Slots(slots) = answer else { return Err(unexpected()) };
-                slots
+                list_slots(&library)?
                     .iter()
-                    .find(|s| slot_id_of(&canonical, &s.token) == slot.id)
+                    .find(|s| s.id == slot.id)
                     .map(|s| s.slot_id)
                     .ok_or(Pkcs11Error::NoSuchSlot)?
+            }
+            // Some libraries (SoftHSM) answer CKR_GENERAL_ERROR for a token that vanished.
+            Err(err @ Pkcs11Error::Library(_)) => {
+                let _ = list_slots(&library);
+                return Err(err);
             }
             Err(err) => return Err(err),
         };
@@ -302,7 +288,11 @@ impl SlotHandle {
             Ok((Answer::TokenInfo(token), _)) if slot_id_of(&self.canonical, &token) == self.id => {
                 Ok(token)
             }
-            Ok((Answer::TokenInfo(_), _)) => Err(Pkcs11Error::TokenRemoved),
+            Ok((Answer::TokenInfo(_), _)) => {
+                // Another token in the slot: list again, so the snapshot follows.
+                let _ = list_slots(&self.library);
+                Err(Pkcs11Error::TokenRemoved)
+            }
             Ok(_) => Err(unexpected()),
             Err(err) => Err(self.removed_or(err)),
         }
@@ -357,6 +347,16 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
+    /// Performs `call` on the session's worker. A token found removed is listed again, so the
+    /// snapshot follows at once.
+    fn call(&self, call: Call) -> Result<Answer, Pkcs11Error> {
+        let result = self.library.call_on(self.generation, call);
+        if result.as_ref().is_err_and(|err| *err == Pkcs11Error::TokenRemoved) {
+            let _ = list_slots(&self.library);
+        }
+        result
+    }
+
     /// Finds the objects matching `query` (certificates, public and private keys, data objects).
     ///
     /// # Errors
@@ -364,7 +364,7 @@ impl SessionHandle {
     /// library's errors otherwise.
     pub fn find_objects(&self, query: &ObjectQuery) -> Result<Vec<ObjectInfo>, Pkcs11Error> {
         let call = Call::FindObjects { session: self.session, query: query.clone() };
-        match self.library.call_on(self.generation, call)? {
+        match self.call(call)? {
             Answer::Objects(objects) => Ok(objects),
             _ => Err(unexpected()),
         }
@@ -376,10 +376,7 @@ impl SessionHandle {
     /// [`Pkcs11Error::InvalidInput`] for other objects, [`Pkcs11Error::ObjectNotFound`] for an
     /// unknown handle.
     pub fn value(&self, handle: u64) -> Result<Vec<u8>, Pkcs11Error> {
-        match self
-            .library
-            .call_on(self.generation, Call::Value { session: self.session, handle })?
-        {
+        match self.call(Call::Value { session: self.session, handle })? {
             Answer::Bytes(value) => Ok(value),
             _ => Err(unexpected()),
         }
@@ -393,7 +390,7 @@ impl SessionHandle {
     /// [`Pkcs11Error::PinLocked`], and the library's other errors.
     pub fn login(&self, pin: Option<&Zeroizing<String>>) -> Result<(), Pkcs11Error> {
         let call = Call::Login { session: self.session, pin: pin.cloned() };
-        match self.library.call_on(self.generation, call)? {
+        match self.call(call)? {
             Answer::Done => Ok(()),
             _ => Err(unexpected()),
         }
@@ -404,7 +401,7 @@ impl SessionHandle {
     /// # Errors
     /// The library's, or the worker's failure.
     pub fn logout(&self) -> Result<(), Pkcs11Error> {
-        match self.library.call_on(self.generation, Call::Logout { session: self.session })? {
+        match self.call(Call::Logout { session: self.session })? {
             Answer::Done => Ok(()),
             _ => Err(unexpected()),
         }
@@ -439,7 +436,7 @@ impl SessionHandle {
             other => return Err(Pkcs11Error::NotSupported(format!("{other:?} signatures"))),
         };
         let call = Call::Sign { session: self.session, key, mechanism, data };
-        match self.library.call_on(self.generation, call)? {
+        match self.call(call)? {
             Answer::Bytes(signature) => Ok(signature),
             _ => Err(unexpected()),
         }
@@ -467,15 +464,23 @@ fn canonical(library: &Path) -> PathBuf {
     std::fs::canonicalize(library).unwrap_or_else(|_| library.to_owned())
 }
 
+/// Lists `library`'s slots now (starting its worker if needed, waiting for it) and publishes
+/// them in its snapshot.
 fn list_slots(library: &Library) -> Result<Vec<TokenSlot>, Pkcs11Error> {
-    let (answer, _) = library.call(Call::Slots)?;
-    let Answer::Slots(slots) = answer else { return Err(unexpected()) };
-    let canonical = canonical(library.path());
-    Ok(slots
+    let (seq, result) = library.slots();
+    let result = result.map(|slots| token_slots(library.path(), slots));
+    library.snapshot().publish(seq, &result);
+    result
+}
+
+/// The worker's slots of `library` as the host lists them.
+fn token_slots(library: &Path, slots: Vec<WireSlot>) -> Vec<TokenSlot> {
+    let canonical = canonical(library);
+    slots
         .into_iter()
         .map(|WireSlot { slot_id, description, token }| TokenSlot {
             id: slot_id_of(&canonical, &token),
-            library: library.path().to_owned(),
+            library: library.to_owned(),
             slot_id,
             description,
             protected_authentication_path: token.flags.protected_authentication_path,
@@ -484,7 +489,7 @@ fn list_slots(library: &Library) -> Result<Vec<TokenSlot>, Pkcs11Error> {
             model: token.model,
             serial: token.serial_number,
         })
-        .collect())
+        .collect()
 }
 
 fn unexpected() -> Pkcs11Error {

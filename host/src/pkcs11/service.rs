@@ -23,9 +23,10 @@ pub struct Pkcs11Service {
     api_config: bool,
     current: Mutex<LibraryPaths>,
     locks: Mutex<HashMap<ReaderId, Arc<Mutex<()>>>>,
-    /// The slots of the last listing, by id: a request on a listed token skips a listing (the
-    /// host checks the token again when it opens the slot).
-    known: Mutex<HashMap<ReaderId, TokenSlot>>,
+    /// The slots of the last listing served: a request on a token a page saw listed finds it
+    /// even if it left the snapshot since (the host checks the token again when it opens the
+    /// slot, and a token gone is reported removed rather than unknown).
+    known: Mutex<Vec<TokenSlot>>,
 }
 
 impl Pkcs11Service {
@@ -46,19 +47,36 @@ impl Pkcs11Service {
         }
     }
 
-    /// The slots that hold a token now (asks every library; blocking).
+    /// The slots that hold a token, as the libraries listed them last (see
+    /// [`Pkcs11Host::slots`]; blocks only while a library has not listed once yet).
     pub fn slots(&self) -> Vec<TokenSlot> {
-        let slots = self.host.slots();
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        *known = slots.iter().map(|slot| (slot.id.clone(), slot.clone())).collect();
+        self.served(self.host.slots())
+    }
+
+    /// [`Pkcs11Service::slots`] without blocking: `None` while a library has not listed its
+    /// slots once yet (just configured).
+    pub fn slots_now(&self) -> Option<Vec<TokenSlot>> {
+        self.host.slots_now().map(|slots| self.served(slots))
+    }
+
+    /// The slot with this id as last served, else as listed now (blocking only while a library
+    /// has not listed once yet). A token removed since is reported when the slot is opened.
+    pub fn slot(&self, id: &ReaderId) -> Option<TokenSlot> {
+        let known = self.lock_known().iter().find(|slot| &slot.id == id).cloned();
+        known.or_else(|| self.slots().into_iter().find(|slot| &slot.id == id))
+    }
+
+    /// Remembers `slots` as the last listing served.
+    fn served(&self, slots: Vec<TokenSlot>) -> Vec<TokenSlot> {
+        let mut known = self.lock_known();
+        if *known != slots {
+            known.clone_from(&slots);
+        }
         slots
     }
 
-    /// The slot with this id as last listed, else as listed now (blocking). A token removed
-    /// since the last listing is reported when the slot is opened.
-    pub fn slot(&self, id: &ReaderId) -> Option<TokenSlot> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
-        known.or_else(|| self.slots().into_iter().find(|slot| &slot.id == id))
+    fn lock_known(&self) -> std::sync::MutexGuard<'_, Vec<TokenSlot>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Opens `slot` and runs `f` with it, holding the token: calls on one token run one after
@@ -82,10 +100,11 @@ impl Pkcs11Service {
             Ok(handle) => handle,
             Err(err @ (Pkcs11Error::Timeout | Pkcs11Error::WorkerCrashed(_))) => return Err(err),
             // The slot came from the last listing: a token gone since fails in the library in
-            // its own way (SoftHSM: CKR_GENERAL_ERROR). Gone from a new listing, it was removed.
+            // its own way (SoftHSM: CKR_GENERAL_ERROR). Gone from the listing the host made
+            // when opening failed, it was removed.
             Err(err) => {
-                self.known.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot.id);
-                let listed = self.slots().iter().any(|s| s.id == slot.id);
+                self.lock_known().retain(|s| s.id != slot.id);
+                let listed = self.host.slots().iter().any(|s| s.id == slot.id);
                 return Err(if listed { err } else { Pkcs11Error::TokenRemoved });
             }
         };
@@ -125,7 +144,7 @@ impl Pkcs11Service {
 
     fn apply(&self, paths: LibraryPaths) {
         self.host.set_libraries(paths.for_this_os());
-        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.lock_known().clear();
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = paths;
     }
 }

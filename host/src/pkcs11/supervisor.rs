@@ -17,7 +17,8 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Answer, Call, FrameError, Reply, Request};
+use super::protocol::{self, Answer, Call, FrameError, Reply, Request, WireSlot};
+use super::snapshot::Snapshot;
 use super::types::Pkcs11Error;
 
 /// The longest wait between two restarts of a failing worker.
@@ -44,6 +45,18 @@ pub(crate) struct Library {
     state: Mutex<State>,
     /// Sessions dropped while a call held `state`; closed before the next call.
     pending_closes: Mutex<Vec<(u64, u64)>>,
+    /// The slots it listed last, for listings that must not wait for the worker.
+    snapshot: Snapshot,
+}
+
+/// What asking a worker for its slots without waiting gave ([`Library::poll_slots`]).
+pub(crate) enum Polled {
+    /// Another call holds the worker, or the library was removed: nothing was asked.
+    Busy,
+    /// No worker runs (it died, or never started), and none was started.
+    Down,
+    /// The worker answered, or failed, as the `seq`th call to the library.
+    Answered(u64, Result<Vec<WireSlot>, Pkcs11Error>),
 }
 
 #[derive(Default)]
@@ -95,11 +108,44 @@ impl Library {
             limits,
             state: Mutex::new(State::default()),
             pending_closes: Mutex::new(Vec::new()),
+            snapshot: Snapshot::new(),
         }
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The slots it listed last.
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Lists the slots (`Call::Slots`), starting the worker if needed and waiting for the
+    /// library. Returns the call's sequence number with the answer: a later number is a later
+    /// listing.
+    pub(crate) fn slots(&self) -> (u64, Result<Vec<WireSlot>, Pkcs11Error>) {
+        let mut state = self.lock();
+        let (seq, result) = self.call_locked(&mut state, None, Call::Slots);
+        (seq, slots_of(result))
+    }
+
+    /// Lists the slots only if the worker runs and no call holds it: never starts a worker and
+    /// never waits for another call (a background refresh).
+    pub(crate) fn poll_slots(&self) -> Polled {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Polled::Busy,
+        };
+        if state.stopped {
+            return Polled::Busy;
+        }
+        let Some(generation) = state.worker.as_ref().map(|running| running.generation) else {
+            return Polled::Down;
+        };
+        let (seq, result) = self.call_locked(&mut state, Some(generation), Call::Slots);
+        Polled::Answered(seq, slots_of(result))
     }
 
     /// Performs `call` on the current worker, starting one if needed. Returns the answer and the
@@ -111,12 +157,6 @@ impl Library {
     /// Performs `call` on the worker of `generation` only: a session's calls.
     pub(crate) fn call_on(&self, generation: u64, call: Call) -> Result<Answer, Pkcs11Error> {
         self.call_in(Some(generation), call).map(|(answer, _)| answer)
-    }
-
-    /// Starts the worker if it is not running (for a background warm-up).
-    pub(crate) fn start(&self) -> Result<(), Pkcs11Error> {
-        let mut state = self.lock();
-        self.ensure_running(&mut state).map(|_| ())
     }
 
     /// Closes a session of `generation`, without waiting for a call in flight.
@@ -132,8 +172,10 @@ impl Library {
         }
     }
 
-    /// Stops the worker for good (the library was removed from the configuration).
+    /// Stops the worker for good (the library was removed from the configuration), and its
+    /// background refresh.
     pub(crate) fn stop(&self) {
+        self.snapshot.stop();
         let mut state = self.lock();
         state.stopped = true;
         if let Some(running) = state.worker.take() {
@@ -146,34 +188,54 @@ impl Library {
     }
 
     fn call_in(&self, generation: Option<u64>, call: Call) -> Result<(Answer, u64), Pkcs11Error> {
+        let mut state = self.lock();
+        self.call_locked(&mut state, generation, call).1
+    }
+
+    /// [`Library::call_in`] with the state held; also returns the call's sequence number.
+    fn call_locked(
+        &self,
+        state: &mut State,
+        generation: Option<u64>,
+        call: Call,
+    ) -> (u64, Result<(Answer, u64), Pkcs11Error>) {
+        state.next_id += 1;
+        let id = state.next_id;
+        (id, self.perform(state, id, generation, call))
+    }
+
+    fn perform(
+        &self,
+        state: &mut State,
+        id: u64,
+        generation: Option<u64>,
+        call: Call,
+    ) -> Result<(Answer, u64), Pkcs11Error> {
         let timeout = match call {
             Call::Login { .. } => self.limits.login_timeout,
             _ => self.limits.call_timeout,
         };
-        let mut state = self.lock();
         if state.stopped {
             return Err(Pkcs11Error::NoSuchSlot);
         }
         let current = match generation {
-            None => self.ensure_running(&mut state)?,
+            None => self.ensure_running(state)?,
             Some(generation) => match &state.worker {
                 Some(running) if running.generation == generation => generation,
                 _ => return Err(Pkcs11Error::StaleSession),
             },
         };
         for (generation, session) in std::mem::take(&mut *lock(&self.pending_closes)) {
-            send_close(&mut state, generation, session);
+            send_close(state, generation, session);
         }
-        state.next_id += 1;
-        let id = state.next_id;
-        let outcome = self.round_trip(&mut state, id, call, timeout);
+        let outcome = self.round_trip(state, id, call, timeout);
         match outcome {
             Ok(result) => {
                 state.failures = 0;
                 result.map(|answer| (answer, current))
             }
             Err(err) => {
-                self.record_failure(&mut state, err.clone());
+                self.record_failure(state, err.clone());
                 Err(err)
             }
         }
@@ -354,6 +416,14 @@ impl Drop for Library {
         if let Some(running) = lock(&self.state).worker.take() {
             shut_down(running);
         }
+    }
+}
+
+/// The slots of a `Call::Slots` answer.
+fn slots_of(result: Result<(Answer, u64), Pkcs11Error>) -> Result<Vec<WireSlot>, Pkcs11Error> {
+    match result? {
+        (Answer::Slots(slots), _) => Ok(slots),
+        _ => Err(Pkcs11Error::WorkerCrashed("protocol error: answer of the wrong kind".to_owned())),
     }
 }
 

@@ -115,10 +115,23 @@ fn send(output: &mut BufWriter<File>, reply: &Reply) -> Result<(), FrameError> {
     write_frame(output, &frame)
 }
 
+/// Whether `pkcs11`'s slots are fixed at `C_Initialize`: it lists slots, and none of them is a
+/// reader of removable devices (`CKF_REMOVABLE_DEVICE`), as in a store of software tokens.
+fn static_slots(pkcs11: &Pkcs11) -> bool {
+    match pkcs11.get_all_slots() {
+        Ok(slots) if !slots.is_empty() => slots
+            .iter()
+            .all(|slot| pkcs11.get_slot_info(*slot).is_ok_and(|info| !info.removable_device())),
+        _ => false,
+    }
+}
+
 /// The loaded library and the sessions the host opened on it.
 struct Worker {
     pkcs11: Pkcs11,
     sessions: HashMap<u64, OpenSession>,
+    /// The library's slots are fixed when it is initialised: see [`Worker::reread_store`].
+    static_slots: bool,
 }
 
 struct OpenSession {
@@ -144,7 +157,34 @@ impl Worker {
         pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(
             |err| Pkcs11Error::LibraryLoad(format!("C_Initialize failed: {}", rv_name(&err))),
         )?;
-        Ok(Self { pkcs11, sessions: HashMap::new() })
+        let static_slots = static_slots(&pkcs11);
+        Ok(Self { pkcs11, sessions: HashMap::new(), static_slots })
+    }
+
+    /// Reads the token store of a library whose slots are fixed at `C_Initialize` again
+    /// (`C_Finalize`, `C_Initialize`), when no session is open, so that a listing sees tokens
+    /// created or deleted since by another process. SoftHSMv2 (2.6) is such a library: it reads
+    /// its token directory only when initialised, never adds a slot afterwards, and answers
+    /// `CKR_GENERAL_ERROR` for a token deleted since. Libraries with removable slots (card
+    /// readers) see tokens come and go without it; re-initialising them would drop what they
+    /// cache about the card.
+    fn reread_store(&mut self) {
+        if !self.static_slots || !self.sessions.is_empty() {
+            return;
+        }
+        // `finalize` takes the context; the clone keeps the library loaded.
+        if let Err(err) = self.pkcs11.clone().finalize() {
+            eprintln!("C_Finalize: {}", rv_name(&err));
+            return;
+        }
+        if let Err(err) =
+            self.pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        {
+            // Nothing works uninitialised: exit, and the host starts a new worker.
+            eprintln!("C_Initialize again: {}; exiting", rv_name(&err));
+            std::process::exit(i32::from(EXIT_LOAD_FAILED));
+        }
+        self.static_slots = static_slots(&self.pkcs11);
     }
 
     fn finalize(mut self) {
@@ -156,7 +196,10 @@ impl Worker {
 
     fn call(&mut self, call: Call) -> Result<Answer, Pkcs11Error> {
         match call {
-            Call::Slots => self.slots().map(Answer::Slots),
+            Call::Slots => {
+                self.reread_store();
+                self.slots().map(Answer::Slots)
+            }
             Call::TokenInfo { slot } => self.token_info(slot_of(slot)?).map(Answer::TokenInfo),
             Call::Mechanisms { slot } => self.mechanisms(slot_of(slot)?).map(Answer::Mechanisms),
             Call::OpenSession { slot } => {

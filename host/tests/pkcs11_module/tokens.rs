@@ -305,6 +305,41 @@ fn a_removed_token_leaves_the_list_and_its_operations_fail() {
     assert_eq!((status, answer["code"].as_str()), (404, Some("701404")), "{answer}");
 }
 
+/// Polls `GET /v3/readers` until the `pkcs11` token labels are `labels`, failing after 1 s.
+fn readers_show_within_a_second(connector: &Connector, labels: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let mut listed: Vec<String> = connector
+            .readers_of("pkcs11")
+            .iter()
+            .map(|r| r["card"]["description"][0].as_str().expect("label").to_owned())
+            .collect();
+        listed.sort();
+        if listed == labels {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 1 s /v3/readers lists {listed:?}, not {labels:?}"
+        );
+        // Between two requests, not a wait for the condition: the deadline decides.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn tokens_created_and_deleted_show_up_in_readers_within_a_second() {
+    let hsm = SoftHsm::empty();
+    let connector = Connector::start(Setup::softhsm(&hsm));
+    assert!(connector.readers_of("pkcs11").is_empty());
+    hsm.init_token(&hsm.token_label);
+    readers_show_within_a_second(&connector, &[&hsm.token_label]);
+    hsm.init_token("Second token");
+    readers_show_within_a_second(&connector, &["Second token", &hsm.token_label]);
+    hsm.delete_token();
+    readers_show_within_a_second(&connector, &["Second token"]);
+}
+
 #[test]
 fn a_card_module_refuses_a_token_slot() {
     let hsm = SoftHsm::new();
