@@ -10,6 +10,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod devices;
 pub mod installers;
 pub mod modules;

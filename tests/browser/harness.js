@@ -247,7 +247,7 @@ function request(method, url, { ca, token, body, headers = {} } = {}) {
 
 /**
  * Starts `t1c-ds serve` (SQLite, its own local CA) on a free port; waits for /healthz; logs in
- * as the bootstrap administrator. Returns `{url, ca, call(method, path, body), token}`.
+ * as the bootstrap administrator. Returns `{url, ca, call(method, path, body), token, password}`.
  */
 async function startDs() {
   const dir = tempDir('ds');
@@ -291,7 +291,7 @@ async function startDs() {
   const login = await request('POST', `${url}/v3_5/auth/token`, { ca, body: { username: 'admin', password } });
   const token = login.body.data.access_token;
   const call = (method, pathname, body) => request(method, `${url}${pathname}`, { ca, token, body });
-  return { url, ca, caFile, token, call, log };
+  return { url, ca, caFile, token, call, log, password };
 }
 
 /** GET over HTTPS with Node; resolves `{status, headers, body}`. */
@@ -417,6 +417,24 @@ function pageFetch(page, url, init) {
   }, { url, init });
 }
 
+/**
+ * Makes browsers started with `HOME=home` trust `caFile` (a DS's local CA), in
+ * `<home>/.pki/nssdb` with NSS's certutil (Debian package libnss3-tools), as `t1c trust` does
+ * for a connector's CA: never through --ignore-certificate-errors.
+ */
+function trustCa(home, caFile) {
+  const nssdb = path.join(home, '.pki', 'nssdb');
+  fs.mkdirSync(nssdb, { recursive: true });
+  for (const args of [
+    ['-N', '-d', `sql:${nssdb}`, '--empty-password'],
+    ['-A', '-d', `sql:${nssdb}`, '-n', 't1c-ds-test-ca', '-t', 'C,,', '-i', caFile],
+  ]) {
+    const run = spawnSync('certutil', args, { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`certutil ${args[0]} failed (${run.status}): ${run.stderr}`);
+  }
+  return nssdb;
+}
+
 /** Stops everything started so far, newest first; never throws. */
 async function stopAll() {
   while (cleanups.length) {
@@ -440,4 +458,5 @@ module.exports = {
   startConnector,
   startPageServer,
   stopAll,
+  trustCa,
 };

@@ -296,8 +296,9 @@ pub async fn usage_monthly(
 }
 
 /// The labels whose usage `operator` may read, narrowed to `label` when asked: `None` for
-/// every label (callers bound to no organisation, asking for none).
-async fn visible_labels(
+/// every label (callers bound to no organisation, asking for none). The dashboard's usage pages
+/// scope by it too.
+pub async fn visible_labels(
     state: &AppState,
     operator: &crate::auth::Principal,
     label: Option<String>,

@@ -148,6 +148,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.row().1
     }
+
+    /// What went wrong, as the client is told (never a secret).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -197,6 +197,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             envelope(request, next, request_timeout)
         }))
+        .merge(crate::dashboard::router(max_body_bytes, request_timeout))
         .with_state(state)
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use der::Decode as _;
+use rustls::pki_types::pem::{PemObject as _, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
@@ -165,9 +166,9 @@ fn rank(scope: &KeystoreScope) -> u8 {
 
 fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, KeystoreError> {
     let mut chain = Vec::new();
-    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
+    for item in pem_sections(pem) {
         match item {
-            Ok(rustls_pemfile::Item::X509Certificate(cert)) => chain.push(cert),
+            Ok((SectionKind::Certificate, der)) => chain.push(CertificateDer::from(der)),
             Ok(_) => {
                 return Err(KeystoreError::Chain("holds something other than certificates".into()));
             }
@@ -182,18 +183,24 @@ fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, KeystoreError
 
 fn private_key(pem: &str) -> Result<PrivateKeyDer<'static>, KeystoreError> {
     let mut keys = Vec::new();
-    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
-        match item {
-            Ok(rustls_pemfile::Item::Pkcs8Key(k)) => keys.push(PrivateKeyDer::Pkcs8(k)),
-            Ok(rustls_pemfile::Item::Sec1Key(k)) => keys.push(PrivateKeyDer::Sec1(k)),
-            Ok(rustls_pemfile::Item::Pkcs1Key(k)) => keys.push(PrivateKeyDer::Pkcs1(k)),
-            Ok(_) | Err(_) => return Err(KeystoreError::Key("not one PEM private key".into())),
+    for item in pem_sections(pem) {
+        match item.map(|(kind, der)| PrivateKeyDer::from_pem(kind, der)) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) | Err(_) => return Err(KeystoreError::Key("not one PEM private key".into())),
         }
     }
     match keys.len() {
         1 => Ok(keys.remove(0)),
         _ => Err(KeystoreError::Key("not one PEM private key".into())),
     }
+}
+
+/// The PEM sections of `pem`, in order, each as its kind and DER bytes.
+fn pem_sections(
+    pem: &str,
+) -> impl Iterator<Item = Result<(SectionKind, Vec<u8>), rustls::pki_types::pem::Error>> + '_ {
+    let mut reader = pem.as_bytes();
+    std::iter::from_fn(move || rustls::pki_types::pem::from_buf(&mut reader).transpose())
 }
 
 fn dns_names(leaf: &Certificate) -> Result<Vec<String>, KeystoreError> {

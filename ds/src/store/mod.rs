@@ -6,6 +6,7 @@
 //! either both land or neither does. Nothing here checks permissions; the API layer does, and
 //! passes the organisation scope it allows into the list queries.
 
+mod analytics;
 mod devices;
 mod keystores;
 mod migrations;
@@ -13,6 +14,9 @@ mod month;
 mod rollouts;
 mod sql;
 
+pub use analytics::{
+    DeviceCount, DeviceDimension, DeviceFilter, Period, UsageDimension, UsageTotal,
+};
 pub use devices::{
     Device, DeviceReport, MonthFilter, MonthRow, ProtocolKeysRecord, UsageFilter, UsageRow,
 };
@@ -641,6 +645,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<std::collections::HashMap<String, RolloutProgress>, StoreError>;
     /// The serial module assignments carry: it moves on with every rollout change.
     async fn assignment_serial(&self) -> Result<i64, StoreError>;
+
+    /// How many devices match `filter` with each `seen_since` of `windows` (the filter's own
+    /// `seen_since` is replaced), in the order given.
+    async fn devices_seen(
+        &self,
+        filter: &DeviceFilter,
+        windows: &[i64],
+    ) -> Result<Vec<u64>, StoreError>;
+    /// Devices matching `filter` counted by `by`, the most common value first.
+    async fn device_counts(
+        &self,
+        filter: &DeviceFilter,
+        by: DeviceDimension,
+    ) -> Result<Vec<DeviceCount>, StoreError>;
+    /// Devices matching `filter`, most recently seen first.
+    async fn devices_matching(
+        &self,
+        filter: &DeviceFilter,
+        paging: Paging,
+    ) -> Result<Listed<Device>, StoreError>;
+    /// Usage not yet archived (day rows) summed per `per` and `by`, in period then key order.
+    async fn usage_totals(
+        &self,
+        filter: &UsageFilter,
+        by: UsageDimension,
+        per: Period,
+    ) -> Result<Vec<UsageTotal>, StoreError>;
+    /// Archived usage (`total + adjustment`) summed per month and `by`.
+    async fn archived_totals(
+        &self,
+        filter: &MonthFilter,
+        by: UsageDimension,
+    ) -> Result<Vec<UsageTotal>, StoreError>;
 }
 
 impl std::fmt::Debug for User {

@@ -1928,6 +1928,175 @@ impl Store for SqlStore {
             .map_err(database)?;
         get(&row, "value", "assignment_serial")
     }
+
+    async fn devices_seen(
+        &self,
+        filter: &DeviceFilter,
+        windows: &[i64],
+    ) -> Result<Vec<u64>, StoreError> {
+        let (clause, binds) = device_conditions(filter);
+        let sql = format!("SELECT COUNT(*) FROM devices{clause}");
+        let mut counts = Vec::with_capacity(windows.len());
+        for &since in windows {
+            let mut query = sqlx::query(&sql).bind(since);
+            for bind in &binds {
+                query = query.bind(bind.clone());
+            }
+            let count: i64 = query
+                .fetch_one(&self.pool)
+                .await
+                .map_err(database)?
+                .try_get(0)
+                .map_err(database)?;
+            counts.push(u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn device_counts(
+        &self,
+        filter: &DeviceFilter,
+        by: DeviceDimension,
+    ) -> Result<Vec<DeviceCount>, StoreError> {
+        let column = match by {
+            DeviceDimension::Os => "os",
+            DeviceDimension::Arch => "arch",
+            DeviceDimension::Version => "version",
+            DeviceDimension::State => "state",
+            // Grouped by the whole list (few distinct lists), split below.
+            DeviceDimension::Browser => "browsers",
+        };
+        let (clause, binds) = device_conditions(filter);
+        let sql = format!(
+            "SELECT {column} AS bucket, COUNT(*) AS devices FROM devices{clause} GROUP BY {column}"
+        );
+        let mut query = sqlx::query(&sql).bind(filter.seen_since);
+        for bind in &binds {
+            query = query.bind(bind.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database)?;
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for row in &rows {
+            let devices = u64::try_from(get::<i64>(row, "devices", "devices")?).unwrap_or(0);
+            if by == DeviceDimension::Browser {
+                for browser in get_list(row, "bucket", "devices")? {
+                    *counts.entry(browser).or_default() += devices;
+                }
+            } else {
+                *counts.entry(get(row, "bucket", "devices")?).or_default() += devices;
+            }
+        }
+        let mut counts: Vec<DeviceCount> =
+            counts.into_iter().map(|(value, devices)| DeviceCount { value, devices }).collect();
+        counts.sort_by(|a, b| b.devices.cmp(&a.devices).then_with(|| a.value.cmp(&b.value)));
+        Ok(counts)
+    }
+
+    async fn devices_matching(
+        &self,
+        filter: &DeviceFilter,
+        paging: Paging,
+    ) -> Result<Listed<Device>, StoreError> {
+        let (clause, binds) = device_conditions(filter);
+        let limit = paging.limit.clamp(1, Paging::MAX_LIMIT);
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices{clause} ORDER BY last_seen DESC, id LIMIT ${} OFFSET ${}",
+            binds.len() + 2,
+            binds.len() + 3
+        );
+        let mut query = sqlx::query(&sql).bind(filter.seen_since);
+        for bind in &binds {
+            query = query.bind(bind.clone());
+        }
+        let rows = query
+            .bind(to_u32(limit))
+            .bind(to_u32(paging.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        let total = self.devices_seen(filter, &[filter.seen_since]).await?;
+        Ok(Listed {
+            items: rows.iter().map(device).collect::<Result<_, _>>()?,
+            total: total.first().copied().unwrap_or(0),
+        })
+    }
+
+    async fn usage_totals(
+        &self,
+        filter: &UsageFilter,
+        by: UsageDimension,
+        per: Period,
+    ) -> Result<Vec<UsageTotal>, StoreError> {
+        let period = match per {
+            Period::Day => "day",
+            Period::Month => "SUBSTR(day, 1, 7)",
+        };
+        let column = by.column();
+        let rows = self
+            .counter_rows(
+                &format!(
+                    "SELECT {period} AS period, {column} AS bucket, CAST(SUM(total) AS BIGINT) AS total \
+                     FROM device_counters WHERE day >= $1 AND day <= $2"
+                ),
+                (&filter.from_day, &filter.to_day),
+                filter.labels.as_deref(),
+                &format!(" GROUP BY {period}, {column} ORDER BY {period}, {column}"),
+            )
+            .await?;
+        rows.iter().map(|row| usage_total(row, "device_counters")).collect()
+    }
+
+    async fn archived_totals(
+        &self,
+        filter: &MonthFilter,
+        by: UsageDimension,
+    ) -> Result<Vec<UsageTotal>, StoreError> {
+        let column = by.column();
+        let rows = self
+            .counter_rows(
+                &format!(
+                    "SELECT month AS period, {column} AS bucket, \
+                     CAST(SUM(total + adjustment) AS BIGINT) AS total \
+                     FROM counter_archive WHERE month >= $1 AND month <= $2"
+                ),
+                (&filter.from_month, &filter.to_month),
+                filter.labels.as_deref(),
+                &format!(" GROUP BY month, {column} ORDER BY month, {column}"),
+            )
+            .await?;
+        rows.iter().map(|row| usage_total(row, "counter_archive")).collect()
+    }
+}
+
+/// The `WHERE` clause of a device filter: `$1` is `seen_since`, the returned texts follow.
+fn device_conditions(filter: &DeviceFilter) -> (String, Vec<String>) {
+    let mut clause = String::from(" WHERE revoked_at IS NULL AND last_seen >= $1");
+    let mut binds = Vec::new();
+    for (column, value) in [
+        ("os", &filter.os),
+        ("arch", &filter.arch),
+        ("version", &filter.version),
+        ("state", &filter.state),
+    ] {
+        if let Some(value) = value {
+            binds.push(value.clone());
+            clause.push_str(&format!(" AND {column} = ${}", binds.len() + 1));
+        }
+    }
+    if let Some(browser) = &filter.browser {
+        // `browsers` is a JSON array of names: the name, quoted as JSON writes it.
+        binds.push(contains_pattern(&serde_json::Value::from(browser.as_str()).to_string()));
+        clause.push_str(&format!(" AND browsers LIKE ${} ESCAPE '\\'", binds.len() + 1));
+    }
+    (clause, binds)
+}
+
+fn usage_total(row: &AnyRow, table: &'static str) -> Result<UsageTotal, StoreError> {
+    Ok(UsageTotal {
+        period: get(row, "period", table)?,
+        key: get(row, "bucket", table)?,
+        total: get(row, "total", table)?,
+    })
 }
 
 const TLS_KEYSTORE_COLUMNS: &str = "id, scope_kind, scope_id, dns_names, chain_pem, key_pem, not_after, fingerprint, created_at, revoked_at";
