@@ -1,9 +1,11 @@
-//! The admin API: list, install, remove and roll back modules while the connector runs.
+//! The admin API: list, install, remove and roll back modules, and map file exchange folders,
+//! while the connector runs.
 //!
 //! It is served only on a Unix socket, `<data dir>/run/admin.sock`, never on TCP: the `run`
 //! folder is `0700` and the socket `0600`, and every connection's peer credentials are checked
 //! against the connector's own user, so only the local user who runs the connector (or root)
-//! reaches it; a web page cannot. `t1c modules ...` talks to it when a connector is running.
+//! reaches it; a web page cannot. `t1c modules ...` and `t1c files ...` talk to it when a
+//! connector is running.
 //!
 //! Routes (answers in the API envelope `{success, data}` / `{success: false, code,
 //! description}`):
@@ -11,6 +13,12 @@
 //! - `POST /modules[?pin=true]`, body = the bundle file: install it (hot swap).
 //! - `DELETE /modules/{name}`: remove a module.
 //! - `POST /modules/{name}/rollback`: serve the previous version again.
+//! - `POST /files/list`, body `{application, entity}`: the entity's file exchange types.
+//! - `POST /files/map`, body `{application, entity, type, folder}`: map a type to a folder.
+//! - `POST /files/unmap`, body `{application, entity, type}`: take the folder away.
+//!
+//! The file exchange routes take JSON bodies, not URL segments: an application id is an origin
+//! (`https://app.example.com`) or a label, and entity and type names are free text.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +39,7 @@ use tower::ServiceExt;
 use super::envelope::Reply;
 use super::error::{ApiError, ErrorKind};
 use crate::bundles::{InstallError, InstallOptions, Installer};
+use crate::files::{MappingError, Mappings, TypeKey, TypeMapping};
 
 /// Where the admin socket of a connector with data directory `data_dir` is.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -63,6 +72,7 @@ pub async fn serve(
     path: &Path,
     installer: Arc<Installer>,
     ds: Option<Arc<crate::ds::DsSync>>,
+    files: Arc<Mappings>,
 ) -> Result<tokio::task::JoinHandle<()>, AdminError> {
     let io = |source| AdminError::Io { path: path.to_owned(), source };
     if let Some(dir) = path.parent() {
@@ -77,7 +87,7 @@ pub async fn serve(
     }
     let listener = UnixListener::bind(path).map_err(io)?;
     set_mode(path, 0o600).map_err(io)?;
-    let router = routes(AdminState { installer, ds });
+    let router = routes(AdminState { installer, ds, files });
     let socket = path.to_owned();
     tracing::info!(socket = %socket.display(), "admin API listening");
     Ok(tokio::spawn(async move {
@@ -119,6 +129,7 @@ pub async fn serve(
 struct AdminState {
     installer: Arc<Installer>,
     ds: Option<Arc<crate::ds::DsSync>>,
+    files: Arc<Mappings>,
 }
 
 fn routes(state: AdminState) -> Router {
@@ -128,6 +139,9 @@ fn routes(state: AdminState) -> Router {
         .route("/modules/{name}", axum::routing::delete(remove))
         .route("/modules/{name}/rollback", post(rollback))
         .route("/ds/sync", post(ds_sync))
+        .route("/files/list", post(files_list))
+        .route("/files/map", post(files_map))
+        .route("/files/unmap", post(files_unmap))
         .layer(DefaultBodyLimit::max(largest_bundle))
         .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such admin route") })
         .with_state(state)
@@ -142,6 +156,127 @@ async fn ds_sync(State(state): State<AdminState>) -> Response {
     match ds.sync_now().await {
         Ok(_) => Reply::unsigned(ds.status()).into_response(),
         Err(err) => ApiError::new(ErrorKind::DsUnreachable, err.to_string()).into_response(),
+    }
+}
+
+/// A type and its folder, as the admin API answers and `t1c files` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeFolder {
+    /// The web application's id: its origin, or its JWT label.
+    pub application: String,
+    /// The entity.
+    pub entity: String,
+    /// The type name.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The folder; `None` when the type is not mapped.
+    pub folder: Option<PathBuf>,
+}
+
+impl From<TypeMapping> for TypeFolder {
+    fn from(mapping: TypeMapping) -> Self {
+        Self {
+            application: mapping.key.application().to_owned(),
+            entity: mapping.key.entity().to_owned(),
+            type_name: mapping.key.type_name().to_owned(),
+            folder: mapping.folder,
+        }
+    }
+}
+
+/// `{application, entity}`
+#[derive(Debug, Deserialize)]
+struct EntityRequest {
+    application: String,
+    entity: String,
+}
+
+/// `{application, entity, type}`
+#[derive(Debug, Deserialize)]
+struct TypeRequest {
+    application: String,
+    entity: String,
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
+/// `{application, entity, type, folder}`
+#[derive(Debug, Deserialize)]
+struct MapRequest {
+    #[serde(flatten)]
+    key: TypeRequest,
+    folder: PathBuf,
+}
+
+impl TypeRequest {
+    fn key(&self) -> Result<TypeKey, MappingError> {
+        TypeKey::new(&self.application, &self.entity, &self.type_name)
+    }
+}
+
+async fn files_list(State(state): State<AdminState>, body: Bytes) -> Response {
+    let request: EntityRequest = match parse(&body) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    let types = state.files.types(&request.application, &request.entity);
+    Reply::unsigned(types.into_iter().map(TypeFolder::from).collect::<Vec<_>>()).into_response()
+}
+
+async fn files_map(State(state): State<AdminState>, body: Bytes) -> Response {
+    let request: MapRequest = match parse(&body) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    // Canonicalising the folder and saving the mappings touch the disk.
+    files_blocking(move || {
+        let key = request.key.key()?;
+        state.files.map(&key, &request.folder).map(TypeFolder::from)
+    })
+    .await
+}
+
+async fn files_unmap(State(state): State<AdminState>, body: Bytes) -> Response {
+    let request: TypeRequest = match parse(&body) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    files_blocking(move || state.files.unmap(&request.key()?).map(TypeFolder::from)).await
+}
+
+/// A JSON request body; garbage is a bad request in the envelope.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::new(ErrorKind::BadRequest, format!("the request body is not valid: {err}"))
+    })
+}
+
+/// Runs a mapping change off the async threads.
+async fn files_blocking(
+    operation: impl FnOnce() -> Result<TypeFolder, MappingError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(operation).await {
+        Ok(Ok(data)) => Reply::unsigned(data).into_response(),
+        Ok(Err(err)) => mapping_error(&err).into_response(),
+        Err(_) => ApiError::new(ErrorKind::Internal, "the operation was cancelled").into_response(),
+    }
+}
+
+/// The API error of a mapping failure: the caller's mistakes as such, the rest logged.
+fn mapping_error(err: &MappingError) -> ApiError {
+    match err {
+        MappingError::InvalidKey { .. }
+        | MappingError::NotAbsolute
+        | MappingError::FolderMissing
+        | MappingError::NotADirectory
+        | MappingError::FolderNotUnicode => ApiError::new(ErrorKind::BadRequest, err.to_string()),
+        MappingError::Unknown | MappingError::Unmapped => {
+            ApiError::new(ErrorKind::NotFound, err.to_string())
+        }
+        _ => {
+            tracing::error!("file exchange mappings: {err}");
+            ApiError::new(ErrorKind::Internal, err.to_string())
+        }
     }
 }
 

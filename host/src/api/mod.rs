@@ -50,6 +50,8 @@ pub struct ApiConfig {
     pub accept_plain_pin: bool,
     /// The Distribution Service sync, when one is configured.
     pub ds: Option<Arc<crate::ds::DsLink>>,
+    /// The file exchange mappings, shared with the admin socket (`t1c files`).
+    pub files: Arc<crate::files::Mappings>,
 }
 
 /// What every request handler can reach. Cheap to clone.

@@ -7,6 +7,8 @@
 //!   process.
 //! - [`bundle`]: signed bundles of components (manifest from the component, packed, signed).
 //! - [`softhsm`]: SoftHSMv2 tokens with keys and certificates, one per test.
+//! - [`session_bus`]: a private D-Bus session bus per test (desktop notifications, the folder
+//!   chooser).
 //!
 //! Test helpers panic with a message on failure, as tests do; the few functions `xtask` shares
 //! return errors instead. `xtask` takes the kit without its default `connector` feature
@@ -23,6 +25,8 @@ pub mod connector;
 pub mod ds;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "connector")]
+pub mod session_bus;
 #[cfg(feature = "connector")]
 pub mod softhsm;
 
