@@ -12,6 +12,9 @@
 //!   transaction, card reset at the end): the sequence is the one the card recorded during an
 //!   `all-data` call through the connector, and each replayed response is checked against the
 //!   recorded one;
+//! - a signature (sha256, PIN encrypted to the device key as t1c-sdk-js sends it) through the
+//!   HTTPS API, N calls, against the same sign APDUs (VERIFY PIN, MSE SET, PSO) replayed natively
+//!   the same way, and a signature with a plain PIN for the share of the PIN decryption;
 //! - the APDU counts of `all-data`, a signature, `authentication-cert` and `cert-list`, next to
 //!   what OpenSC's `pkcs15-tool --read-certificate` sends for the same certificates (counted at
 //!   the card the same way).
@@ -107,9 +110,10 @@ fn main() {
         "algorithm": "sha256", "data": BASE64.encode(digest),
         "pin": connector.encrypted_pin("1234"), "base64Encoded": true,
     });
-    let sign_apdus = count(&log, || {
-        runtime.block_on(connector.call(&format!("{base}/sign"), Some(&sign_body)));
-    });
+    log.lock().expect("log").clear();
+    runtime.block_on(connector.call(&format!("{base}/sign"), Some(&sign_body)));
+    let sign_sequence = std::mem::take(&mut *log.lock().expect("log"));
+    let sign_apdus = sign_sequence.len();
     let auth_cert_apdus = count(&log, || {
         runtime.block_on(connector.call(&format!("{base}/authentication-cert"), None));
     });
@@ -141,6 +145,27 @@ fn main() {
         native.push(start.elapsed());
     }
 
+    // A signature through HTTPS, natively, and through HTTPS with a plain PIN, alternating.
+    let first = native_session(&name, &sign_sequence);
+    for ((command, expected), got) in sign_sequence.iter().zip(&first) {
+        assert_eq!(got, expected, "replayed response differs for {}", hex::encode(command));
+    }
+    let mut plain_body = sign_body.clone();
+    plain_body["pin"] = json!("1234");
+    plain_body["base64Encoded"] = json!(false);
+    let (mut sign_connector, mut sign_native, mut sign_plain) = (vec![], vec![], vec![]);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        runtime.block_on(connector.call(&format!("{base}/sign"), Some(&sign_body)));
+        sign_connector.push(start.elapsed());
+        let start = Instant::now();
+        native_session(&name, &sign_sequence);
+        sign_native.push(start.elapsed());
+        let start = Instant::now();
+        runtime.block_on(connector.call(&format!("{base}/sign"), Some(&plain_body)));
+        sign_plain.push(start.elapsed());
+    }
+
     // OpenSC reading the same certificates, each a process of its own.
     let dir = tempfile::tempdir().expect("tempdir");
     let opensc: Vec<(&str, usize)> = ["02", "03", "04", "06"]
@@ -159,6 +184,19 @@ fn main() {
         "  ratio connector/native: median {:.3}x, p99 {:.3}x  (target <= 1.10x)",
         c_median.as_secs_f64() / n_median.as_secs_f64(),
         c_p99.as_secs_f64() / n_p99.as_secs_f64()
+    );
+    let (s_median, s_p99) =
+        (percentile(&mut sign_connector, 50), percentile(&mut sign_connector, 99));
+    let (sn_median, sn_p99) = (percentile(&mut sign_native, 50), percentile(&mut sign_native, 99));
+    let (sp_median, sp_p99) = (percentile(&mut sign_plain, 50), percentile(&mut sign_plain, 99));
+    println!("sign (sha256), same card, {iterations} iterations:");
+    println!("  connector HTTPS API, encrypted PIN  median {s_median:>9.2?}  p99 {s_p99:>9.2?}");
+    println!("  connector HTTPS API, plain PIN      median {sp_median:>9.2?}  p99 {sp_p99:>9.2?}");
+    println!("  native PC/SC replay                 median {sn_median:>9.2?}  p99 {sn_p99:>9.2?}");
+    println!(
+        "  ratio connector/native: median {:.3}x, p99 {:.3}x",
+        s_median.as_secs_f64() / sn_median.as_secs_f64(),
+        s_p99.as_secs_f64() / sn_p99.as_secs_f64()
     );
     let selects = sequence.iter().filter(|(apdu, _)| apdu.get(1) == Some(&0xA4)).count();
     println!("APDUs (counted at the card):");

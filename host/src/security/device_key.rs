@@ -2,24 +2,27 @@
 //!
 //! Web pages fetch its public half from `GET /device-key` and encrypt PINs to it (t1c-sdk-js
 //! uses JSEncrypt: RSA PKCS#1 v1.5); the connector decrypts them here, straight into zeroised
-//! memory, and signs response data with it (RSA-SHA256) so a page can tell the data came from
-//! this connector. Signing goes through `ring` (constant time, and about four times faster than
-//! the `rsa` crate, which matters: every signed answer pays for one).
+//! memory, with no timing or error difference between a bad ciphertext and a good one until the
+//! decision (`device_key/pin.rs` says what that guarantees and what it does not). It also signs
+//! response data with the key (RSA-SHA256) so a page can tell the data came from this
+//! connector. Signing goes through `ring` (constant time, and about four times faster than the
+//! `rsa` crate, which matters: every signed answer pays for one). The key file is PKCS#8 PEM,
+//! written by the `rsa` crate when the key is created.
+
+mod pin;
 
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs1v15::Pkcs1v15Sign;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::{Pkcs1v15Encrypt, RsaPrivateKey, RsaPublicKey};
-use sha2::Sha256;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use zeroize::Zeroizing;
+
+use self::pin::PinDecryptor;
 
 /// Size of the device key.
 const BITS: usize = 2048;
-/// Longest PIN accepted after decryption.
-const MAX_PIN_LEN: usize = 64;
 
 /// Why the device key cannot be loaded or a PIN cannot be decrypted. Never contains the PIN.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,7 @@ const SIGNATURE_CACHE: usize = 256;
 
 /// The installation's RSA key.
 pub struct DeviceKey {
-    private: RsaPrivateKey,
+    pin: PinDecryptor,
     signer: ring::signature::RsaKeyPair,
     rng: ring::rand::SystemRandom,
     public_pem: String,
@@ -103,8 +106,11 @@ impl DeviceKey {
         let signer = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| {
             DeviceKeyError::Create(format!("the key is not usable for signing: {e}"))
         })?;
+        let pin = PinDecryptor::from_pkcs8(der.as_bytes()).map_err(|e| {
+            DeviceKeyError::Create(format!("the key is not usable for decrypting PINs: {e}"))
+        })?;
         Ok(Self {
-            private,
+            pin,
             signer,
             rng: ring::rand::SystemRandom::new(),
             public_pem,
@@ -121,32 +127,20 @@ impl DeviceKey {
     ///
     /// # Errors
     /// [`DeviceKeyError::PinDecryption`] when the text is not base64, does not decrypt, or is
-    /// not 1 to 64 printable ASCII characters. The error never contains the PIN or the input.
+    /// not 1 to 64 printable ASCII characters: one error for all, after the same work for a
+    /// ciphertext of the key's size. The error never contains the PIN or the input.
     pub fn decrypt_pin(&self, encrypted: &str) -> Result<Zeroizing<String>, DeviceKeyError> {
         let ciphertext = Zeroizing::new(
             STANDARD.decode(encrypted.trim()).map_err(|_| DeviceKeyError::PinDecryption)?,
         );
-        let plain = Zeroizing::new(
-            self.private
-                .decrypt(Pkcs1v15Encrypt, &ciphertext)
-                .map_err(|_| DeviceKeyError::PinDecryption)?,
-        );
-        if plain.is_empty()
-            || plain.len() > MAX_PIN_LEN
-            || !plain.iter().all(|b| b.is_ascii_graphic())
-        {
-            return Err(DeviceKeyError::PinDecryption);
-        }
-        let mut pin = Zeroizing::new(String::with_capacity(plain.len()));
-        pin.extend(plain.iter().map(|b| char::from(*b)));
-        Ok(pin)
+        self.pin.decrypt(&ciphertext).ok_or(DeviceKeyError::PinDecryption)
     }
 
     /// Signs `data` (the compact JSON of a response's `data`) with RSA-SHA256, base64.
     /// PKCS#1 v1.5 signatures are deterministic, so a signature made before for the same bytes
     /// is reused.
     pub fn sign(&self, data: &[u8]) -> String {
-        use sha2::Digest;
+        use sha2::{Digest, Sha256};
         let digest: [u8; 32] = Sha256::digest(data).into();
         let cache = self.signatures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(signature) = cache.get(&digest) {
@@ -174,16 +168,23 @@ impl DeviceKey {
 
     /// Verifies a signature made by [`DeviceKey::sign`] (for tests and diagnostics).
     pub fn verify(&self, data: &[u8], signature_b64: &str) -> bool {
-        use sha2::Digest;
+        use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
         let Ok(signature) = STANDARD.decode(signature_b64) else { return false };
-        RsaPublicKey::from(&self.private)
-            .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(data), &signature)
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, self.signer.public_key().as_ref())
+            .verify(data, &signature)
             .is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
+    use openssl::rsa::{Padding, Rsa};
+    use proptest::prelude::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rsa::Pkcs1v15Encrypt;
     use rsa::pkcs8::DecodePublicKey;
 
     use super::*;
@@ -194,11 +195,37 @@ mod tests {
         (dir, key)
     }
 
-    fn encrypt(key: &DeviceKey, pin: &[u8]) -> String {
+    /// One key for the tests that only decrypt (RSA key generation takes a while).
+    fn shared() -> &'static DeviceKey {
+        static KEY: OnceLock<DeviceKey> = OnceLock::new();
+        KEY.get_or_init(|| key().1)
+    }
+
+    /// RSA PKCS#1 v1.5 ciphertext of `pin` to `key`, as JSEncrypt makes it, unencoded.
+    fn ciphertext(key: &DeviceKey, pin: &[u8], rng: &mut ChaCha20Rng) -> Vec<u8> {
         let public = RsaPublicKey::from_public_key_pem(key.public_pem()).expect("pem");
-        STANDARD.encode(
-            public.encrypt(&mut rsa::rand_core::OsRng, Pkcs1v15Encrypt, pin).expect("encrypt"),
-        )
+        public.encrypt(rng, Pkcs1v15Encrypt, pin).expect("encrypt")
+    }
+
+    fn encrypt(key: &DeviceKey, pin: &[u8]) -> String {
+        STANDARD.encode(ciphertext(key, pin, &mut ChaCha20Rng::seed_from_u64(1)))
+    }
+
+    /// `block` encrypted to `key` with no padding: the encoded message is exactly `block`.
+    fn raw(key: &DeviceKey, block: &[u8]) -> String {
+        let public = Rsa::public_key_from_pem(key.public_pem().as_bytes()).expect("pem");
+        let mut out = vec![0; 256];
+        let len = public.public_encrypt(block, &mut out, Padding::NONE).expect("raw RSA");
+        STANDARD.encode(&out[..len])
+    }
+
+    fn assert_refused(key: &DeviceKey, input: &str) {
+        let err = key.decrypt_pin(input).expect_err("refused");
+        assert!(matches!(err, DeviceKeyError::PinDecryption), "{err:?}");
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("1234"), "{text}");
+            assert!(input.len() < 4 || !text.contains(input), "{text}");
+        }
     }
 
     #[test]
@@ -213,31 +240,120 @@ mod tests {
         }
         let again = DeviceKey::load_or_create(&path).expect("reload");
         assert_eq!(again.public_pem(), key.public_pem());
+        // A PIN encrypted to the key before the reload still decrypts after it.
+        assert_eq!(again.decrypt_pin(&encrypt(&key, b"1234")).expect("decrypts").as_str(), "1234");
     }
 
     #[test]
     fn pin_encrypted_like_jsencrypt_decrypts() {
-        let (_dir, key) = key();
-        let pin = key.decrypt_pin(&encrypt(&key, b"1234")).expect("decrypts");
+        let key = shared();
+        let pin = key.decrypt_pin(&encrypt(key, b"1234")).expect("decrypts");
         assert_eq!(pin.as_str(), "1234");
+        let longest = "~!0aZ".repeat(13)[..64].to_owned();
+        let pin = key.decrypt_pin(&encrypt(key, longest.as_bytes())).expect("decrypts");
+        assert_eq!(pin.as_str(), longest);
     }
 
     #[test]
-    fn garbage_and_foreign_ciphertexts_are_rejected_without_echo() {
-        let (_dir, key) = key();
+    fn ciphertext_without_its_leading_zero_byte_decrypts() {
+        // JSEncrypt writes the ciphertext as a number: one in 256 comes out a byte short.
+        let key = shared();
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let short = std::iter::repeat_with(|| ciphertext(key, b"987654", &mut rng))
+            .find(|c| c[0] == 0)
+            .expect("a ciphertext with a leading zero byte");
+        let pin = key.decrypt_pin(&STANDARD.encode(&short[1..])).expect("decrypts");
+        assert_eq!(pin.as_str(), "987654");
+    }
+
+    #[test]
+    fn every_refusal_is_the_same_error_without_the_pin() {
+        let key = shared();
         let (_other_dir, other) = self::key();
-        for input in
-            ["", "not base64!", "AAAA", &encrypt(&other, b"1234"), &encrypt(&key, b"12\x0034")]
-        {
-            let err = key.decrypt_pin(input).expect_err("rejected");
-            assert!(matches!(err, DeviceKeyError::PinDecryption));
-            assert!(!err.to_string().contains("1234"));
+        let good = ciphertext(key, b"1234", &mut ChaCha20Rng::seed_from_u64(2));
+        assert_ne!(good[0], 0, "the seed gives a full-length ciphertext");
+        let mut garbage = vec![0; 256];
+        ChaCha20Rng::seed_from_u64(3).fill_bytes(&mut garbage);
+        garbage[0] = 0;
+        for input in [
+            String::new(),
+            "not base64!".to_owned(),
+            "AAAA".to_owned(),
+            encrypt(&other, b"1234"),
+            STANDARD.encode(&good[..255]),
+            STANDARD.encode(&good[..128]),
+            STANDARD.encode(&good[1..]),
+            STANDARD.encode([good.as_slice(), &[0]].concat()),
+            STANDARD.encode([&[0], good.as_slice()].concat()),
+            STANDARD.encode([0xFF; 256]),
+            STANDARD.encode(&garbage),
+        ] {
+            assert_refused(key, &input);
         }
     }
 
     #[test]
+    fn well_padded_plaintexts_that_are_not_pins_get_the_same_error() {
+        let key = shared();
+        for plaintext in
+            [&b""[..], b"12\x0034", b"1234 ", b"1234\n", "1234\u{e9}".as_bytes(), &[b'1'; 65]]
+        {
+            assert_refused(key, &encrypt(key, plaintext));
+        }
+    }
+
+    #[test]
+    fn malformed_padding_gets_the_same_error_as_a_non_pin() {
+        let key = shared();
+        let block = |header: [u8; 2], padding: &[u8], message: &[u8]| {
+            [&header[..], padding, message].concat()
+        };
+        // The well-formed block decrypts, so the raw encryption is right.
+        let valid = block([0, 2], &[0x11; 249], b"\x001234");
+        assert_eq!(key.decrypt_pin(&raw(key, &valid)).expect("decrypts").as_str(), "1234");
+        for encoded in [
+            block([0, 1], &[0x11; 249], b"\x001234"),
+            block([1, 2], &[0x11; 249], b"\x001234"),
+            block([0, 2], &[0x11; 7], &[&[0][..], &[b'5'; 242], b"1234"].concat()),
+            block([0, 2], &[0x11; 250], b"1234"),
+            block([0, 2], &[0x11; 249], b"\x0012\x7f4"),
+        ] {
+            assert_eq!(encoded.len(), 256);
+            assert_refused(key, &raw(key, &encoded));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_ciphertexts_are_refused_alike(bytes in proptest::collection::vec(any::<u8>(), 0..=300)) {
+            let err = shared().decrypt_pin(&STANDARD.encode(&bytes)).expect_err("refused");
+            prop_assert!(matches!(err, DeviceKeyError::PinDecryption));
+        }
+
+        #[test]
+        fn random_text_is_refused_alike(text in ".{0,400}") {
+            let err = shared().decrypt_pin(&text).expect_err("refused");
+            prop_assert!(matches!(err, DeviceKeyError::PinDecryption));
+        }
+    }
+
+    #[test]
+    fn linked_openssl_has_constant_time_rsa_decryption() {
+        // CVE-2022-4304 (timing of RSA decryption in every padding mode) is fixed from 3.0.8
+        // and 1.1.1t on; the guarantees in `pin` rely on it.
+        let number = openssl::version::number();
+        assert!(
+            number >= 0x3000_0080 || (0x1010_114F..0x3000_0000).contains(&number),
+            "OpenSSL {} is too old for constant-time RSA decryption",
+            openssl::version::version()
+        );
+    }
+
+    #[test]
     fn signatures_verify_over_the_exact_bytes() {
-        let (_dir, key) = key();
+        let key = shared();
         let signature = key.sign(br#"{"a":1}"#);
         assert!(key.verify(br#"{"a":1}"#, &signature));
         assert!(!key.verify(br#"{"a":2}"#, &signature));
