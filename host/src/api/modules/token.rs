@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
-use t1c_sdk::{HashAlgorithm, SignRequest};
+use t1c_sdk::{HashAlgorithm, SignRequest, parse_algorithm};
 
 use super::bulk_pin::BulkKey;
 use super::{Answer, Target, call};
@@ -241,13 +241,12 @@ fn decrypt_pin(state: &AppState, body: &PinBody) -> Result<Option<Zeroizing<Stri
 
 fn sign_request(body: &PinBody, raw: bool) -> Result<SignRequest, ApiError> {
     let bad = |m: &str| ApiError::new(ErrorKind::BadRequest, m.to_owned());
-    let algorithm = match body.algorithm.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("sha1") => HashAlgorithm::Sha1,
-        Some("sha256") => HashAlgorithm::Sha256,
-        Some("sha384") => HashAlgorithm::Sha384,
-        Some("sha512") => HashAlgorithm::Sha512,
-        _ => return Err(bad("algorithm must be one of sha1, sha256, sha384, sha512")),
-    };
+    // `sha256` and the like as T1C has always meant them; `sha256-pss` and the like for RSA-PSS
+    // (the names the pkcs11 module's `validate` reads too).
+    let (algorithm, padding) =
+        body.algorithm.as_deref().and_then(parse_algorithm).ok_or_else(|| {
+            bad("algorithm must be one of sha1, sha256, sha384, sha512, or one of them with -pss")
+        })?;
     let data = STANDARD
         .decode(body.data.as_deref().unwrap_or_default())
         .map_err(|_| bad("data must be base64"))?;
@@ -257,7 +256,7 @@ fn sign_request(body: &PinBody, raw: bool) -> Result<SignRequest, ApiError> {
     if data.is_empty() {
         return Err(bad("data is empty"));
     }
-    Ok(SignRequest { algorithm, data, raw, key_id: body.id.clone() })
+    Ok(SignRequest { algorithm, data, raw, key_id: body.id.clone(), padding })
 }
 
 fn algorithm_name(algorithm: HashAlgorithm) -> &'static str {
