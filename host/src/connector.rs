@@ -1,11 +1,11 @@
 //! The composition root: a running connector built from a [`Config`].
 //!
 //! Every part of the connector — install state and module runtime, readers, PKCS#11 workers,
-//! TLS identity, security policy, device key, counters, HTTPS listeners, admin socket — is
-//! wired here and nowhere else. `t1c serve` builds its connector with [`ConnectorBuilder`];
-//! so do the tests and the benches, which only change what a test must change (a temporary data
-//! directory and port 0 in the configuration, the readers, extra modules, a policy) and never
-//! copy the wiring.
+//! TLS identity, security policy, device key, counters, file exchange mappings, HTTPS listeners,
+//! admin socket — is wired here and nowhere else. `t1c serve` builds its connector with
+//! [`ConnectorBuilder`]; so do the tests and the benches, which only change what a test must
+//! change (a temporary data directory and port 0 in the configuration, the readers, extra
+//! modules, a policy) and never copy the wiring.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), t1c_host::connector::ConnectorError> {
@@ -33,6 +33,7 @@ use crate::bundles::{self, InstallOptions, Installer, Store, StoreError, TrustEr
 use crate::config::{self, Config, ServerConfig};
 use crate::counters::{Counters, CountersError};
 use crate::ds::{DsLink, DsSync, SyncTargets};
+use crate::files::{MappingError, Mappings};
 use crate::pkcs11::{Pkcs11Host, Pkcs11Options};
 use crate::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
 use crate::security::device_key::{DeviceKey, DeviceKeyError};
@@ -58,6 +59,7 @@ pub struct Connector {
     certificates: Arc<CertificateResolver>,
     counters: Arc<Counters>,
     ds: Option<(Arc<DsSync>, Option<JoinHandle<()>>)>,
+    files: Arc<Mappings>,
     data_dir: PathBuf,
 }
 
@@ -122,6 +124,9 @@ pub enum ConnectorError {
     /// The `[ds]` settings cannot be used, or the device's identity cannot be read.
     #[error(transparent)]
     Ds(#[from] crate::ds::DsError),
+    /// The file exchange mappings cannot be read.
+    #[error(transparent)]
+    Files(#[from] MappingError),
     /// The admin socket cannot be served.
     #[cfg(unix)]
     #[error(transparent)]
@@ -174,6 +179,11 @@ impl Connector {
     /// The Distribution Service sync, when `[ds] url` is set.
     pub fn ds(&self) -> Option<&Arc<DsSync>> {
         self.ds.as_ref().map(|(sync, _)| sync)
+    }
+
+    /// The file exchange mappings the API and the admin socket (`t1c files`) share.
+    pub fn files(&self) -> &Arc<Mappings> {
+        &self.files
     }
 
     /// The data directory (keys, certificates, counters, admin socket).
@@ -336,6 +346,7 @@ impl ConnectorBuilder {
         };
         let policy = Arc::new(LivePolicy::new(policy));
         let counters = Arc::new(Counters::open(data_dir.join("counters.sqlite"))?);
+        let files = Arc::new(Mappings::load(&data_dir)?);
         let ds = match &config.ds.url {
             Some(url) => {
                 let link = Arc::new(DsLink::new(url, config.ds.failure_limit));
@@ -382,13 +393,15 @@ impl ConnectorBuilder {
             counters: counters.clone(),
             accept_plain_pin: config.pin.accept_plain,
             ds: ds.as_ref().map(|(_, link)| link.clone()),
+            files: files.clone(),
         })
         .with_pkcs11(pkcs11_service(&config, worker, self.pkcs11_worker_env));
         let server = server::start(api::router(state), &self.listeners, certificates.clone())
             .await
             .map_err(ConnectorError::Listen)?;
         let admin = if self.admin_socket {
-            serve_admin(&data_dir, &installer, ds.as_ref().map(|(sync, _)| sync.clone())).await?
+            let ds = ds.as_ref().map(|(sync, _)| sync.clone());
+            serve_admin(&data_dir, &installer, ds, files.clone()).await?
         } else {
             None
         };
@@ -408,6 +421,7 @@ impl ConnectorBuilder {
             certificates,
             counters,
             ds,
+            files,
             data_dir,
         })
     }
@@ -520,7 +534,13 @@ fn configured_readers(config: &Config) -> Result<Arc<dyn ReaderBackend>, Connect
     let mut backends: Vec<Arc<dyn ReaderBackend>> = Vec::new();
     if config.readers.simulate {
         let persona = Persona::default_citizen();
-        let card = BelpicCard::new(&persona, AppletVersion::V1_7)
+        let pki = crate::readers::stored_test_pki(
+            &config.data_dir().join("simulator"),
+            &persona,
+            AppletVersion::V1_7,
+        )
+        .map_err(|e| ConnectorError::Simulator(e.to_string()))?;
+        let card = BelpicCard::from_pki(&persona, &pki)
             .map_err(|e| ConnectorError::Simulator(e.to_string()))?;
         let reader = VirtualReader::new(SIMULATED_READER);
         reader.insert(Box::new(card));
@@ -555,15 +575,16 @@ fn pkcs11_service(
     service
 }
 
-/// The admin socket of `t1c modules`, and its path.
+/// The admin socket of `t1c modules` and `t1c files`, and its path.
 #[cfg(unix)]
 async fn serve_admin(
     data_dir: &Path,
     installer: &Arc<Installer>,
     ds: Option<Arc<DsSync>>,
+    files: Arc<Mappings>,
 ) -> Result<Option<(JoinHandle<()>, PathBuf)>, ConnectorError> {
     let path = api::admin::socket_path(data_dir);
-    let task = api::admin::serve(&path, installer.clone(), ds).await?;
+    let task = api::admin::serve(&path, installer.clone(), ds, files).await?;
     Ok(Some((task, path)))
 }
 
@@ -572,6 +593,7 @@ async fn serve_admin(
     _data_dir: &Path,
     _installer: &Arc<Installer>,
     _ds: Option<Arc<DsSync>>,
+    _files: Arc<Mappings>,
 ) -> Result<Option<(JoinHandle<()>, PathBuf)>, ConnectorError> {
     Ok(None)
 }

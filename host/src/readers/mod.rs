@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use error::ReaderError;
 pub use id::{ReaderId, ReaderIdError};
 pub use pcsc::{PcscBackend, PcscConfig, ServiceStatus};
-pub use simulator::SimulatorBackend;
+pub use simulator::{SimulatorBackend, stored_test_pki};
 
 /// A source of card readers: the PC/SC service, the simulator, or several merged by [`Readers`].
 pub trait ReaderBackend: Send + Sync {

@@ -1,10 +1,13 @@
 //! The simulator backend: the SDK's in-process virtual readers behind the same
 //! [`ReaderBackend`] as PC/SC, for `t1c --simulate` and fast tests.
 
+use std::io::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use t1c_sdk::card::{Card, CardError};
 use t1c_sdk::pin::{Pin, PinVerifyRequest, PinpadCapabilities};
+use t1c_sdk::simulator::belpic::{AppletVersion, BelpicError, Persona, TestPki};
 use t1c_sdk::simulator::{SimulatedCard, VirtualReader};
 
 use super::queue::{Queues, Turn};
@@ -32,6 +35,58 @@ impl SimulatorBackend {
             .collect();
         Self { readers, queues: Queues::new(queue_capacity) }
     }
+}
+
+/// The test PKI of `persona`'s simulated card, kept in `dir` (`belpic-<version>-<national
+/// number>.pem`, 0600) so that it is generated once, not at every start (five RSA-2048 keys
+/// take most of a second). A stored file that cannot be read is replaced, and one that cannot
+/// be written is only logged: the simulator then works with a fresh PKI.
+///
+/// # Errors
+/// [`BelpicError`] when no PKI can be generated.
+pub fn stored_test_pki(
+    dir: &Path,
+    persona: &Persona,
+    version: AppletVersion,
+) -> Result<TestPki, BelpicError> {
+    let tag = match version {
+        AppletVersion::V1_7 => "1.7",
+        _ => "1.8",
+    };
+    let path = dir.join(format!("belpic-{tag}-{}.pem", persona.national_number));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match TestPki::from_pem(&text) {
+            Ok(pki) if pki.version() == version => return Ok(pki),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "stored test PKI is for another applet version; making a new one")
+            }
+            Err(err) => tracing::warn!(path = %path.display(), "{err}; making a new test PKI"),
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(path = %path.display(), "cannot read the stored test PKI: {err}")
+        }
+    }
+    let pki = TestPki::generate(persona, version)?;
+    if let Err(err) = store_private(dir, &path, pki.to_pem()?.as_bytes()) {
+        tracing::warn!(path = %path.display(), "cannot keep the test PKI: {err}");
+    }
+    Ok(pki)
+}
+
+/// Writes `bytes` to `path` atomically, readable by the owner only.
+fn store_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|err| err.error)?;
+    Ok(())
 }
 
 impl ReaderBackend for SimulatorBackend {
@@ -119,6 +174,32 @@ mod tests {
     use super::*;
 
     const LONG: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn the_test_pki_is_generated_once_and_kept_private() {
+        use t1c_sdk::simulator::belpic::CertificateRole;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let persona = Persona::default_citizen();
+        let first = stored_test_pki(dir.path(), &persona, AppletVersion::V1_8).expect("made");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").flatten().collect();
+        assert_eq!(files.len(), 1, "one file, no temporary left");
+        let path = files[0].path();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let again = stored_test_pki(dir.path(), &persona, AppletVersion::V1_8).expect("read");
+        let auth = CertificateRole::Authentication;
+        assert_eq!(again.certificate(auth), first.certificate(auth), "the kept PKI is used");
+
+        std::fs::write(&path, "not a PKI").expect("spoil");
+        let fresh = stored_test_pki(dir.path(), &persona, AppletVersion::V1_8).expect("remade");
+        assert_ne!(fresh.certificate(auth), first.certificate(auth), "a spoilt file is replaced");
+        let kept = stored_test_pki(dir.path(), &persona, AppletVersion::V1_8).expect("read");
+        assert_eq!(kept.certificate(auth), fresh.certificate(auth));
+    }
 
     /// A card that answers every APDU with its own name and 9000.
     struct Echo(&'static str);

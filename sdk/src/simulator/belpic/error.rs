@@ -19,6 +19,9 @@ pub enum BelpicError {
     /// The photo could not be encoded.
     #[error("photo encoding failed: {0}")]
     Photo(String),
+    /// A stored test PKI ([`super::TestPki::from_pem`]) cannot be read or written.
+    #[error("stored test PKI: {0}")]
+    Stored(String),
     /// The test PKI was generated for another applet version than the card.
     #[error("the test PKI is for applet {pki:?}, not {card:?}")]
     VersionMismatch {

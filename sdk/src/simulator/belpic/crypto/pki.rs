@@ -225,6 +225,18 @@ impl TestPki {
         })
     }
 
+    /// A PKI from its keys and certificates, in the order root, CA, authentication,
+    /// non-repudiation, RRN (what [`TestPki::from_pem`] read).
+    pub(super) fn from_parts(
+        version: AppletVersion,
+        issued: [(PrivateKey, Vec<u8>); 5],
+        basic: Option<PrivateKey>,
+    ) -> Self {
+        let [root, ca, authentication, non_repudiation, rrn] =
+            issued.map(|(key, certificate)| Issued { key, certificate });
+        Self { version, root, ca, authentication, non_repudiation, rrn, basic }
+    }
+
     /// The applet version the keys are for.
     pub fn version(&self) -> AppletVersion {
         self.version
