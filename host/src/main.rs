@@ -11,6 +11,7 @@ use t1c_host::api;
 use t1c_host::bundles::{InstallOptions, InstallOutcome, ModuleStatus};
 use t1c_host::config::{self, Config};
 use t1c_host::connector::{self, Connector};
+use t1c_host::files::{Mappings, TypeKey};
 use t1c_host::security::trust;
 
 #[derive(Parser)]
@@ -47,13 +48,14 @@ enum Command {
         #[command(subcommand)]
         command: ModulesCommand,
     },
-    /// Make browsers trust the connector: add its local CA to an NSS database (Chromium's
-    /// ~/.pki/nssdb by default) with certutil, or remove it.
+    /// Make browsers trust the connector: add its local CA with certutil to the user's browsers'
+    /// NSS databases (Chromium's ~/.pki/nssdb and each Firefox profile that has one), or remove
+    /// it from every database it was added to.
     Trust {
         /// Remove the CA instead (not an error when it is absent).
         #[arg(long)]
         remove: bool,
-        /// NSS database directory (default: ~/.pki/nssdb; a Firefox profile directory works too).
+        /// Only this NSS database directory (a Firefox profile directory works too).
         #[arg(long, value_name = "DIR")]
         nssdb: Option<PathBuf>,
     },
@@ -67,6 +69,70 @@ enum Command {
         #[command(subcommand)]
         command: DsCommand,
     },
+    /// File exchange: the folder each web application's type (entity and type name) may use.
+    /// With a connector running, through its admin socket (the change holds at once);
+    /// otherwise in the data directory.
+    Files {
+        #[command(subcommand)]
+        command: FilesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilesCommand {
+    /// Map a type to a folder: the application reaches the files of that folder, and nothing
+    /// else on the disk.
+    Map {
+        #[command(flatten)]
+        application: ApplicationArg,
+        /// The entity (the web application's first-level name for its types).
+        entity: String,
+        /// The type name.
+        #[arg(value_name = "TYPE")]
+        type_name: String,
+        /// The folder: an absolute path to an existing folder.
+        folder: PathBuf,
+    },
+    /// The types of an entity, and their folders.
+    List {
+        #[command(flatten)]
+        application: ApplicationArg,
+        /// The entity.
+        entity: String,
+    },
+    /// Take a type's folder away; the type stays, not mapped, until a folder is mapped again.
+    Unmap {
+        #[command(flatten)]
+        application: ApplicationArg,
+        /// The entity.
+        entity: String,
+        /// The type name.
+        #[arg(value_name = "TYPE")]
+        type_name: String,
+    },
+}
+
+/// The application a mapping belongs to.
+#[derive(clap::Args)]
+struct ApplicationArg {
+    /// The web application: its pages' origin (`https://app.example.com`), or, when the
+    /// connector checks JWTs (under a Distribution Service), the label of its tokens.
+    #[arg(long, value_name = "ID", value_parser = application_id)]
+    application: String,
+}
+
+/// An application id as the API sees it: an origin only as browsers write it (the API compares
+/// the text), so that a mapping made for `https://App.example.com/` does not silently miss.
+fn application_id(value: &str) -> Result<String, String> {
+    if value.contains("://") {
+        t1c_host::security::cors::Origin::parse_header(value).map_err(|err| {
+            format!(
+                "{err}: write the origin as browsers send it, scheme://host[:port] in lower case, \
+                 without a path or the default port (https://app.example.com)"
+            )
+        })?;
+    }
+    Ok(value.to_owned())
 }
 
 #[derive(Subcommand)]
@@ -154,21 +220,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             modules_command(&config, command)
         }
         Command::Ds { command } => ds_command(&config, command),
-        Command::Trust { remove, nssdb } => {
-            let db = nssdb.map_or_else(trust::NssDb::user, |dir| Ok(trust::NssDb::at(dir)))?;
-            if remove {
-                println!("{}", trust::distrust_local_ca(&db)?);
-            } else if let Some(certificate) = &config.tls.certificate {
-                anyhow::bail!(
-                    "the connector serves the configured certificate {} (tls.certificate), not \
-                     its local CA; trust that certificate's issuer instead",
-                    certificate.display()
-                );
-            } else {
-                println!("{}", trust::trust_local_ca(&config.data_dir().join("tls"), &db)?);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Files { command } => files_command(&config, &command),
+        Command::Trust { remove, nssdb } => trust_command(&config, remove, nssdb),
         Command::Serve { port, modules, bundles, simulate } => {
             config.readers.simulate |= simulate;
             if let Some(port) = port {
@@ -184,6 +237,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(config)
         }
     }
+}
+
+/// `t1c trust [--remove] [--nssdb DIR]`: every database the CA goes into is recorded beside
+/// the CA, so that `--remove` (and the package's removal) takes it out of each of them.
+fn trust_command(
+    config: &Config,
+    remove: bool,
+    nssdb: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let ca_dir = config.data_dir().join("tls");
+    let record = trust::TrustRecord::in_dir(&ca_dir);
+    if remove {
+        let databases = match nssdb {
+            Some(dir) => vec![dir],
+            None => {
+                let mut all = record.databases()?;
+                let chromium = trust::NssDb::user()?.dir().to_owned();
+                if !all.contains(&chromium) {
+                    all.push(chromium);
+                }
+                all
+            }
+        };
+        for dir in databases {
+            let db = trust::NssDb::at(&dir);
+            if db.exists() {
+                println!("{}", trust::distrust_local_ca(&db)?);
+            }
+            record.remove(&dir)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(certificate) = &config.tls.certificate {
+        anyhow::bail!(
+            "the connector serves the configured certificate {} (tls.certificate), not its local \
+             CA; trust that certificate's issuer instead",
+            certificate.display()
+        );
+    }
+    let databases = match nssdb {
+        Some(dir) => vec![trust::NssDb::at(dir)],
+        None => trust::user_databases()?,
+    };
+    for db in databases {
+        println!("{}", trust::trust_local_ca(&ca_dir, &db)?);
+        record.add(db.dir())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `t1c modules ...`: through the running connector's admin socket, or on the install state
@@ -262,6 +363,94 @@ fn modules_command(config: &Config, command: ModulesCommand) -> anyhow::Result<E
         ModulesCommand::Remove { name } => println!("{name} removed"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `t1c files map | list | unmap`: through the running connector's admin socket, or on the
+/// mappings in the data directory when no connector runs.
+fn files_command(config: &Config, command: &FilesCommand) -> anyhow::Result<ExitCode> {
+    use api::admin::TypeFolder;
+    match command {
+        FilesCommand::Map {
+            application: ApplicationArg { application },
+            entity,
+            type_name,
+            folder,
+        } => {
+            let what = || {
+                format!("cannot map {entity} {type_name} of {application} to {}", folder.display())
+            };
+            let text =
+                folder.to_str().context("the path is not valid Unicode").with_context(what)?;
+            let body = serde_json::json!({
+                "application": application,
+                "entity": entity,
+                "type": type_name,
+                "folder": text,
+            });
+            let data = files_request(config, "/files/map", &body, |mappings| {
+                let key = TypeKey::new(application, entity, type_name)?;
+                Ok(serde_json::to_value(TypeFolder::from(mappings.map(&key, folder)?))?)
+            })
+            .with_context(what)?;
+            let mapped: TypeFolder = serde_json::from_value(data)?;
+            println!(
+                "{entity} {type_name} of {application} mapped to {}",
+                mapped.folder.as_deref().unwrap_or(folder).display()
+            );
+        }
+        FilesCommand::List { application: ApplicationArg { application }, entity } => {
+            let body = serde_json::json!({ "application": application, "entity": entity });
+            let data = files_request(config, "/files/list", &body, |mappings| {
+                let types: Vec<TypeFolder> =
+                    mappings.types(application, entity).into_iter().map(TypeFolder::from).collect();
+                Ok(serde_json::to_value(types)?)
+            })
+            .with_context(|| format!("cannot list the types of {entity}"))?;
+            let types: Vec<TypeFolder> = serde_json::from_value(data)?;
+            if types.is_empty() {
+                println!("no types of {entity} for {application}");
+            }
+            for t in types {
+                match t.folder {
+                    Some(folder) => println!("{} {}  {}", t.entity, t.type_name, folder.display()),
+                    None => println!("{} {}  (not mapped)", t.entity, t.type_name),
+                }
+            }
+        }
+        FilesCommand::Unmap { application: ApplicationArg { application }, entity, type_name } => {
+            let body = serde_json::json!({
+                "application": application,
+                "entity": entity,
+                "type": type_name,
+            });
+            files_request(config, "/files/unmap", &body, |mappings| {
+                let key = TypeKey::new(application, entity, type_name)?;
+                Ok(serde_json::to_value(TypeFolder::from(mappings.unmap(&key)?))?)
+            })
+            .with_context(|| format!("cannot unmap {entity} {type_name} of {application}"))?;
+            println!("{entity} {type_name} of {application} unmapped");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One `t1c files` request to the running connector, or `direct` on the data directory's
+/// mappings when no connector answers.
+fn files_request(
+    config: &Config,
+    path: &str,
+    body: &serde_json::Value,
+    direct: impl FnOnce(&Mappings) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let client = api::admin::AdminClient::new(api::admin::socket_path(&config.data_dir()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(client.request(hyper::Method::POST, path, serde_json::to_vec(body)?)) {
+        Ok(data) => Ok(data),
+        Err(api::admin::AdminClientError::Unreachable { .. }) => {
+            direct(&Mappings::load(&config.data_dir())?)
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// `t1c ds status | register`.

@@ -151,6 +151,33 @@ fn the_command_defaults_to_the_users_chromium_database() {
 }
 
 #[test]
+fn firefox_profiles_are_trusted_too_and_removal_finds_every_database_it_was_added_to() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let home = temp.path().join("home");
+    let profile = home.join(".mozilla/firefox/abcd1234.default-release");
+    std::fs::create_dir_all(&profile).expect("profile");
+    certutil_new(&profile);
+    let elsewhere = temp.path().join("other-nssdb");
+    let with_home = Some(("HOME", home.as_os_str()));
+
+    let added = t1c(temp.path(), &["trust"], with_home);
+    t1c(temp.path(), &["trust", "--nssdb", path(&elsewhere)], with_home);
+
+    let chromium = home.join(".pki/nssdb");
+    let trusted = [(NICKNAME.to_owned(), "C,,".to_owned())];
+    for db in [&chromium, &profile, &elsewhere] {
+        assert_eq!(listed(db), trusted, "{}: {}", db.display(), stdout(&added));
+    }
+
+    t1c(temp.path(), &["trust", "--remove"], with_home);
+    for db in [&chromium, &profile, &elsewhere] {
+        assert!(listed(db).is_empty(), "removed from {}", db.display());
+    }
+    let record = std::fs::read_to_string(temp.path().join("data/tls/trusted-in")).expect("record");
+    assert!(record.trim().is_empty(), "nothing left recorded: {record}");
+}
+
+#[test]
 fn a_missing_certutil_names_the_package_to_install() {
     let temp = tempfile::tempdir().expect("tempdir");
     let empty = temp.path().join("empty-path");

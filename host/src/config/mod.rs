@@ -340,7 +340,9 @@ impl Config {
     }
 
     /// Applies `T1C_*` variables: `T1C_SERVER_PORT`, `T1C_SERVER_HTTP_PORT`,
-    /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`,
+    /// `T1C_CORS_ALLOWED_ORIGINS` (comma-separated), `T1C_JWT_ENABLED`, `T1C_MODULES_DIR`, `T1C_MODULES_BUNDLES`,
+    /// `T1C_MODULES_TRUSTED_KEYS` (comma-separated, added to the file's),
+    /// `T1C_MODULES_TRUST_DEVELOPMENT_KEY`,
     /// `T1C_READERS_SIMULATE`, `T1C_DATA_DIR`, `T1C_PKCS11_LINUX`, `T1C_PKCS11_MACOS`,
     /// `T1C_PKCS11_WIN` (comma-separated paths), `T1C_PKCS11_API_CONFIG`,
     /// `T1C_PKCS11_CALL_TIMEOUT_SECS`, `T1C_PKCS11_LOGIN_TIMEOUT_SECS`, `T1C_PIN_ACCEPT_PLAIN`,
@@ -384,6 +386,15 @@ impl Config {
                 }
                 "T1C_MODULES_DIR" => self.modules.dir = Some(PathBuf::from(value)),
                 "T1C_MODULES_BUNDLES" => self.modules.bundles = Some(PathBuf::from(value)),
+                // Added to the file's keys, not instead of them: a package's unit trusts its own
+                // publisher key without hiding the user's.
+                "T1C_MODULES_TRUSTED_KEYS" => {
+                    for key in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                        if !self.modules.trusted_keys.iter().any(|k| k == key) {
+                            self.modules.trusted_keys.push(key.to_owned());
+                        }
+                    }
+                }
                 "T1C_MODULES_TRUST_DEVELOPMENT_KEY" => {
                     self.modules.trust_development_key =
                         parse_bool(&value).ok_or_else(|| bad("expected true or false"))?
@@ -568,6 +579,17 @@ mod tests {
             .expect("valid");
         assert_eq!(config.server.port, 2000);
         assert_eq!(config.cors.allowed_origins, ["https://a.test", "https://*.b.test"]);
+    }
+
+    #[test]
+    fn trusted_keys_from_the_environment_add_to_the_files() {
+        let mut config =
+            Config::parse("[modules]\ntrusted_keys = [\"t1c-ed25519:A\"]\n", Path::new("t"))
+                .expect("parses");
+        config
+            .apply_env(env(&[("T1C_MODULES_TRUSTED_KEYS", "t1c-ed25519:B, t1c-ed25519:A")]))
+            .expect("valid");
+        assert_eq!(config.modules.trusted_keys, ["t1c-ed25519:A", "t1c-ed25519:B"]);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use sha2::{Digest, Sha256};
 
 use super::tls::{LocalCa, TlsError};
@@ -213,7 +215,7 @@ impl NssDb {
         }
         let pem = self.certutil("-L -a", &["-L", "-n", nickname, "-a"])?;
         let ders: Vec<_> =
-            rustls_pemfile::certs(&mut pem.as_bytes()).filter_map(Result::ok).collect();
+            CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).collect();
         Ok(ders.iter().map(|der| fingerprint(der)).collect())
     }
 
@@ -285,6 +287,91 @@ pub fn distrust_local_ca(db: &NssDb) -> Result<Removed, TrustError> {
     db.remove(NICKNAME)
 }
 
+/// The NSS databases of the user's browsers: Chromium's and Chrome's shared `~/.pki/nssdb`
+/// (created when missing), and each Firefox profile under `~/.mozilla/firefox/` that already
+/// has a `cert9.db`.
+///
+/// # Errors
+/// [`TrustError::NoHome`] when no home directory is known.
+pub fn user_databases() -> Result<Vec<NssDb>, TrustError> {
+    let base = directories::BaseDirs::new().ok_or(TrustError::NoHome)?;
+    let mut databases = vec![NssDb::at(base.home_dir().join(".pki").join("nssdb"))];
+    if let Ok(profiles) = std::fs::read_dir(base.home_dir().join(".mozilla").join("firefox")) {
+        let mut found: Vec<PathBuf> = profiles
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|dir| dir.join("cert9.db").is_file())
+            .collect();
+        found.sort();
+        databases.extend(found.into_iter().map(NssDb::at));
+    }
+    Ok(databases)
+}
+
+/// Where the CA was added, so that removing it (`t1c trust --remove`, the package's removal)
+/// finds every database: `<ca dir>/trusted-in`, one database directory per line.
+#[derive(Debug, Clone)]
+pub struct TrustRecord {
+    path: PathBuf,
+}
+
+impl TrustRecord {
+    /// The record kept beside the local CA in `ca_dir`.
+    pub fn in_dir(ca_dir: &Path) -> Self {
+        Self { path: ca_dir.join("trusted-in") }
+    }
+
+    /// The databases recorded (none when the record does not exist).
+    ///
+    /// # Errors
+    /// [`TrustError::Io`] when the record exists but cannot be read.
+    pub fn databases(&self) -> Result<Vec<PathBuf>, TrustError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => {
+                Ok(text.lines().filter(|l| !l.trim().is_empty()).map(PathBuf::from).collect())
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(TrustError::Io { path: self.path.clone(), source }),
+        }
+    }
+
+    /// Records `database` (once).
+    ///
+    /// # Errors
+    /// [`TrustError::Io`] when the record cannot be read or written.
+    pub fn add(&self, database: &Path) -> Result<(), TrustError> {
+        let mut databases = self.databases()?;
+        if !databases.iter().any(|d| d == database) {
+            databases.push(database.to_owned());
+            self.write(&databases)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `database`.
+    ///
+    /// # Errors
+    /// [`TrustError::Io`] when the record cannot be read or written.
+    pub fn remove(&self, database: &Path) -> Result<(), TrustError> {
+        let mut databases = self.databases()?;
+        let before = databases.len();
+        databases.retain(|d| d != database);
+        if databases.len() != before {
+            self.write(&databases)?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, databases: &[PathBuf]) -> Result<(), TrustError> {
+        let io = |source| TrustError::Io { path: self.path.clone(), source };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text: String = databases.iter().map(|d| format!("{}\n", d.display())).collect();
+        std::fs::write(&self.path, text).map_err(io)
+    }
+}
+
 impl fmt::Display for Added {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let database = self.database.display();
@@ -333,7 +420,7 @@ impl fmt::Display for Removed {
 /// [`TrustError::Io`] or [`TrustError::NoCertificate`].
 pub fn fingerprint_of_file(path: &Path) -> Result<String, TrustError> {
     let pem = std::fs::read(path).map_err(|source| TrustError::Io { path: path.into(), source })?;
-    let der = rustls_pemfile::certs(&mut pem.as_slice())
+    let der = CertificateDer::pem_slice_iter(&pem)
         .next()
         .and_then(Result::ok)
         .ok_or_else(|| TrustError::NoCertificate { path: path.into() })?;
