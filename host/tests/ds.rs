@@ -3,6 +3,7 @@
 //! nothing between them but the device protocol.
 
 use reqwest::{Method, StatusCode};
+use rustls::pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 use t1c_host::counters::{Transaction, UseCase};
 use t1c_testkit::TestConnector;
@@ -334,8 +335,10 @@ async fn a_rollback_at_the_ds_rolls_the_connector_back_and_a_certificate_rotates
     let (ok, failed) = load.await.expect("load");
     assert_eq!(failed, 0, "{ok} requests answered, none failed");
     let leaf = connector.connector().certificates().chain()[0].clone();
-    let uploaded =
-        rustls_pemfile::certs(&mut chain.as_bytes()).next().expect("a PEM").expect("DER");
+    let uploaded = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .next()
+        .expect("a PEM")
+        .expect("DER");
     assert_eq!(leaf.as_ref(), uploaded.as_ref(), "the DS's certificate is served");
     assert!(connector.data_dir().join("ds/tls/chain.pem").is_file(), "and kept for restarts");
     connector.shutdown().await;

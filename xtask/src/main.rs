@@ -10,11 +10,17 @@
 //!   it as a bundle signed with the repository's development key (`xtask/development-key.pem`,
 //!   public: local runs and tests only; the connector trusts it only in debug builds), as
 //!   `target/modules/<name>.t1cm`.
+//! - `cargo xtask package [--signing-key FILE]`: the connector's and the DS's Debian packages
+//!   (`packaging/`, cargo-deb, release build) in `target/debian`, checked (see `package`).
+//! - `cargo xtask supply-chain`: cargo-deny (`deny.toml`: licenses, bans, sources, advisories)
+//!   and cargo-audit over every crate the workspace builds, modules included; see
+//!   `supply_chain` for the advisory database offline (`T1C_ADVISORY_DB`).
 //! - `cargo xtask test`: installs what the tests need (every package of
 //!   `xtask/system-packages.txt`, the target, rustfmt, clippy, cargo-nextest, cargo-fuzz,
-//!   schemathesis) when missing, then the full suite: `build-modules`, `cargo fmt --check`,
+//!   cargo-deny, cargo-audit, schemathesis) when missing, then the full suite: `build-modules`, `cargo fmt --check`,
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
-//!   test), the doc tests, schemathesis against a running connector's and a running
+//!   test), the supply-chain checks (`cargo xtask supply-chain`: cargo-deny and cargo-audit),
+//!   the doc tests, schemathesis against a running connector's and a running
 //!   Distribution Service's OpenAPI documents, and the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
 
 use std::path::{Path, PathBuf};
@@ -26,7 +32,9 @@ use clap::{Parser, Subcommand};
 use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
+mod package;
 mod setup;
+mod supply_chain;
 
 #[derive(Parser)]
 #[command(about = "T1C build helper")]
@@ -50,8 +58,19 @@ enum Task {
         #[arg(long, default_value = "target/modules")]
         out: PathBuf,
     },
-    /// Build the modules, then run fmt, clippy and every test.
+    /// Build the modules, then run fmt, clippy, the supply-chain checks and every test.
     Test,
+    /// Build the connector's and the DS's Debian packages (release build, cargo-deb) into
+    /// target/debian and check them: contents, lintian, an unpacked install that starts.
+    Package {
+        /// Sign the packaged modules with this key (PEM); the package's unit trusts its public
+        /// half. Default: the repository's development key, for test packages only.
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
+    },
+    /// Check every crate's license, source and advisories (cargo-deny with `deny.toml`, and
+    /// cargo-audit). Offline, `T1C_ADVISORY_DB` names a local clone of RustSec's database.
+    SupplyChain,
     /// Fuzz the device-message parser (`ds/protocol/fuzz`) for a bounded time.
     FuzzMessages {
         /// How long to fuzz, in seconds.
@@ -75,6 +94,16 @@ fn main() -> Result<()> {
         Task::Run { args } => run_connector(&root, &args),
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
+        Task::Package { signing_key } => {
+            setup::ensure(&root, setup::Need::Test)?;
+            setup::ensure_tools()?;
+            let key = signing_key.unwrap_or_else(|| root.join("xtask/development-key.pem"));
+            package::build_and_check(&root, &key).map(drop)
+        }
+        Task::SupplyChain => {
+            setup::ensure_tools()?;
+            supply_chain::check(&root)
+        }
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
         Task::FuzzMessages { seconds } => fuzz_messages(&root, seconds),
     }
@@ -95,7 +124,13 @@ fn test(root: &Path) -> Result<()> {
     setup::ensure_tools()?;
     build_modules(root, &root.join("target/modules"))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // The runtime's per-contract-version code is `include!`d, which `cargo fmt` does not see.
+    let versioned = std::fs::read_dir(root.join("host/runtime/src/versioned"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    run(Command::new("rustfmt").args(["--edition", "2024", "--check"]).args(&versioned))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    supply_chain::check(root)?;
     // Process per test: tests that start a private pcscd point the PC/SC client library at it
     // through the environment, which is per process.
     run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
@@ -341,6 +376,19 @@ fn free_port() -> Result<u16> {
 
 /// Builds, checks and copies every module; returns the copied files.
 fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    build_modules_with(root, out, &root.join("xtask/development-key.pem"))
+}
+
+/// Builds the modules into `out` as bundles signed with the key in `signing_key` (PEM);
+/// returns that key's public half (`t1c-ed25519:...`), for the connector's trust.
+fn build_modules_signed(root: &Path, out: &Path, signing_key: &Path) -> Result<String> {
+    build_modules_with(root, out, signing_key)?;
+    let key = t1c_bundle::SigningKey::read_pem_file(signing_key)
+        .with_context(|| format!("reading the signing key {}", signing_key.display()))?;
+    Ok(key.public_key().to_string())
+}
+
+fn build_modules_with(root: &Path, out: &Path, signing_key: &Path) -> Result<Vec<PathBuf>> {
     let crates = components::crates_in(&root.join("modules"))?;
     if crates.is_empty() {
         bail!("no module crates in modules/");
@@ -349,8 +397,7 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
 
     std::fs::create_dir_all(out)?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let development_key =
-        t1c_bundle::SigningKey::read_pem_file(&root.join("xtask/development-key.pem"))?;
+    let signing_key = t1c_bundle::SigningKey::read_pem_file(signing_key)?;
     let mut written = Vec::new();
     for package in &crates {
         let wasm = components::artifact(&artifacts, package);
@@ -360,7 +407,7 @@ fn build_modules(root: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         let target = out.join(format!("{}.wasm", module.name()));
         std::fs::copy(&wasm, &target)?;
         let bundle = out.join(format!("{}.{}", module.name(), t1c_bundle::FILE_EXTENSION));
-        let signed = t1c_testkit::bundle::sign(&module, &std::fs::read(&wasm)?, &development_key)?;
+        let signed = t1c_testkit::bundle::sign(&module, &std::fs::read(&wasm)?, &signing_key)?;
         std::fs::write(&bundle, signed)?;
         let size = std::fs::metadata(&target)?.len();
         println!(

@@ -58,7 +58,9 @@ pub fn ensure(root: &Path, need: Need) -> Result<()> {
 }
 
 /// Installs the tools `cargo xtask test` runs, when missing: rustfmt and clippy (rustup),
-/// cargo-nextest, cargo-fuzz 0.13.2 (crates.io) and schemathesis 4.32.5 (PyPI).
+/// cargo-nextest, cargo-fuzz 0.13.2, cargo-deny 0.20.2, cargo-audit 0.22.2, cargo-deb 3.8.0
+/// (crates.io) and
+/// schemathesis 4.32.5 (PyPI).
 ///
 /// # Errors
 /// An installation fails.
@@ -95,6 +97,25 @@ pub fn ensure_tools() -> Result<()> {
             &["install", "cargo-fuzz", "--version", "0.13.2", "--locked"],
         )?;
     }
+    // The supply-chain checks (`cargo xtask supply-chain`).
+    if !works("cargo", &["deny", "--version"]) {
+        install(
+            "cargo-deny",
+            "cargo",
+            &["install", "cargo-deny", "--version", "0.20.2", "--locked"],
+        )?;
+    }
+    if !works("cargo", &["audit", "--version"]) {
+        install(
+            "cargo-audit",
+            "cargo",
+            &["install", "cargo-audit", "--version", "0.22.2", "--locked"],
+        )?;
+    }
+    // The Debian packages (`cargo xtask package`).
+    if !works("cargo", &["deb", "--version"]) {
+        install("cargo-deb", "cargo", &["install", "cargo-deb", "--version", "3.8.0", "--locked"])?;
+    }
     if !works("schemathesis", &["--version"]) {
         install(
             "schemathesis",
@@ -113,7 +134,8 @@ fn ensure_packages(packages: &[String]) -> Result<()> {
         );
         return Ok(());
     }
-    let missing: Vec<&String> = packages.iter().filter(|p| !installed(p)).collect();
+    let present = installed_packages();
+    let missing: Vec<&String> = packages.iter().filter(|p| !present.contains(p.as_str())).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -172,12 +194,29 @@ fn ensure_wasm_target() -> Result<()> {
 }
 
 /// Whether `package` is installed (dpkg's status says so).
-fn installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
+/// The installed packages, and what they provide: a package counts as present when another
+/// one provides it (NodeSource's `nodejs` provides `npm`, which Debian's `npm` conflicts with).
+fn installed_packages() -> std::collections::BTreeSet<String> {
+    let output = Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}|${Package}|${Provides}\n"])
         .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"install ok installed"))
+        .output();
+    let Ok(output) = output else { return Default::default() };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with("ii"))
+        .flat_map(|line| {
+            let mut fields = line.splitn(3, '|').skip(1);
+            let package = fields.next().unwrap_or_default().to_owned();
+            let provides = fields.next().unwrap_or_default();
+            let provided = provides
+                .split(',')
+                .filter_map(|p| p.split_whitespace().next())
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            std::iter::once(package).chain(provided)
+        })
+        .collect()
 }
 
 fn has(program: &str) -> bool {

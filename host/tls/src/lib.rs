@@ -14,6 +14,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::{Error as PemError, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -270,7 +271,7 @@ impl LocalCa {
 /// Reads a PEM chain and key into rustls' form.
 fn load_files(certificate: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let chain_pem = read(certificate)?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Pem { path: certificate.to_owned(), message: e.to_string() })?;
     if chain.is_empty() {
@@ -280,12 +281,16 @@ fn load_files(certificate: &Path, key: &Path) -> Result<CertifiedKey, TlsError> 
         });
     }
     let key_pem = read(key)?;
-    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .map_err(|e| TlsError::Pem { path: key.to_owned(), message: e.to_string() })?
-        .ok_or_else(|| TlsError::Pem {
-            path: key.to_owned(),
-            message: "no private key in the file".into(),
-        })?;
+    let key_der = match PrivateKeyDer::from_pem_slice(key_pem.as_bytes()) {
+        Ok(key) => key,
+        Err(PemError::NoItemsFound) => {
+            return Err(TlsError::Pem {
+                path: key.to_owned(),
+                message: "no private key in the file".into(),
+            });
+        }
+        Err(e) => return Err(TlsError::Pem { path: key.to_owned(), message: e.to_string() }),
+    };
     let signing_key = any_supported_type(&key_der)?;
     Ok(CertifiedKey::new(chain, signing_key))
 }
