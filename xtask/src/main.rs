@@ -4,6 +4,8 @@
 //!   Debian packages marked `run` in `xtask/system-packages.txt`, the `wasm32-wasip2` target),
 //!   builds the modules, and starts the connector with the simulated Belgian eID
 //!   (`t1c serve --simulate --bundles target/modules`, then ARGS).
+//! - `cargo xtask ds [-- ARGS]`: installs what is missing (the packages marked `run` and `ds`)
+//!   and starts the Distribution Service with no configuration (`t1c-ds serve`, then ARGS).
 //! - `cargo xtask build-modules`: compiles every crate in `modules/` to a `wasm32-wasip2`
 //!   component, loads each in the connector's runtime (which checks that it is a component,
 //!   exports the contract, and has a valid manifest), copies it to `target/modules/` and packs
@@ -52,6 +54,14 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Install what is missing and start the Distribution Service with no configuration
+    /// (SQLite in its data directory, HTTPS on port 8443, a bootstrap administrator at first
+    /// start).
+    Ds {
+        /// More arguments for `t1c-ds serve` (for instance `--listen 127.0.0.1:9443`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Build every module in modules/ as a component and check it against the contract.
     BuildModules {
         /// Where to put the checked components.
@@ -92,6 +102,10 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match cli.command {
         Task::Run { args } => run_connector(&root, &args),
+        Task::Ds { args } => {
+            setup::ensure(&root, setup::Need::Ds)?;
+            run(cargo().args(["run", "-p", "t1c-ds", "--", "serve"]).args(&args))
+        }
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
         Task::Package { signing_key } => {

@@ -17,14 +17,16 @@ use anyhow::{Context, Result, bail};
 pub enum Need {
     /// Building and running the connector.
     Run,
-    /// Running the whole test suite (includes [`Need::Run`]).
+    /// Building and running the Distribution Service (includes [`Need::Run`]).
+    Ds,
+    /// Running the whole test suite (includes [`Need::Ds`]).
     Test,
 }
 
 /// The Debian packages `need` asks for, from `system-packages.txt`.
 ///
 /// # Errors
-/// The file cannot be read or has a line that is not `<package> run|test`.
+/// The file cannot be read or has a line that is not `<package> run|ds|test`.
 pub fn packages(root: &Path, need: Need) -> Result<Vec<String>> {
     let path = root.join("xtask/system-packages.txt");
     let text =
@@ -37,8 +39,9 @@ pub fn packages(root: &Path, need: Need) -> Result<Vec<String>> {
         }
         let (package, when) = match line.split_whitespace().collect::<Vec<_>>()[..] {
             [package, "run"] => (package, Need::Run),
+            [package, "ds"] => (package, Need::Ds),
             [package, "test"] => (package, Need::Test),
-            _ => bail!("{}:{}: expected `<package> run|test`", path.display(), number + 1),
+            _ => bail!("{}:{}: expected `<package> run|ds|test`", path.display(), number + 1),
         };
         if when <= need {
             packages.push(package.to_owned());
