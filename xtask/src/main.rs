@@ -160,10 +160,18 @@ fn test(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds the workspace's binaries (`target/debug/t1c`, `target/debug/t1c-ds`) exactly as the
+/// test run built them: the same targets give the same feature unification, so after
+/// `cargo nextest run --workspace` this is a no-op. Building one package alone (`-p t1c-ds`)
+/// would resolve other features for shared dependencies and compile them all a second time.
+fn build_test_binaries() -> Result<()> {
+    run(cargo().args(["build", "--workspace", "--tests"]))
+}
+
 /// Runs the schema-driven fuzzer (schemathesis) against a running connector: every response
 /// must match the OpenAPI document the connector serves, and none may be a 5xx.
 fn api_fuzz(root: &Path) -> Result<()> {
-    run(cargo().args(["build", "-p", "t1c-host", "--bin", "t1c"]))?;
+    build_test_binaries()?;
     let data = tempdir_in(root)?;
     let port = free_port()?;
     let mut connector = Command::new(root.join("target/debug/t1c"))
@@ -207,7 +215,7 @@ fn api_fuzz(root: &Path) -> Result<()> {
 /// logging in and out is left to the DS's own tests (a generated logout would end the session
 /// the fuzzer runs with).
 fn ds_api_fuzz(root: &Path) -> Result<()> {
-    run(cargo().args(["build", "-p", "t1c-ds", "--bin", "t1c-ds"]))?;
+    build_test_binaries()?;
     let data = tempdir_in(root)?.join("ds");
     std::fs::create_dir_all(&data)?;
     let config = data.join("ds.toml");
