@@ -33,6 +33,8 @@ use crate::bundles::{self, InstallOptions, Installer, Store, StoreError, TrustEr
 use crate::config::{self, Config, ServerConfig};
 use crate::counters::{Counters, CountersError};
 use crate::ds::{DsLink, DsSync, SyncTargets};
+use crate::file_exchange::FileExchange;
+use crate::files::chooser::FolderChooser;
 use crate::files::{MappingError, Mappings};
 use crate::pkcs11::{Pkcs11Host, Pkcs11Options};
 use crate::readers::{PcscBackend, PcscConfig, ReaderBackend, Readers, SimulatorBackend};
@@ -77,6 +79,7 @@ pub struct ConnectorBuilder {
     admin_socket: bool,
     ds_task: bool,
     notifier: crate::ds::Notifier,
+    chooser: FolderChooser,
 }
 
 /// Why a connector cannot start.
@@ -220,6 +223,7 @@ impl ConnectorBuilder {
             admin_socket: cfg!(unix),
             ds_task: true,
             notifier: crate::ds::Notifier::from_env(),
+            chooser: FolderChooser::from_env(),
         }
     }
 
@@ -276,11 +280,13 @@ impl ConnectorBuilder {
         self
     }
 
-    /// The session bus desktop notifications go to (default: `DBUS_SESSION_BUS_ADDRESS`;
-    /// `None`: the log only).
+    /// The session bus desktop notifications go to and the folder chooser is asked on
+    /// (default: `DBUS_SESSION_BUS_ADDRESS`; `None`: notifications are only logged, and
+    /// folders are mapped with `t1c files map`).
     #[must_use]
     pub fn session_bus(mut self, address: Option<String>) -> Self {
-        self.notifier = crate::ds::Notifier::at(address);
+        self.notifier = crate::ds::Notifier::at(address.clone());
+        self.chooser = FolderChooser::at(address, crate::files::chooser::DEFAULT_WAIT);
         self
     }
 
@@ -393,7 +399,13 @@ impl ConnectorBuilder {
             counters: counters.clone(),
             accept_plain_pin: config.pin.accept_plain,
             ds: ds.as_ref().map(|(_, link)| link.clone()),
-            files: files.clone(),
+            file_exchange: FileExchange::new(
+                files.clone(),
+                self.chooser.clone(),
+                self.notifier.clone(),
+                data_dir.join("tmp"),
+                config.server.max_upload_bytes as u64,
+            ),
         })
         .with_pkcs11(pkcs11_service(&config, worker, self.pkcs11_worker_env));
         let server = server::start(api::router(state), &self.listeners, certificates.clone())

@@ -27,6 +27,7 @@ pub mod config;
 pub mod connector;
 pub mod counters;
 pub mod ds;
+pub mod file_exchange;
 pub mod files;
 pub mod pkcs11;
 pub mod readers;

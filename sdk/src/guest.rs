@@ -1,7 +1,8 @@
 //! Guest glue: the contract's bindings and the conversions between them and the SDK's types.
 //!
-//! Module authors use [`export_module!`](crate::export_module) and never touch this module
-//! directly; it is public only because the macro expands in the author's crate.
+//! Module authors use [`export_module!`](crate::export_module) and, in a file exchange
+//! module, [`HostFiles`]; the rest is public only because the macro expands in the author's
+//! crate.
 
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all, unsafe_code)] // Generated FFI glue of the component ABI.
@@ -26,6 +27,8 @@ use crate::module::{
 };
 use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 
+pub use crate::files::host::HostFiles;
+
 /// Exports a type implementing [`Module`], [`Token`] and [`Extension`] as the component's
 /// `module`, `token` and `extension` interfaces, with the host capabilities it uses.
 ///
@@ -37,6 +40,7 @@ use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 /// t1c_sdk::export_module!(Hello);                    // a card module: [reader]
 /// t1c_sdk::export_module!(MyToken, [pkcs11]);        // PKCS#11 tokens only
 /// t1c_sdk::export_module!(Both, [reader, pkcs11]);   // cards and tokens
+/// t1c_sdk::export_module!(Exchange, [files]);        // file exchange, no device
 /// ```
 ///
 /// The list names the capabilities whose host functions the component imports; the manifest
@@ -44,7 +48,8 @@ use crate::pin::{Pin, PinEncoding, PinVerifyRequest, PinpadCapabilities};
 /// A device of a kind the list leaves out still reaches the module, as a card or slot whose
 /// every call answers "not supported", and the component imports none of its functions (so it
 /// needs no such capability). Without a list, a module is a card module: `[reader]`.
-/// `files` is part of the contract but no host provides it yet, so naming it does not compile.
+/// `files` is not a device: the module reaches the calling application's folders through
+/// [`HostFiles`] (see [`crate::files`]), which imports the host's `files` functions.
 #[macro_export]
 macro_rules! export_module {
     ($module:ident) => {
@@ -153,14 +158,12 @@ macro_rules! export_module {
 macro_rules! __t1c_capability {
     (reader) => {};
     (pkcs11) => {};
-    (files) => {
-        compile_error!("capability `files` is not provided by any T1C host yet");
-    };
+    (files) => {};
     ($other:ident) => {
         compile_error!(concat!(
             "unknown capability `",
             stringify!($other),
-            "`: export_module! takes a list of reader, pkcs11"
+            "`: export_module! takes a list of reader, pkcs11, files"
         ));
     };
 }

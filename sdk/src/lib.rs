@@ -13,6 +13,8 @@
 //! - [`tlv`]: simple-TLV (BELPIC style) and BER-TLV parsers and encoders.
 //! - [`pin`]: the opaque [`Pin`] and PIN block descriptions; a module never sees PIN digits.
 //! - [`pkcs11`]: the [`pkcs11::Slot`] and [`pkcs11::Session`] of a PKCS#11 token module.
+//! - [`files`]: the [`files::Files`] and [`files::Directory`] of a file exchange module, the
+//!   host's or an in-memory [`files::MemoryFiles`] in a native test.
 //! - [`error`]: the [`Error`] every operation returns, one case per T1C error.
 //! - [`log`]: log lines tagged with the module's name by the host.
 //!
@@ -23,6 +25,7 @@
 pub mod apdu;
 pub mod card;
 pub mod error;
+pub mod files;
 #[cfg(feature = "guest")]
 pub mod guest;
 pub mod iso7816;

@@ -32,6 +32,7 @@ pub(crate) mod v0_2 {
             "t1c:card/reader.card": crate::imports::reader::CardHandle,
             "t1c:card/pkcs11.slot": crate::imports::pkcs11::SlotResource,
             "t1c:card/pkcs11.session": crate::imports::pkcs11::SessionResource,
+            "t1c:card/files.directory": crate::imports::files::DirectoryResource,
         },
     });
 }

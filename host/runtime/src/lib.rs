@@ -52,6 +52,7 @@ pub use bundle_check::ModuleRefused;
 pub use cache::{CacheOutcome, ComponentCache};
 pub use contract::{CONTRACT_VERSION, SUPPORTED_CONTRACTS, contract_compatible};
 pub use error::{CallError, LoadError, RuntimeError};
+pub use imports::files::{Content, FileAccess, FileCall, Folder, Outgoing};
 pub use imports::pin::PinSecret;
 pub use imports::pkcs11::{Session as Pkcs11Session, Slot as Pkcs11Slot};
 pub use limits::CallLimits;
@@ -147,7 +148,7 @@ impl Runtime {
             ),
         };
         let inspected = capabilities::inspect(&self.engine, &component)?;
-        let available = imports::available();
+        let available = imports::available(inspected.contract);
         for capability in &inspected.used {
             if !self.config.granted.contains(capability) {
                 return Err(LoadError::CapabilityNotGranted {

@@ -21,6 +21,7 @@ use t1c_sdk::{
 use crate::cache::CacheOutcome;
 use crate::contract::Contract;
 use crate::error::{CallError, LoadError};
+use crate::imports::files::{FileCall, Outgoing};
 use crate::imports::pin::PinSecret;
 use crate::imports::pkcs11::{Slot, SlotResource};
 use crate::imports::reader::CardHandle;
@@ -241,6 +242,21 @@ impl LoadedModule {
         request: &str,
     ) -> Result<String, CallError> {
         dispatch!(&self.exports, e => e.invoke(&self.caller(), device, operation, request))
+    }
+
+    /// `extension.invoke` of an operation without a device, with the calling application's
+    /// file exchange ([`FileCall`]): the JSON answer, and the file the module chose to answer
+    /// with ([`Outgoing`]), if any.
+    ///
+    /// # Errors
+    /// As [`LoadedModule::token_info`].
+    pub fn invoke_with_files(
+        &self,
+        files: FileCall,
+        operation: &str,
+        request: &str,
+    ) -> Result<(String, Option<Outgoing>), CallError> {
+        dispatch!(&self.exports, e => e.invoke_with_files(&self.caller(), files, operation, request))
     }
 
     fn caller(&self) -> Caller<'_> {

@@ -13,6 +13,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::imports::files::FilesCtx;
 use crate::imports::log::{LogCtx, truncate};
 use crate::imports::pkcs11::Pkcs11Ctx;
 use crate::limits::CallLimits;
@@ -28,6 +29,7 @@ pub(crate) struct State {
     pub(crate) clock: CallClock,
     pub(crate) log: LogCtx,
     pub(crate) pkcs11: Pkcs11Ctx,
+    pub(crate) files: FilesCtx,
     limiter: Limiter,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -49,6 +51,7 @@ impl State {
         Self {
             log: LogCtx::new(module.clone()),
             pkcs11: Pkcs11Ctx::new(module.clone()),
+            files: FilesCtx::default(),
             module,
             wasi,
             table: ResourceTable::new(),

@@ -4,7 +4,6 @@
 //! This concern turns requests into calls on the other concerns and their results into JSON.
 //! It knows nothing about APDUs or card protocols.
 
-#[cfg(unix)]
 pub mod admin;
 pub mod envelope;
 pub mod error;
@@ -50,8 +49,8 @@ pub struct ApiConfig {
     pub accept_plain_pin: bool,
     /// The Distribution Service sync, when one is configured.
     pub ds: Option<Arc<crate::ds::DsLink>>,
-    /// The file exchange mappings, shared with the admin socket (`t1c files`).
-    pub files: Arc<crate::files::Mappings>,
+    /// The file exchange (its mappings are shared with the admin socket, `t1c files`).
+    pub file_exchange: crate::file_exchange::FileExchange,
 }
 
 /// What every request handler can reach. Cheap to clone.
@@ -130,6 +129,10 @@ impl AppState {
 
     fn accept_plain_pin(&self) -> bool {
         self.inner.accept_plain_pin
+    }
+
+    fn file_exchange(&self) -> &crate::file_exchange::FileExchange {
+        &self.inner.file_exchange
     }
 
     fn device_key(&self) -> &DeviceKey {

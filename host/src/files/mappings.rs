@@ -168,6 +168,15 @@ impl Mappings {
             .collect()
     }
 
+    /// Every type of `application`, by entity and name.
+    pub fn all(&self, application: &str) -> Vec<TypeMapping> {
+        self.lock()
+            .iter()
+            .filter(|(key, _)| key.application == application)
+            .map(|(key, folder)| TypeMapping { key: key.clone(), folder: folder.clone() })
+            .collect()
+    }
+
     /// The type `key`.
     ///
     /// # Errors

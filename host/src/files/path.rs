@@ -15,6 +15,8 @@
 //!   kept as ordinary characters because Windows' "best fit" conversion to a code page turns
 //!   several of them (U+FF0F, U+FF0E, U+2215, …) into the real separator or dot, so a name that is
 //!   harmless here could become `../` in another program that reads the folder;
+//! - percent-encoded dots and separators (`%2e`, `%2f`, `%5c`, any case): harmless as names here,
+//!   but a program that decodes them once more (a web server, a sync tool) reads `../`;
 //! - Windows device names (`CON`, `NUL`, `COM1`, `LPT1`, …, also with an extension) and names
 //!   ending in `.` or a space, which Windows silently strips so that two names mean one file.
 //!
@@ -130,6 +132,12 @@ pub enum PathError {
     /// A component is a Windows device name (`CON`, `NUL`, `COM1`, …).
     #[error("component {index} is a reserved device name")]
     ReservedName {
+        /// Which component.
+        index: usize,
+    },
+    /// A component contains a percent-encoded dot or separator (`%2e`, `%2f`, `%5c`).
+    #[error("component {index} contains a percent-encoded dot or separator")]
+    PercentEncoded {
         /// Which component.
         index: usize,
     },
@@ -295,10 +303,23 @@ fn check_component(index: usize, component: &str) -> Result<(), PathError> {
     if component.ends_with(['.', ' ']) {
         return Err(PathError::TrailingDotOrSpace { index });
     }
+    if is_percent_encoded_dot_or_separator(component) {
+        return Err(PathError::PercentEncoded { index });
+    }
     if is_windows_device(component) {
         return Err(PathError::ReservedName { index });
     }
     Ok(())
+}
+
+fn is_percent_encoded_dot_or_separator(component: &str) -> bool {
+    component.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+            )
+    })
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -363,14 +384,6 @@ mod tests {
     fn backslash_traversal_is_refused() {
         assert_eq!(refused("..\\secret"), PathError::Backslash);
         assert_eq!(refused("a\\b"), PathError::Backslash);
-    }
-
-    #[test]
-    fn percent_encoding_is_an_ordinary_name() {
-        // Decoding is the route's job; a name that still reads %2e%2e%2f is just a name.
-        let path = RelPath::parse("%2e%2e%2f").expect("a name");
-        assert_eq!(path.components().count(), 1);
-        assert!(RelPath::parse("%2e%2e%2fetc%2fpasswd").is_ok());
     }
 
     #[test]
@@ -442,6 +455,18 @@ mod tests {
         }
         // Other non-ASCII text is fine.
         assert!(RelPath::parse("façade/データ/résumé.pdf").is_ok());
+    }
+
+    #[test]
+    fn percent_encoded_dots_and_separators_are_refused() {
+        for text in ["%2e%2e%2fetc", "a/%2E%2E", "x%2Fy", "x%5cy", "%2e"] {
+            assert!(
+                matches!(refused(text), PathError::PercentEncoded { .. }),
+                "{text} was not refused as percent-encoded"
+            );
+        }
+        // A percent sign alone, or encoding something else, is an ordinary character.
+        assert!(RelPath::parse("100% done/50%20off.pdf").is_ok());
     }
 
     #[test]

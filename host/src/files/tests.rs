@@ -169,14 +169,13 @@ fn a_folder_is_not_opened_as_a_file() {
 }
 
 #[test]
-fn a_percent_encoded_traversal_is_a_harmless_name() {
+fn a_percent_encoded_traversal_is_refused_and_nothing_is_written() {
     let sandbox = Sandbox::new();
-    write_file(&sandbox.root, "%2e%2e%2f", b"plain", WriteMode::CreateNew).expect("write");
-    write_file(&sandbox.root, "%2e%2e%2fsecret.txt", b"plain", WriteMode::CreateNew)
-        .expect("write");
-    assert_eq!(fs::read(sandbox.root_path.join("%2e%2e%2f")).expect("inside"), b"plain");
+    for name in ["%2e%2e%2f", "%2e%2e%2fsecret.txt", "%2E%2E"] {
+        assert!(RelPath::parse(name).is_err(), "{name} was accepted");
+    }
+    assert!(fs::read_dir(&sandbox.root_path).expect("list").next().is_none());
     assert_eq!(sandbox.outside_names(), ["only-outside.txt", "secret.txt"]);
-    assert_eq!(read_all(&sandbox.root, "%2e%2e%2fsecret.txt").expect("read"), b"plain");
 }
 
 // --- symbolic links -----------------------------------------------------------------------

@@ -53,11 +53,21 @@ pub fn wrk(url: &str, headers: &[(&str, &str)]) -> Throughput {
 
 /// Resident memory of process `pid` in KiB (0 when unknown).
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in KiB (0 when unknown).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A `... kB` line of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+                l.strip_prefix(field).map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
             })
         })
         .and_then(|v| v.parse().ok())

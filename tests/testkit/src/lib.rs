@@ -7,6 +7,7 @@
 //!   process.
 //! - [`bundle`]: signed bundles of components (manifest from the component, packed, signed).
 //! - [`softhsm`]: SoftHSMv2 tokens with keys and certificates, one per test.
+//! - [`multipart`]: `multipart/form-data` bodies, as a browser's `FormData` sends them.
 //! - [`session_bus`]: a private D-Bus session bus per test (desktop notifications, the folder
 //!   chooser).
 //!
@@ -23,6 +24,7 @@ pub mod components;
 pub mod connector;
 #[cfg(feature = "ds")]
 pub mod ds;
+pub mod multipart;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "connector")]

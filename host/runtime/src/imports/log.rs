@@ -63,10 +63,15 @@ pub(crate) mod v0_2 {
 
 /// `s` cut to at most [`MAX_LOG_LINE`] bytes, on a character boundary.
 pub(crate) fn truncate(s: &str) -> &str {
-    if s.len() <= MAX_LOG_LINE {
+    truncate_to(s, MAX_LOG_LINE)
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate_to(s: &str, max: usize) -> &str {
+    if s.len() <= max {
         return s;
     }
-    let mut end = MAX_LOG_LINE;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }

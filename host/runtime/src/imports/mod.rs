@@ -12,7 +12,8 @@
 //! - [`log`]: `log`, the module's log lines, tagged and bounded.
 //! - [`reader`]: `reader.card`, a PC/SC (or simulated) card held for the call.
 //! - [`pkcs11`]: `pkcs11.slot` and `pkcs11.session` over the host's [`pkcs11::Slot`] trait.
-//! - [`files`]: `files.directory`; no host side in this build yet.
+//! - [`files`]: `files` and `files.directory` over the host's [`files::FileAccess`] trait
+//!   (contract 0.2.0 on; 0.1.0's `files` never had a host).
 //!
 //! Each file holds what is the same in every contract version (the resource types, the view,
 //! the work in the SDK's types) and a `mod v0_1` and `mod v0_2` that compile the `Host` trait
@@ -53,6 +54,7 @@ pub(crate) fn linker(
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
     let reader = granted.contains(&Capability::Reader);
     let pkcs11 = granted.contains(&Capability::Pkcs11);
+    let files = granted.contains(&Capability::Files);
     // The same calls for every version, each into that version's `mod` of every interface.
     macro_rules! link_version {
         ($version:ident) => {{
@@ -60,20 +62,32 @@ pub(crate) fn linker(
             log::$version::add_to_linker(&mut linker)?;
             reader::$version::add_to_linker(&mut linker, reader)?;
             pkcs11::$version::add_to_linker(&mut linker, pkcs11)?;
-            files::$version::add_to_linker(&mut linker)?;
         }};
     }
     match contract {
-        Contract::V0_1 => link_version!(v0_1),
-        Contract::V0_2 => link_version!(v0_2),
+        Contract::V0_1 => {
+            link_version!(v0_1);
+            files::v0_1::add_to_linker(&mut linker)?;
+        }
+        Contract::V0_2 => {
+            link_version!(v0_2);
+            files::v0_2::add_to_linker(&mut linker, files)?;
+        }
     }
     Ok(linker)
 }
 
-/// The capabilities this build provides a host side for. `pkcs11` is always linkable: a host
-/// without PKCS#11 libraries simply never has a slot to pass.
-pub(crate) fn available() -> BTreeSet<Capability> {
-    BTreeSet::from([Capability::Reader, Capability::Pkcs11])
+/// The capabilities this build provides a host side for, for modules of `contract`. `pkcs11`
+/// is always linkable: a host without PKCS#11 libraries simply never has a slot to pass; the
+/// same for `files` and a host that hands no [`files::FileCall`]. Contract 0.1.0's `files`
+/// (reads and writes at offsets) never had a host.
+pub(crate) fn available(contract: Contract) -> BTreeSet<Capability> {
+    match contract {
+        Contract::V0_1 => BTreeSet::from([Capability::Reader, Capability::Pkcs11]),
+        Contract::V0_2 => {
+            BTreeSet::from([Capability::Reader, Capability::Pkcs11, Capability::Files])
+        }
+    }
 }
 
 pub(crate) fn link_error(e: wasmtime::Error) -> LoadError {

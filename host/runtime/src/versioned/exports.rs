@@ -15,6 +15,7 @@ use t1c_sdk::{
 
 use super::{Caller, Device, DeviceHandle, push_arguments};
 use crate::error::{CallError, LoadError};
+use crate::imports::files::{FileCall, Outgoing};
 use crate::imports::pin::PinSecret;
 use crate::store::State;
 
@@ -133,6 +134,25 @@ impl Exports {
         self.call(caller, device, None, |b, store, device, _| {
             b.t1c_card_extension().call_invoke(store, device, operation, request)
         })
+    }
+
+    /// `extension.invoke` without a device, with the calling application's files; the answer
+    /// and the file the module chose to send, if any.
+    pub(crate) fn invoke_with_files(
+        &self,
+        caller: &Caller<'_>,
+        files: FileCall,
+        operation: &str,
+        request: &str,
+    ) -> Result<(String, Option<Outgoing>), CallError> {
+        let result = caller.run(|store| {
+            let bindings = self.0.instantiate(&mut *store)?;
+            store.data_mut().files.grant(files);
+            let answer =
+                bindings.t1c_card_extension().call_invoke(&mut *store, None, operation, request)?;
+            Ok(answer.map(|json| (json, store.data_mut().files.take_outgoing())))
+        })?;
+        result.map_err(|error| caller.module_error(module_error_from_wit(error)))
     }
 
     /// Runs one export in a fresh instance with the device (and PIN) in its resource table.

@@ -28,7 +28,7 @@ pub(super) async fn on_device(
     body: &Bytes,
 ) -> Result<Answer, ApiError> {
     let declared = declared(&module, name, target.kind(), method)?;
-    let request = request(body, query)?;
+    let request = request_object(body, query)?;
     let operation = declared.name.clone();
     let answer =
         call(state, target, move |card| module.invoke(Some(card), &operation, &request)).await?;
@@ -43,14 +43,23 @@ pub(super) async fn without_device(
     query: &BTreeMap<String, String>,
     body: &Bytes,
 ) -> Result<Answer, ApiError> {
-    let declared = declared(&module, name, DeviceKind::None, method)?;
-    let request = request(body, query)?;
+    let declared = declared_without_device(&module, name, method)?;
+    let request = request_object(body, query)?;
     let answer = tokio::task::spawn_blocking(move || {
         module.invoke(None, &declared.name, &request).map(|a| (a, declared.use_case))
     })
     .await
     .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))??;
     Ok(Answer { data: answer_json(&answer.0)?, use_case: answer.1 })
+}
+
+/// The operation `name` as `module` declares it without a device, for `method`.
+pub(super) fn declared_without_device(
+    module: &LoadedModule,
+    name: &str,
+    method: &Method,
+) -> Result<Operation, ApiError> {
+    declared(module, name, DeviceKind::None, method)
 }
 
 /// The operation `name` as `module` declares it for `device` and `method`.
@@ -71,7 +80,10 @@ fn declared(
 
 /// The JSON object given to an extension operation: the body (an object, or `{}`), with the
 /// query parameters added as strings where the body has no such key.
-fn request(body: &Bytes, query: &BTreeMap<String, String>) -> Result<String, ApiError> {
+pub(super) fn request_object(
+    body: &Bytes,
+    query: &BTreeMap<String, String>,
+) -> Result<String, ApiError> {
     let mut object = if body.is_empty() {
         Map::new()
     } else {
@@ -89,7 +101,7 @@ fn request(body: &Bytes, query: &BTreeMap<String, String>) -> Result<String, Api
 }
 
 /// An extension operation's answer, which the contract says is JSON.
-fn answer_json(answer: &str) -> Result<Value, ApiError> {
+pub(super) fn answer_json(answer: &str) -> Result<Value, ApiError> {
     serde_json::from_str(answer)
         .map_err(|_| ApiError::new(ErrorKind::ModuleFailed, "the module answered invalid JSON"))
 }

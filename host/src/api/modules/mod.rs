@@ -15,6 +15,7 @@
 
 mod bulk_pin;
 mod extension;
+mod file_exchange;
 pub(super) mod token;
 
 use std::collections::BTreeMap;
@@ -23,8 +24,9 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use t1c_sdk::DeviceKind;
@@ -100,11 +102,24 @@ pub(super) async fn reader_operation(
 }
 
 /// `.../apps/{app}/{operation}`: module-wide operations (`reset-bulk-pin`, extension
-/// operations without a device).
+/// operations without a device, and every file exchange operation: a module with the `files`
+/// capability runs with the calling application's mapped folders, takes a `multipart/form-data`
+/// form with one file for `download`, and answers `upload` with the file's bytes).
 #[utoipa::path(method(get, post), path = "/v3/modules/{module}/apps/{app}/{operation}", tag = "modules",
     params(("module" = String, Path, pattern = "^[a-z0-9_-]{1,64}$"), ("app" = String, Path), ("operation" = String, Path)),
-    request_body(content = Option<serde_json::Value>),
-    responses((status = 200, body = serde_json::Value), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    request_body(description = "JSON; file exchange `download`: a form with text fields and one file", content(
+        (Option<serde_json::Value> = "application/json"),
+        (String = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "`{success, data}`, or a file's bytes (file exchange `upload`)", content(
+            (serde_json::Value = "application/json"),
+            (Vec<u8> = "application/octet-stream"),
+        )),
+        (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+        (status = 500, body = super::error::ErrorBody), (status = 501, body = super::error::ErrorBody),
+    ),
     security((), ("jwt" = [])))]
 pub(super) async fn module_operation(
     State(state): State<AppState>,
@@ -113,19 +128,36 @@ pub(super) async fn module_operation(
     Extension(caller): Extension<Caller>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Reply, ApiError> {
+    request: Request,
+) -> Result<Response, ApiError> {
     let loaded = module_named(&state, &module)?;
     if app == "token"
         && operation == "reset-bulk-pin"
         && matches!(method, Method::GET | Method::POST)
     {
         state.bulk_pins().reset(&module, &origin(&headers));
-        return Reply::signed(true, state.device_key());
+        return Ok(Reply::signed(true, state.device_key())?.into_response());
     }
+    if loaded.manifest().capabilities.contains(&t1c_sdk::Capability::Files) {
+        let answer =
+            file_exchange::run(&state, &caller, loaded, &operation, &query, request).await?;
+        return match answer {
+            file_exchange::FileAnswer::Json(answer) => {
+                state.count(&caller, &module, &answer.use_case).await?;
+                Ok(Reply::signed(answer.data, state.device_key())?.into_response())
+            }
+            file_exchange::FileAnswer::File { file, use_case } => {
+                let response = file_exchange::file_response(file)?;
+                state.count(&caller, &module, &use_case).await?;
+                Ok(response)
+            }
+        };
+    }
+    // The body under the configured limit (`DefaultBodyLimit`), as the `Bytes` extractor reads it.
+    let body = Bytes::from_request(request, &()).await.map_err(body_error)?;
     let answer = extension::without_device(loaded, &method, &operation, &query, &body).await?;
     state.count(&caller, &module, &answer.use_case).await?;
-    Reply::signed(answer.data, state.device_key())
+    Ok(Reply::signed(answer.data, state.device_key())?.into_response())
 }
 
 /// What an operation answered: the `data` of the reply, and the use case to count it under
@@ -235,6 +267,16 @@ enum Failure {
     Reader(ReaderError),
     Slot(Pkcs11Error),
     Call(CallError),
+}
+
+/// A body that could not be read: over the route's limit (413), or broken off (400).
+fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    let kind = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorKind::PayloadTooLarge
+    } else {
+        ErrorKind::BadRequest
+    };
+    ApiError::new(kind, rejection.body_text())
 }
 
 fn origin(headers: &HeaderMap) -> String {

@@ -1,0 +1,151 @@
+//! [`Spool`]: a request's file, held in an unnamed temporary file until a module stores it.
+
+use std::io::{self, Seek, SeekFrom};
+use std::path::Path;
+
+use tokio::io::AsyncWriteExt;
+
+/// Why a request's file could not be received.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// The file is larger than the limit.
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The disk is full.
+    #[error("no space left on the disk")]
+    NoSpace,
+    /// Any other I/O failure.
+    #[error("cannot hold the received file: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl From<io::Error> for SpoolError {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Self::NoSpace,
+            _ => Self::Io(err),
+        }
+    }
+}
+
+/// A file being received: bytes go to an unnamed temporary file (gone as soon as it is
+/// closed, whatever happens to the connector), at most `limit` of them.
+pub struct SpoolWriter {
+    file: tokio::fs::File,
+    len: u64,
+    limit: u64,
+}
+
+/// A received file, complete, read from its start.
+#[derive(Debug)]
+pub struct Spool {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl SpoolWriter {
+    /// Starts receiving into `dir` (created, private to the user, when missing).
+    ///
+    /// # Errors
+    /// [`SpoolError::Io`] when the folder or the file cannot be created.
+    pub fn create(dir: &Path, limit: u64) -> Result<Self, SpoolError> {
+        create_private_dir(dir)?;
+        let file = tempfile::tempfile_in(dir)?;
+        Ok(Self { file: tokio::fs::File::from_std(file), len: 0, limit })
+    }
+
+    /// Appends `chunk`.
+    ///
+    /// # Errors
+    /// [`SpoolError::TooLarge`] past the limit (nothing more is written), [`SpoolError::NoSpace`],
+    /// [`SpoolError::Io`].
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
+        let len = self.len.saturating_add(chunk.len() as u64);
+        if len > self.limit {
+            return Err(SpoolError::TooLarge { limit: self.limit });
+        }
+        self.file.write_all(chunk).await?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Ends the file and rewinds it for reading.
+    ///
+    /// # Errors
+    /// [`SpoolError::NoSpace`], [`SpoolError::Io`].
+    pub async fn finish(mut self) -> Result<Spool, SpoolError> {
+        self.file.flush().await?;
+        let mut file = self.file.into_std().await;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Spool { file, len: self.len })
+    }
+}
+
+impl Spool {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file, positioned at its start.
+    pub fn into_file(self) -> std::fs::File {
+        self.file
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_received_file_reads_back_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = SpoolWriter::create(&dir.path().join("spool"), 10).expect("writer");
+        writer.write(b"hello ").await.expect("write");
+        writer.write(b"you").await.expect("write");
+        let spool = writer.finish().await.expect("finish");
+        assert_eq!(spool.len(), 9);
+        let mut text = String::new();
+        spool.into_file().read_to_string(&mut text).expect("read");
+        assert_eq!(text, "hello you");
+        assert_eq!(std::fs::read_dir(dir.path().join("spool")).expect("list").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_byte_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = SpoolWriter::create(dir.path(), 4).expect("writer");
+        writer.write(b"1234").await.expect("at the limit");
+        assert!(matches!(writer.write(b"5").await, Err(SpoolError::TooLarge { limit: 4 })));
+        assert_eq!(writer.len(), 4);
+    }
+}
