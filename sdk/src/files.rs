@@ -13,12 +13,16 @@
 #[cfg(feature = "guest")]
 pub(crate) mod host;
 mod memory;
+mod path;
 
 use std::any::Any;
 
 use crate::error::Error;
 
 pub use memory::{Chooser, MapRequest, MemoryFiles, Notification, Sent};
+pub use path::{
+    LOOK_ALIKES, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PathError, RelPath, is_valid_name,
+};
 
 /// What can go wrong with a file operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,8 @@
 //! inside them.
 //!
 //! This concern owns three things:
-//! - [`RelPath`]: the one parser of paths from outside. It refuses anything that could name a
+//! - [`RelPath`] (from the SDK, so module tests meet the same rules): the one parser of paths
+//!   from outside. It refuses anything that could name a
 //!   place outside a folder or mean something else on another system; [`PathError`] lists the
 //!   rules. Unicode look-alikes of `/`, `\`, `.` and `:` ([`LOOK_ALIKES`]) are refused, not
 //!   kept as ordinary characters, because another program's code-page conversion can turn them
@@ -25,7 +26,6 @@ mod entry;
 mod error;
 mod listing;
 mod mappings;
-mod path;
 mod read;
 mod root;
 mod write;
@@ -36,9 +36,9 @@ pub use listing::{KindFilter, ListOptions, Listing, MAX_LISTED_ENTRIES, Order, P
 pub use mappings::{
     MAPPINGS_FILE, MAX_KEY_BYTES, MappingError, MappingStatus, Mappings, TypeKey, TypeMapping,
 };
-pub use path::{LOOK_ALIKES, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PathError, RelPath};
 pub use read::{CHUNK_BYTES, FileReader};
 pub use root::Root;
+pub use t1c_sdk::files::{LOOK_ALIKES, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PathError, RelPath};
 pub use write::{FileWriter, WriteMode};
 
 #[cfg(test)]

@@ -7,11 +7,11 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 use super::listing::MAX_LISTED_ENTRIES;
-use super::path::is_valid_name;
 use super::write::is_staging_name;
 use super::{
     Entry, EntryKind, FileError, FileReader, FileWriter, ListOptions, Listing, RelPath, WriteMode,
 };
+use t1c_sdk::files::is_valid_name;
 
 /// An open mapped folder. Every path given to it is resolved beneath it by `cap-std` (with
 /// `openat2(RESOLVE_BENEATH)` on Linux where the kernel has it, component by component with

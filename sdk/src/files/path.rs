@@ -23,9 +23,10 @@
 //! The empty string is the folder itself ([`RelPath::root`]). Errors never repeat the refused
 //! text: they say what was wrong and in which component, so they are safe to log and to return.
 //!
-//! A `RelPath` is only half of the protection: the file operations ([`super::Root`]) also resolve
-//! every path beneath the folder with the kernel's help, so a symbolic link cannot lead out
-//! either.
+//! The connector parses every path a module or a request names with it, and so does
+//! [`super::MemoryFiles`], so a module's native tests meet the same rules. A `RelPath` is only
+//! half of the protection: the connector's file operations also resolve every path beneath the
+//! folder with the kernel's help, so a symbolic link cannot lead out either.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -254,7 +255,7 @@ impl RelPath {
     }
 
     /// The path for the file system calls, relative to the folder (`.` for the root).
-    pub(super) fn to_fs_path(&self) -> PathBuf {
+    pub fn to_fs_path(&self) -> PathBuf {
         if self.is_root() {
             return PathBuf::from(".");
         }
@@ -275,7 +276,7 @@ impl fmt::Debug for RelPath {
 }
 
 /// Whether `name`, read from a directory, is one component a [`RelPath`] can name.
-pub(super) fn is_valid_name(name: &str) -> bool {
+pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\\', '\0']) && check_component(0, name).is_ok()
 }
 
