@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use t1c_host::counters::{Transaction, UseCase};
 use t1c_testkit::TestConnector;
 use t1c_testkit::bundle::{development_key, signed_bundle};
+use t1c_testkit::desktop::{Notification, Notifications};
 use t1c_testkit::ds::{DsBackend, TestDs};
+use t1c_testkit::session_bus::SessionBus;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SHOP: &str = "https://shop.example";
@@ -754,83 +756,16 @@ async fn answers_replayed_tampered_or_forged_in_transit_are_refused_and_nothing_
     ds.stop().await;
 }
 
-/// A private session bus (`dbus-daemon --session`) and a notification service on it that
-/// records what it is asked to show.
-struct SessionBus {
-    daemon: std::process::Child,
-    address: String,
-    shown: tokio::sync::mpsc::UnboundedReceiver<(String, String, u8)>,
-    _service: zbus::Connection,
-    _dir: tempfile::TempDir,
-}
-
-struct Recorder(tokio::sync::mpsc::UnboundedSender<(String, String, u8)>);
-
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl Recorder {
-    #[allow(clippy::too_many_arguments)]
-    async fn notify(
-        &self,
-        _app_name: &str,
-        _replaces_id: u32,
-        _app_icon: &str,
-        summary: &str,
-        body: &str,
-        _actions: Vec<String>,
-        hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
-        _expire_timeout: i32,
-    ) -> u32 {
-        let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok()).unwrap_or(0);
-        let _ = self.0.send((summary.to_owned(), body.to_owned(), urgency));
-        1
-    }
-}
-
-impl SessionBus {
-    async fn start() -> SessionBus {
-        let dir = tempfile::tempdir().expect("dir");
-        let socket = dir.path().join("bus");
-        let address = format!("unix:path={}", socket.display());
-        let daemon = std::process::Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--nopidfile", &format!("--address={address}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("dbus-daemon (Debian package dbus-daemon)");
-        until("the session bus", || {
-            let socket = socket.clone();
-            async move { socket.exists() }
-        })
-        .await;
-        let (sender, shown) = tokio::sync::mpsc::unbounded_channel();
-        let service = zbus::connection::Builder::address(address.as_str())
-            .expect("address")
-            .name("org.freedesktop.Notifications")
-            .expect("name")
-            .serve_at("/org/freedesktop/Notifications", Recorder(sender))
-            .expect("serve")
-            .build()
-            .await
-            .expect("the notification service");
-        SessionBus { daemon, address, shown, _service: service, _dir: dir }
-    }
-}
-
-impl Drop for SessionBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_newer_or_required_version_is_shown_on_the_desktop_once() {
     let (ds, admin, installation_key, _) = ds().await;
-    let mut bus = SessionBus::start().await;
-    let builder = TestConnector::builder().session_bus(&bus.address);
+    let bus = SessionBus::start();
+    let mut notifications = Notifications::start(&bus).await;
+    let builder = TestConnector::builder().session_bus(bus.address());
     let ca = ds.ca_certificate().expect("CA");
     let connector = connector_with(builder, ds.url(), &ca, &installation_key).await;
     sync(&connector).await;
-    assert!(bus.shown.try_recv().is_err(), "the latest version: nothing to show");
+    assert!(notifications.try_next().is_none(), "the latest version: nothing to show");
 
     let put = |body: Value| {
         let (ds, admin) = (&ds, &admin);
@@ -842,7 +777,7 @@ async fn a_newer_or_required_version_is_shown_on_the_desktop_once() {
     };
     put(json!({"id": "98.0.0", "recommended": true, "allowed": true, "uris": [{"os": "unix", "uri": "t1c-98.deb"}]})).await;
     sync(&connector).await;
-    let (summary, body, urgency) = bus.shown.recv().await.expect("a notification");
+    let Notification { summary, body, urgency } = notifications.next().await;
     assert!(summary.contains("new version"), "{summary}");
     assert!(
         body.contains("98.0.0") && body.contains("/v3_5/downloads/installers/unix/versions/98.0.0"),
@@ -850,11 +785,11 @@ async fn a_newer_or_required_version_is_shown_on_the_desktop_once() {
     );
     assert_eq!(urgency, 1);
     sync(&connector).await;
-    assert!(bus.shown.try_recv().is_err(), "once per verdict, not every sync");
+    assert!(notifications.try_next().is_none(), "once per verdict, not every sync");
 
     put(json!({"id": "99.0.0", "mandatory": true, "allowed": true})).await;
     sync(&connector).await;
-    let (summary, body, urgency) = bus.shown.recv().await.expect("a notification");
+    let Notification { summary, body, urgency } = notifications.next().await;
     assert!(summary.contains("must be upgraded") && body.contains("99.0.0"), "{summary}: {body}");
     assert_eq!(urgency, 2, "critical");
     connector.shutdown().await;

@@ -100,18 +100,20 @@ impl FileAccess for ApplicationFiles {
         &self,
         entity: &str,
         type_name: &str,
-        _suggested: Option<&str>,
+        suggested: Option<&str>,
         wait: Option<Duration>,
     ) -> Result<TypeMapping, FileError> {
         let key = self.key(entity, type_name)?;
         let title = format!("Choose the folder for “{type_name}” ({entity})");
         let chooser = &self.exchange.chooser;
+        let start = suggested.map(Path::new);
         let chosen = self.runtime.block_on(async {
+            let choosing = chooser.choose_from(&key, &title, start);
             match wait {
-                Some(wait) => tokio::time::timeout(wait, chooser.choose(&key, &title))
+                Some(wait) => tokio::time::timeout(wait, choosing)
                     .await
                     .unwrap_or(Err(ChooserError::NoAnswer { waited: wait })),
-                None => chooser.choose(&key, &title).await,
+                None => choosing.await,
             }
         });
         let folder = chosen.map_err(|err| match err {

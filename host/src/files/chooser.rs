@@ -13,7 +13,6 @@
 //! checks it again.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -110,14 +109,29 @@ impl FolderChooser {
     /// # Errors
     /// [`ChooserError`].
     pub async fn choose(&self, key: &TypeKey, title: &str) -> Result<PathBuf, ChooserError> {
+        self.choose_from(key, title, None).await
+    }
+
+    /// As [`FolderChooser::choose`], with the dialog opening at `start` (the portal's
+    /// `current_folder`) when it is an existing absolute folder.
+    ///
+    /// # Errors
+    /// [`ChooserError`].
+    pub async fn choose_from(
+        &self,
+        key: &TypeKey,
+        title: &str,
+        start: Option<&std::path::Path>,
+    ) -> Result<PathBuf, ChooserError> {
         let Some(bus) = self.bus.clone() else {
             return Err(no_chooser(key));
         };
         let claim = Claim::take(&self.asking, key).ok_or(ChooserError::Waiting)?;
         let (title, wait) = (title.to_owned(), self.wait);
+        let start = start.filter(|p| p.is_absolute() && p.is_dir()).map(|p| p.to_path_buf());
         let dialog = tokio::spawn(async move {
             let _claim = claim;
-            ask(&bus, &title, wait).await
+            ask(&bus, &title, start.as_deref(), wait).await
         });
         match dialog.await {
             Ok(Ok(folder)) => Ok(folder),
@@ -163,7 +177,12 @@ impl From<ChooserError> for Asked {
 }
 
 /// One dialog, from connecting to the bus to the portal's answer, within `wait`.
-async fn ask(bus: &str, title: &str, wait: Duration) -> Result<PathBuf, Asked> {
+async fn ask(
+    bus: &str,
+    title: &str,
+    start: Option<&std::path::Path>,
+    wait: Duration,
+) -> Result<PathBuf, Asked> {
     let deadline = Instant::now() + wait;
     let no_answer = || Asked::Failed(ChooserError::NoAnswer { waited: wait });
     let failed = |err: zbus::Error| Asked::Failed(ChooserError::Failed(err.to_string()));
@@ -187,8 +206,14 @@ async fn ask(bus: &str, title: &str, wait: Duration) -> Result<PathBuf, Asked> {
             Err(_) => return Err(no_answer()),
             Ok(stream) => stream.map_err(failed)?,
         };
-    let options: HashMap<&str, Value<'_>> =
+    let mut options: HashMap<&str, Value<'_>> =
         HashMap::from([("handle_token", Value::from(HANDLE_TOKEN)), ("directory", true.into())]);
+    if let Some(start) = start {
+        // `current_folder` is a NUL-terminated byte string (the portal's `ay`).
+        let mut bytes = start.as_os_str().as_encoded_bytes().to_vec();
+        bytes.push(0);
+        options.insert("current_folder", Value::from(bytes));
+    }
     let body = ("", title, options);
     let opening =
         connection.call_method(Some(PORTAL), PORTAL_PATH, Some(FILE_CHOOSER), "OpenFile", &body);
@@ -261,7 +286,7 @@ fn local_folder(uri: &str) -> Option<PathBuf> {
         return None;
     }
     let path = url.to_file_path().ok()?;
-    (path.is_absolute() && !path.as_os_str().as_bytes().contains(&0)).then_some(path)
+    (path.is_absolute() && !path.as_os_str().as_encoded_bytes().contains(&0)).then_some(path)
 }
 
 fn no_chooser(key: &TypeKey) -> ChooserError {

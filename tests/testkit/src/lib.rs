@@ -10,6 +10,8 @@
 //! - [`multipart`]: `multipart/form-data` bodies, as a browser's `FormData` sends them.
 //! - [`session_bus`]: a private D-Bus session bus per test (desktop notifications, the folder
 //!   chooser).
+//! - [`desktop`]: fakes of the desktop services on that bus: the XDG desktop portal's folder
+//!   chooser and the notification service, recording what they are asked.
 //!
 //! Test helpers panic with a message on failure, as tests do; the few functions `xtask` shares
 //! return errors instead. `xtask` takes the kit without its default `connector` feature
@@ -22,6 +24,8 @@ pub mod bundle;
 pub mod components;
 #[cfg(feature = "connector")]
 pub mod connector;
+#[cfg(feature = "connector")]
+pub mod desktop;
 #[cfg(feature = "ds")]
 pub mod ds;
 pub mod multipart;
