@@ -148,6 +148,7 @@ async fn fill(ds: &TestDs) -> usize {
             installed_with: "3.6.1".into(),
             version: "3.6.1".into(),
             os: ["linux", "windows", "macos"][d % 3].into(),
+            os_version: None,
             arch: "x86_64".into(),
             state: "running".into(),
             labels: vec![format!("label-{:03}", d % LABELS)],

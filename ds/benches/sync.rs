@@ -213,8 +213,12 @@ async fn measure(
         .enumerate()
         .map(|(i, port)| (client(&data.join(format!("p{i}"))), format!("https://localhost:{port}")))
         .collect();
-    let platform =
-        Platform { os: "windows".into(), arch: "x86_64".into(), version: "3.1.0".into() };
+    let platform = Platform {
+        os: "windows".into(),
+        arch: "x86_64".into(),
+        version: "3.1.0".into(),
+        os_version: None,
+    };
     let mut fleet = Vec::with_capacity(devices);
     for i in 0..devices {
         let (http, base) = &clients[i % clients.len()];
@@ -298,7 +302,12 @@ async fn paced(fleet: Arc<Vec<Member>>, digests: Digests, rate: f64, seconds: u6
 fn request(digests: &Digests, seq: u64) -> SyncRequest {
     SyncRequest {
         state: DeviceState::Running,
-        platform: Platform { os: "windows".into(), arch: "x86_64".into(), version: "3.1.0".into() },
+        platform: Platform {
+            os: "windows".into(),
+            arch: "x86_64".into(),
+            version: "3.1.0".into(),
+            os_version: None,
+        },
         labels: vec!["bench".into()],
         user_agents: vec![],
         modules: vec![],
@@ -418,6 +427,7 @@ async fn split(dir: &Path) {
         installed_with: "3.1.0".into(),
         version: "3.1.0".into(),
         os: "windows".into(),
+        os_version: None,
         arch: "x86_64".into(),
         state: "running".into(),
         labels: vec![],
@@ -436,6 +446,7 @@ async fn split(dir: &Path) {
         let report = DeviceReport {
             version: "3.1.0".into(),
             os: "windows".into(),
+            os_version: None,
             arch: "x86_64".into(),
             state: "running".into(),
             labels: vec!["bench".into()],

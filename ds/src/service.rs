@@ -173,6 +173,9 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
         config.oidc.clone().filter(oidc::OidcConfig::is_configured).map(|settings| {
             Arc::new(oidc::OidcVerifier::new(settings, http.clone(), clock.clone()))
         });
+    let sign_in = config.oidc.clone().and_then(|settings| {
+        oidc::signin::SignIn::new(settings, http.clone(), clock.clone()).map(Arc::new)
+    });
     let state = Arc::new(Shared {
         store: dyn_store.clone(),
         tokens: tokens.clone(),
@@ -181,7 +184,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<RunningDs, Sta
             oidc,
             clock.clone(),
             config.sessions.lifetime_secs,
-        ),
+        )
+        .with_sign_in(sign_in),
         keys: api_keys,
         devices,
         bundles: Arc::new(crate::modules::BundleChecker::default()),

@@ -95,6 +95,26 @@ impl Browser {
     }
 }
 
+/// Linux releases devices report.
+const DEBIAN: &str = "Debian GNU/Linux 12 (bookworm)";
+const UBUNTU: &str = "Ubuntu 24.04.1 LTS";
+
+/// The rows of chart `id`'s table: (row heading, first value), in page order.
+fn chart_rows(page: &str, id: &str) -> Vec<(String, i64)> {
+    let start =
+        page.find(&format!("<table id=\"{id}\"")).unwrap_or_else(|| panic!("no table {id}"));
+    let table = &page[start..start + page[start..].find("</table>").expect("table end")];
+    table
+        .split("<th scope=\"row\">")
+        .skip(1)
+        .map(|row| {
+            let name = row.split("</th>").next().unwrap_or_default().replace("&amp;", "&");
+            let value = row.split("data-value=\"").nth(1).and_then(|v| v.split('"').next());
+            (name, value.and_then(|v| v.parse().ok()).expect("a value"))
+        })
+        .collect()
+}
+
 /// The synchronizer token printed in a page's forms.
 fn csrf_in(page: &str) -> Option<String> {
     let at = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
@@ -109,6 +129,11 @@ async fn admin(ds: &TestDs) -> Browser {
 
 /// A registered device, written straight to the store, that reported `labels`.
 async fn device(ds: &TestDs, id: &str, labels: &[&str]) {
+    device_on(ds, id, labels, None).await;
+}
+
+/// [`device`] on the Linux release `os_version` (`None`: its connector reports none).
+async fn device_on(ds: &TestDs, id: &str, labels: &[&str], os_version: Option<&str>) {
     let now = ds.clock().now();
     let device = Device {
         id: id.into(),
@@ -117,6 +142,7 @@ async fn device(ds: &TestDs, id: &str, labels: &[&str]) {
         installed_with: "3.6.1".into(),
         version: "3.6.1".into(),
         os: "linux".into(),
+        os_version: os_version.map(str::to_owned),
         arch: "x86_64".into(),
         state: "running".into(),
         labels: labels.iter().map(|l| (*l).to_owned()).collect(),
@@ -521,13 +547,28 @@ mod checks {
 
     pub async fn devices_are_counted_by_the_database(backend: DsBackend) {
         let ds = TestDs::start(backend).await.expect("DS");
-        for i in 0..5 {
-            device(&ds, &format!("d{i}"), &["shop"]).await;
+        let releases = [Some(DEBIAN), Some(DEBIAN), Some(UBUNTU), None, None];
+        for (i, release) in releases.into_iter().enumerate() {
+            device_on(&ds, &format!("d{i}"), &["shop"], release).await;
         }
         let mut browser = admin(&ds).await;
         let (status, _, page) = browser.get("/dashboard/devices").await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page.contains("id=\"devices-total\" data-value=\"5\""), "{page}");
+        let by_release = chart_rows(&page, "devices-by-os-version");
+        assert_eq!(
+            by_release,
+            [("Debian GNU/Linux 12 (bookworm)", 2), ("unknown", 2), ("Ubuntu 24.04.1 LTS", 1)]
+                .map(|(name, count)| (name.to_owned(), count)),
+            "{page}"
+        );
+        assert!(page.contains("<td>unknown</td>") && page.contains("<td>Ubuntu 24.04.1 LTS</td>"));
+        let (_, _, page) = browser.get("/dashboard/devices?os_version=unknown").await;
+        assert!(page.contains("id=\"devices-total\" data-value=\"2\""), "{page}");
+        let (_, _, page) =
+            browser.get("/dashboard/devices?os_version=Ubuntu%2024.04.1%20LTS").await;
+        assert!(page.contains("id=\"devices-total\" data-value=\"1\""), "{page}");
+        assert!(page.contains("<option value=\"Ubuntu 24.04.1 LTS\" selected>"), "{page}");
         let (_, _, page) = browser.get("/dashboard/devices?os=windows").await;
         assert!(page.contains("id=\"devices-total\" data-value=\"0\""), "{page}");
         let (_, _, page) = browser.get("/dashboard/devices?browser=Chrome%20131").await;

@@ -12,7 +12,12 @@ use t1c_ds_protocol::version::UpgradeAdvice;
 use t1c_testkit::ds::{DsBackend, TestDevice, TestDs};
 
 fn windows(version: &str) -> Platform {
-    Platform { os: "windows".into(), arch: "x86_64".into(), version: version.into() }
+    Platform {
+        os: "windows".into(),
+        arch: "x86_64".into(),
+        version: version.into(),
+        os_version: None,
+    }
 }
 
 fn request(version: &str) -> SyncRequest {

@@ -19,7 +19,12 @@ const V1: &str = "t1c-module-hello";
 const V2: &str = "t1c-test-hello-next";
 
 fn platform() -> Platform {
-    Platform { os: "linux".into(), arch: "x86_64".into(), version: "3.6.1".into() }
+    Platform {
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        version: "3.6.1".into(),
+        os_version: None,
+    }
 }
 
 fn request(modules: Vec<InstalledModule>, failed: Vec<FailedInstall>) -> SyncRequest {

@@ -15,7 +15,7 @@ use t1c_ds::store::{
 };
 use t1c_ds::store::{BundleRecord, Rollout, RolloutReport, RolloutState, RolloutStatus};
 use t1c_ds::store::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
-use t1c_ds::store::{Month, MonthFilter};
+use t1c_ds::store::{Month, MonthFilter, OidcLogin, OidcSession};
 use t1c_ds_protocol::counters::{CounterBatch, DayCount, UseCase};
 use t1c_ds_protocol::platform::Os;
 use t1c_testkit::postgres::TestDatabase;
@@ -70,6 +70,7 @@ conformance!(
     publisher_keys_lifecycle,
     users_round_trip,
     sessions_live_until_expiry,
+    oidc_sign_ins_are_taken_once_and_oidc_sessions_expire,
     user_delete_ends_sessions,
     signing_keys_lifecycle,
     signing_key_generations_are_unique,
@@ -321,6 +322,7 @@ mod checks {
             installed_with: "3.1.0".into(),
             version: "3.1.0".into(),
             os: "linux".into(),
+            os_version: None,
             arch: "x86_64".into(),
             state: "running".into(),
             labels: vec![],
@@ -391,6 +393,7 @@ mod checks {
         let report = |version: &str, seen_at| DeviceReport {
             version: version.into(),
             os: "linux".into(),
+            os_version: None,
             arch: "x86_64".into(),
             state: "running".into(),
             labels: vec![],
@@ -460,6 +463,7 @@ mod checks {
         let report = DeviceReport {
             version: "3.2.0".into(),
             os: "windows".into(),
+            os_version: None,
             arch: "x86_64".into(),
             state: "blocked".into(),
             labels: vec!["shop".into()],
@@ -1676,6 +1680,7 @@ mod checks {
             let report = DeviceReport {
                 version: "3.6.1".into(),
                 os: "linux".into(),
+                os_version: None,
                 arch: "x86_64".into(),
                 state: "running".into(),
                 labels: vec![],
@@ -1834,6 +1839,49 @@ mod checks {
         assert_eq!(store.session_user(&[3; 32], T0 + 100).await.unwrap(), Some(alice));
         assert_eq!(store.purge_sessions(T0 + 1000).await.unwrap(), 1);
         assert_eq!(store.session_user(&[3; 32], T0).await.unwrap(), None);
+    }
+
+    pub async fn oidc_sign_ins_are_taken_once_and_oidc_sessions_expire(store: &dyn Store) {
+        let login = |expires_at| OidcLogin {
+            nonce: "n".into(),
+            code_verifier: "v".repeat(43).into(),
+            redirect_uri: "https://ds.example/dashboard/oidc/callback".into(),
+            created_at: T0,
+            expires_at,
+        };
+        store.create_oidc_login(&[1; 32], &login(T0 + 600)).await.unwrap();
+        store.create_oidc_login(&[2; 32], &login(T0 + 600)).await.unwrap();
+        store.create_oidc_login(&[3; 32], &login(T0 + 10)).await.unwrap();
+        assert_conflict(store.create_oidc_login(&[1; 32], &login(T0 + 600)).await);
+        assert_eq!(store.take_oidc_login(&[1; 32], T0 + 1).await.unwrap(), Some(login(T0 + 600)));
+        assert_eq!(store.take_oidc_login(&[1; 32], T0 + 1).await.unwrap(), None, "taken once");
+        assert_eq!(store.take_oidc_login(&[3; 32], T0 + 10).await.unwrap(), None, "expired");
+        assert_eq!(store.take_oidc_login(&[9; 32], T0).await.unwrap(), None);
+
+        let session = OidcSession {
+            subject: "sub-1".into(),
+            username: Some("alice".into()),
+            role: Role::OrganisationAdmin,
+            organisation_id: Some("org-1".into()),
+            created_at: T0,
+            expires_at: T0 + 100,
+        };
+        store.create_oidc_session(&[5; 32], &session).await.unwrap();
+        store
+            .create_oidc_session(
+                &[6; 32],
+                &OidcSession { username: None, expires_at: T0 + 300, ..session.clone() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.oidc_session(&[5; 32], T0 + 99).await.unwrap(), Some(session.clone()));
+        assert_eq!(store.oidc_session(&[5; 32], T0 + 100).await.unwrap(), None, "at expiry");
+        assert_eq!(store.session_user(&[5; 32], T0).await.unwrap(), None, "not a local session");
+        store.delete_session(&[6; 32]).await.unwrap();
+        assert_eq!(store.oidc_session(&[6; 32], T0).await.unwrap(), None);
+        // The expired session and the sign-in never taken (taking removes, even when expired).
+        assert_eq!(store.purge_sessions(T0 + 1000).await.unwrap(), 2);
+        assert_eq!(store.take_oidc_login(&[2; 32], T0).await.unwrap(), None, "purged");
     }
 
     pub async fn user_delete_ends_sessions(store: &dyn Store) {

@@ -175,7 +175,12 @@ async fn only_platform_admins_manage_keystores() {
 fn request(held: Option<&str>) -> SyncRequest {
     SyncRequest {
         state: DeviceState::Running,
-        platform: Platform { os: "windows".into(), arch: "x86_64".into(), version: "3.1.0".into() },
+        platform: Platform {
+            os: "windows".into(),
+            arch: "x86_64".into(),
+            version: "3.1.0".into(),
+            os_version: None,
+        },
         labels: vec![],
         user_agents: vec![],
         modules: vec![],

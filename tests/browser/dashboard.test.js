@@ -216,11 +216,22 @@ describe('the DS dashboard', () => {
     assert.deepEqual(await table('devices-by-browser'), { 'Chrome 131': [10], 'Firefox 133': [10] });
     assert.deepEqual(await drawn('devices-by-browser'), { 'Chrome 131': [10], 'Firefox 133': [10] });
     assert.deepEqual(await table('devices-by-state'), { running: [DEVICES] });
+    // ds-devices: Linux devices report Debian (even) or Ubuntu (odd), Windows ones their build,
+    // macOS ones nothing (as an older connector).
+    const byOsVersion = {
+      'Debian GNU/Linux 12 (bookworm)': [4], 'Ubuntu 24.04.1 LTS': [3], 'Windows 10.0.22631': [7], unknown: [6],
+    };
+    assert.deepEqual(await table('devices-by-os-version'), byOsVersion);
+    assert.deepEqual(await drawn('devices-by-os-version'), byOsVersion);
     assert.equal(await page.locator('#device-table tbody tr').count(), DEVICES);
     await page.getByLabel('Operating system', { exact: true }).selectOption('macos');
     await submit('Apply');
     assert.equal(await value('#devices-total'), 6);
     assert.equal(await page.locator('#device-table tbody tr').count(), 6);
+    assert.deepEqual(await table('devices-by-os-version'), { unknown: [6] });
+    await open('/dashboard/devices?os_version=Ubuntu+24.04.1+LTS', 'devices-ubuntu');
+    assert.equal(await value('#devices-total'), 3);
+    assert.deepEqual(await table('devices-by-os'), { linux: [3] });
 
     await open('/dashboard/transactions', 'transactions');
     assert.equal(await value('#transactions-total'), TOTAL);

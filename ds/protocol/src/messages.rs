@@ -39,6 +39,11 @@ pub struct Platform {
     pub arch: String,
     /// The connector's semver.
     pub version: String,
+    /// The operating system's release as the connector reads it (`Debian GNU/Linux 12
+    /// (bookworm)`, `Windows 10.0.22631`, `macOS 14.5`); absent from connectors that do not
+    /// report it, which a DS shows as unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
 }
 
 /// Registration, step 1 answer: a short-lived, single-use token for `POST /v3_5/devices`,
@@ -303,5 +308,17 @@ mod tests {
         let digests: Digests = serde_json::from_str(r#"{"config":"a"}"#).expect("old digests");
         assert_eq!(digests.tls, None);
         assert!(!serde_json::to_string(&digests).expect("json").contains("tls"));
+    }
+
+    #[test]
+    fn a_platform_without_os_version_reads_as_before() {
+        let old = r#"{"os":"linux","arch":"x86_64","version":"3.6.1"}"#;
+        let platform: Platform = serde_json::from_str(old).expect("an old connector's platform");
+        assert_eq!(platform.os_version, None);
+        assert_eq!(serde_json::to_string(&platform).expect("json"), old);
+        let new =
+            Platform { os_version: Some("Debian GNU/Linux 12 (bookworm)".into()), ..platform };
+        let json = serde_json::to_string(&new).expect("json");
+        assert_eq!(serde_json::from_str::<Platform>(&json).expect("reads back"), new);
     }
 }

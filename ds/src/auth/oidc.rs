@@ -6,6 +6,9 @@
 //! and reads the operator's role and organisation from configurable claims. This module owns
 //! token checks and the key cache only: what each role may do, sessions and the store are
 //! decided elsewhere. Tokens are never logged, whole or in part.
+//!
+//! The dashboard's browser sign-in (authorization code with PKCE) is in [`signin`]; its ID
+//! tokens are checked here too ([`OidcVerifier::verify_id_token`]).
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use serde_json::{Map, Value};
 use crate::clock::SharedClock;
 
 mod jwks;
+pub mod signin;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +78,38 @@ pub struct OidcConfig {
     pub organisation_admin_role: String,
     /// The role name that makes a read-only analyst.
     pub analyst_role: String,
+    /// The dashboard's client id at the issuer. When set, the dashboard's login page offers
+    /// "Sign in with ..." (authorization code flow with PKCE, see [`signin`]); the ID token's
+    /// `aud` must contain it.
+    pub client_id: Option<String>,
+    /// The client's secret, for a confidential client (sent as `client_secret` in the token
+    /// request); none for a public client. Also read from `T1C_DS_OIDC_CLIENT_SECRET`, and
+    /// hidden by `t1c-ds config show`.
+    pub client_secret: Option<ClientSecret>,
+    /// Where the browser is sent to sign in; when absent, the discovery document's
+    /// `authorization_endpoint`.
+    pub authorization_url: Option<String>,
+    /// Where the code is exchanged; when absent, the discovery document's `token_endpoint`.
+    pub token_url: Option<String>,
+    /// The redirect URI registered at the issuer for the dashboard:
+    /// `https://<the DS's host>/dashboard/oidc/callback`. When absent it is made from the
+    /// request's `Host`, which fits a DS reached under one name.
+    pub redirect_url: Option<String>,
+    /// The scopes asked for, space-separated; `openid` is required.
+    pub scopes: String,
+    /// The issuer's name on the sign-in button; the issuer URL's host when absent.
+    pub display_name: Option<String>,
+}
+
+/// A client secret: compared and serialized as the text, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct ClientSecret(pub String);
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
 }
 
 impl Default for OidcConfig {
@@ -87,6 +123,13 @@ impl Default for OidcConfig {
             platform_admin_role: "t1c-platform-admin".into(),
             organisation_admin_role: "t1c-organisation-admin".into(),
             analyst_role: "t1c-analyst".into(),
+            client_id: None,
+            client_secret: None,
+            authorization_url: None,
+            token_url: None,
+            redirect_url: None,
+            scopes: "openid profile".into(),
+            display_name: None,
         }
     }
 }
@@ -97,6 +140,11 @@ impl OidcConfig {
     /// not refuses every token with [`OidcError::Unavailable`].
     pub fn is_configured(&self) -> bool {
         !self.issuer.is_empty() && !self.audience.is_empty()
+    }
+
+    /// Whether the dashboard offers sign-in at the issuer: configured, with a client id.
+    pub fn offers_sign_in(&self) -> bool {
+        self.is_configured() && self.client_id.as_deref().is_some_and(|id| !id.is_empty())
     }
 }
 
@@ -200,9 +248,50 @@ impl OidcVerifier {
         let header = TokenHeader::parse(token)?;
         let key = self.keys.key(&header.kid).await?;
         key.check_algorithm(header.alg)?;
-        let claims = self.check_signature(token, &key, header.alg)?;
+        let claims = self.check_signature(token, &key, header.alg, &self.config.audience)?;
         check_times(&claims, self.clock.now())?;
         self.identity(&claims)
+    }
+
+    /// Verifies an ID token from the dashboard's sign-in and returns its `sub`.
+    ///
+    /// The same key, algorithm, issuer and time checks as [`verify`](Self::verify), but `aud`
+    /// must contain `client_id` (and when it names several audiences, `azp` must be
+    /// `client_id`), and `nonce` must be the one the sign-in sent. Roles are not read here.
+    ///
+    /// # Errors
+    ///
+    /// [`OidcError`] says which check failed.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<String, OidcError> {
+        if !self.config.is_configured() {
+            return Err(OidcError::Unavailable(
+                "OIDC issuer and audience are not configured".into(),
+            ));
+        }
+        let header = TokenHeader::parse(token)?;
+        let key = self.keys.key(&header.kid).await?;
+        key.check_algorithm(header.alg)?;
+        let claims = self.check_signature(token, &key, header.alg, client_id)?;
+        check_times(&claims, self.clock.now())?;
+        if let Some(Value::Array(audiences)) = claims.get("aud")
+            && audiences.len() > 1
+            && claims.get("azp").and_then(Value::as_str) != Some(client_id)
+        {
+            return Err(OidcError::Rejected("azp is not the client".into()));
+        }
+        let sent = claims.get("nonce").and_then(Value::as_str).unwrap_or_default();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), nonce.as_bytes())) {
+            return Err(OidcError::Rejected("wrong nonce".into()));
+        }
+        match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => Ok(sub.clone()),
+            _ => Err(OidcError::Rejected("missing claim sub".into())),
+        }
     }
 
     /// Signature, issuer and audience, by jsonwebtoken; its own time checks are off because
@@ -212,6 +301,7 @@ impl OidcVerifier {
         token: &str,
         key: &VerifyingKey,
         alg: Algorithm,
+        audience: &str,
     ) -> Result<Map<String, Value>, OidcError> {
         let mut validation = Validation::new(alg);
         validation.validate_exp = false;
@@ -219,7 +309,7 @@ impl OidcVerifier {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["iss", "aud"]);
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_audience(&[audience]);
         jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding(), &validation)
             .map(|data| data.claims)
             .map_err(|e| rejection(e.kind()))

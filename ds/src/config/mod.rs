@@ -253,6 +253,15 @@ impl Config {
         if let Some(issuer) = var("T1C_DS_TOKEN_ISSUER") {
             self.tokens.issuer = issuer;
         }
+        if let Some(secret) = var("T1C_DS_OIDC_CLIENT_SECRET") {
+            let Some(oidc) = self.oidc.as_mut() else {
+                return Err(ConfigError::Env {
+                    name: "T1C_DS_OIDC_CLIENT_SECRET",
+                    message: "set, but the configuration has no [oidc] section".into(),
+                });
+            };
+            oidc.client_secret = Some(crate::auth::oidc::ClientSecret(secret));
+        }
         Ok(())
     }
 
@@ -330,6 +339,9 @@ impl Config {
         shown.data_dir = Some(self.data_dir());
         shown.database.url = Some(hide_password(&self.database_url()));
         shown.installers.dir = Some(self.installers_dir());
+        if let Some(secret) = shown.oidc.as_mut().and_then(|oidc| oidc.client_secret.as_mut()) {
+            secret.0 = "***".into();
+        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show: {e}"))
     }
 }
@@ -394,6 +406,28 @@ mod tests {
         assert!(!config.show().contains("pw"));
         let bad = config.apply_env(|name| (name == "T1C_DS_PLAIN_HTTP").then(|| "maybe".into()));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_oidc_client_secret_comes_from_the_environment_and_is_never_shown() {
+        let mut config = Config::parse(
+            "[oidc]\nissuer = \"https://idp/realms/t1c\"\naudience = \"t1c-ds\"\nclient_id = \"dashboard\"\nclient_secret = \"from-file\"\n",
+        )
+        .expect("parses");
+        assert!(!config.show().contains("from-file"), "{}", config.show());
+        config
+            .apply_env(|name| (name == "T1C_DS_OIDC_CLIENT_SECRET").then(|| "from-env".into()))
+            .expect("applies");
+        let oidc = config.oidc.as_ref().expect("oidc");
+        assert_eq!(oidc.client_secret.as_ref().map(|s| s.0.as_str()), Some("from-env"));
+        assert!(!format!("{oidc:?}").contains("from-env"));
+        assert!(!config.show().contains("from-env"));
+        assert!(config.show().contains("client_id = \"dashboard\""));
+        let mut bare = Config::default();
+        assert!(
+            bare.apply_env(|name| (name == "T1C_DS_OIDC_CLIENT_SECRET").then(|| "x".into()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Devices: registered connectors counted by operating system, architecture, connector
-//! version, state and browser (one chart each), and a filterable, paged table. Devices are not
+//! Devices: registered connectors counted by operating system, OS version, architecture,
+//! connector version, state and browser (one chart each), and a filterable, paged table. Devices are not
 //! bound to an organisation, so, as in the operators' API, only operators bound to none see
 //! them.
 
@@ -13,7 +13,7 @@ use super::page::{self, ChartData, ChartKind, Notice, Section};
 use super::session::Viewer;
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::store::{DeviceDimension, DeviceFilter, Paging};
+use crate::store::{DeviceDimension, DeviceFilter, Paging, UNKNOWN_OS_VERSION};
 
 /// Devices per table page.
 const PAGE: u32 = 50;
@@ -24,6 +24,7 @@ pub struct DevicesQuery {
     /// `day`, `week`, `month` (default) or `all`.
     seen: Option<String>,
     os: Option<String>,
+    os_version: Option<String>,
     arch: Option<String>,
     version: Option<String>,
     state: Option<String>,
@@ -55,6 +56,7 @@ pub async fn page(
     let filter = DeviceFilter {
         seen_since,
         os: given(&query.os),
+        os_version: given(&query.os_version),
         arch: given(&query.arch),
         version: given(&query.version),
         state: given(&query.state),
@@ -101,6 +103,7 @@ pub async fn page(
     let kept = page::query_string(&[
         ("seen", Some(seen)),
         ("os", filter.os.as_deref()),
+        ("os_version", filter.os_version.as_deref()),
         ("arch", filter.arch.as_deref()),
         ("version", filter.version.as_deref()),
         ("state", filter.state.as_deref()),
@@ -110,6 +113,7 @@ pub async fn page(
         form.filters method="get" action="/dashboard/devices" aria-label="Filter devices" {
             div { (page::select("seen", "Seen in", &windows, Some(seen))) }
             div { (page::select("os", "Operating system", &options(DeviceDimension::Os), filter.os.as_deref())) }
+            div { (page::select("os_version", "OS version", &options(DeviceDimension::OsVersion), filter.os_version.as_deref())) }
             div { (page::select("arch", "Architecture", &options(DeviceDimension::Arch), filter.arch.as_deref())) }
             div { (page::select("version", "Connector version", &options(DeviceDimension::Version), filter.version.as_deref())) }
             div { (page::select("state", "State", &options(DeviceDimension::State), filter.state.as_deref())) }
@@ -119,6 +123,7 @@ pub async fn page(
         p #devices-total data-value=(listed.total) { (page::number(i64::try_from(listed.total).unwrap_or(i64::MAX))) " connectors match." }
         div.grid {
             (page::chart("devices-by-os", "By operating system", ChartKind::Doughnut, &chart(DeviceDimension::Os)))
+            (page::chart("devices-by-os-version", "By OS version", ChartKind::Bar, &chart(DeviceDimension::OsVersion)))
             (page::chart("devices-by-arch", "By architecture", ChartKind::Doughnut, &chart(DeviceDimension::Arch)))
             (page::chart("devices-by-version", "By connector version", ChartKind::Bar, &chart(DeviceDimension::Version)))
             (page::chart("devices-by-state", "By state", ChartKind::Doughnut, &chart(DeviceDimension::State)))
@@ -134,6 +139,7 @@ pub async fn page(
                 table #device-table {
                     thead { tr {
                         th scope="col" { "Device" } th scope="col" { "Version" } th scope="col" { "OS" }
+                        th scope="col" { "OS version" }
                         th scope="col" { "Architecture" } th scope="col" { "State" } th scope="col" { "Browsers" }
                         th scope="col" { "Labels" } th scope="col" { "Last sync" }
                     } }
@@ -141,7 +147,9 @@ pub async fn page(
                         @for device in &listed.items {
                             tr {
                                 th scope="row" { code { (device.id.chars().take(12).collect::<String>()) } }
-                                td { (device.version) } td { (device.os) } td { (device.arch) } td { (device.state) }
+                                td { (device.version) } td { (device.os) }
+                                td { (device.os_version.as_deref().unwrap_or(UNKNOWN_OS_VERSION)) }
+                                td { (device.arch) } td { (device.state) }
                                 td { (device.browsers.join(", ")) } td { (device.labels.join(", ")) }
                                 td { (page::moment(device.last_seen)) }
                             }
@@ -158,6 +166,7 @@ pub async fn page(
 fn title(by: DeviceDimension) -> &'static str {
     match by {
         DeviceDimension::Os => "Operating system",
+        DeviceDimension::OsVersion => "OS version",
         DeviceDimension::Arch => "Architecture",
         DeviceDimension::Version => "Connector version",
         DeviceDimension::State => "State",

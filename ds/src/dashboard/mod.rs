@@ -11,12 +11,14 @@
 //! the session, so a role sees and changes exactly what the JSON API would let it. Sessions are
 //! the API's sessions, held in an `HttpOnly`, `Secure`, `SameSite=Strict` cookie; every change
 //! carries the session's synchronizer token and must come from the dashboard's own origin
-//! ([`session`]). Pages are sent with a Content-Security-Policy that allows scripts from the DS
+//! ([`session`]). Operators of the configured OIDC issuer sign in there ([`oidc`]: authorization
+//! code with PKCE) and get the same cookie. Pages are sent with a Content-Security-Policy that allows scripts from the DS
 //! only.
 
 pub mod assets;
 pub mod devices;
 pub mod manage;
+pub mod oidc;
 pub mod overview;
 pub mod page;
 pub mod session;
@@ -48,6 +50,8 @@ pub fn router(max_body_bytes: usize, request_timeout: Duration) -> Router<AppSta
         .route("/dashboard/", get(overview::page))
         .route("/dashboard/login", get(session::login_form).post(session::login))
         .route("/dashboard/logout", post(session::logout))
+        .route("/dashboard/oidc/login", get(oidc::start))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/dashboard/assets/{file}", get(assets::serve))
         .route("/dashboard/devices", get(devices::page))
         .route("/dashboard/transactions", get(transactions::page))

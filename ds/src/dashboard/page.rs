@@ -79,7 +79,7 @@ pub fn render(
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -120,10 +120,13 @@ pub fn render(
     Html(markup.into_string())
 }
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, refresh_to: Option<&str>) -> Markup {
     html! {
         head {
             meta charset="utf-8";
+            @if let Some(href) = refresh_to {
+                meta http-equiv="refresh" content={ "0; url=" (href) };
+            }
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · T1C DS" }
             link rel="stylesheet" href=(assets::url(Asset::Style));
@@ -135,10 +138,26 @@ fn head(title: &str) -> Markup {
 
 /// A page without navigation (sign-in, errors before a session).
 pub fn bare(title: &str, body: Markup) -> Html<String> {
+    bare_page(title, None, body)
+}
+
+/// A page that sends the browser on to `href` (a path of this dashboard) at once, with a link
+/// for browsers that do not follow. Unlike a redirect, the next request is started by a page of
+/// this site, so it carries the `SameSite=Strict` session cookie even when this page was
+/// reached from another site (the OIDC issuer).
+pub fn continue_to(title: &str, href: &str) -> Html<String> {
+    let body = html! {
+        h1 { (title) }
+        p { a href=(href) { "Continue to the dashboard" } }
+    };
+    bare_page(title, Some(href), body)
+}
+
+fn bare_page(title: &str, refresh_to: Option<&str>, body: Markup) -> Html<String> {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, refresh_to))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top { p.brand { "T1C Distribution Service" } }
@@ -151,10 +170,20 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
 
 /// A short page saying what happened, with `status`.
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    message_with_link(status, title, text, ("/dashboard/", "Back to the dashboard"))
+}
+
+/// [`message`] whose link is `(href, text)`.
+pub fn message_with_link(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    (href, link): (&str, &str),
+) -> Response {
     let body = html! {
         h1 { (title) }
         p { (text) }
-        p { a href="/dashboard/" { "Back to the dashboard" } }
+        p { a href=(href) { (link) } }
     };
     (status, bare(title, body)).into_response()
 }

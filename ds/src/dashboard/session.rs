@@ -67,13 +67,18 @@ fn csrf_of(token: &str) -> String {
 
 /// The session token in the request's cookies.
 fn session_token(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+    cookie_value(headers, COOKIE)
+}
+
+/// The value of cookie `name` in the request, when present, not empty and at most 128 bytes.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| Zeroizing::new(value.trim().to_owned()))
         .filter(|value| !value.is_empty() && value.len() <= 128)
 }
@@ -202,7 +207,8 @@ pub fn refusal() -> Response {
     refused()
 }
 
-fn cookie(value: &str, max_age: i64) -> HeaderValue {
+/// The session cookie holding `value` for `max_age` seconds (`""` and 0 clear it).
+pub(super) fn cookie(value: &str, max_age: i64) -> HeaderValue {
     let text =
         format!("{COOKIE}={value}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
@@ -213,8 +219,10 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
     login_page(&state, StatusCode::OK, None)
 }
 
-fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
-    let _ = state;
+/// The login page: the local account's form and, when the OIDC issuer is configured for the
+/// dashboard, the button that signs in there.
+pub(super) fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
+    let issuer = state.auth.sign_in().map(|sign_in| sign_in.display_name());
     let body = html! {
         section.login aria-labelledby="login-title" {
             h1 #login-title { "Sign in" }
@@ -231,6 +239,10 @@ fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Resp
                     input #password name="password" type="password" autocomplete="current-password" required;
                 }
                 p { button type="submit" { "Sign in" } }
+            }
+            @if let Some(issuer) = issuer {
+                p.or { "or" }
+                p { a.button href="/dashboard/oidc/login" { "Sign in with " (issuer) } }
             }
         }
     };
@@ -292,7 +304,8 @@ pub async fn login(
     }
 }
 
-fn too_many(wait: u64) -> Response {
+/// The answer once the client address has used its sign-in budget.
+pub(super) fn too_many(wait: u64) -> Response {
     let mut response = page::message(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",

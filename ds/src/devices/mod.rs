@@ -231,6 +231,7 @@ impl DeviceService {
             installed_with: version,
             version: request.platform.version.clone(),
             os: request.platform.os.clone(),
+            os_version: os_version(&request.platform),
             arch: request.platform.arch.clone(),
             state: "running".into(),
             labels: vec![],
@@ -617,6 +618,19 @@ fn check_platform(platform: &t1c_ds_protocol::messages::Platform) -> Result<(), 
     Ok(())
 }
 
+/// The OS release a platform reports, kept when it is 1 to 64 characters without control
+/// characters (and not the word the dashboard shows for none); otherwise none, as from a
+/// connector that does not report it: the release only describes the device, so an odd one does
+/// not refuse the message.
+fn os_version(platform: &t1c_ds_protocol::messages::Platform) -> Option<String> {
+    let text = platform.os_version.as_deref()?.trim();
+    let usable = !text.is_empty()
+        && text.chars().count() <= 64
+        && !text.chars().any(char::is_control)
+        && !text.eq_ignore_ascii_case(crate::store::UNKNOWN_OS_VERSION);
+    usable.then(|| text.to_owned())
+}
+
 /// The installer platform of a connector's (os, arch).
 pub fn installer_platform(os: &str, arch: &str) -> Option<Os> {
     let arm = arch.starts_with("aarch64") || arch.starts_with("arm");
@@ -665,6 +679,7 @@ fn report(device: &Device, request: &SyncRequest, now: i64) -> DeviceReport {
     DeviceReport {
         version: request.platform.version.clone(),
         os: request.platform.os.clone(),
+        os_version: os_version(&request.platform),
         arch: request.platform.arch.clone(),
         state: match request.state {
             DeviceState::Running => "running".into(),

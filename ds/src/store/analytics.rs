@@ -12,6 +12,8 @@ pub struct DeviceFilter {
     pub seen_since: i64,
     /// Only this operating system.
     pub os: Option<String>,
+    /// Only this OS release ([`UNKNOWN_OS_VERSION`]: devices that report none).
+    pub os_version: Option<String>,
     /// Only this architecture.
     pub arch: Option<String>,
     /// Only this connector version.
@@ -28,6 +30,8 @@ pub struct DeviceFilter {
 pub enum DeviceDimension {
     /// The operating system.
     Os,
+    /// The operating system's release ([`UNKNOWN_OS_VERSION`] for devices that report none).
+    OsVersion,
     /// The architecture.
     Arch,
     /// The connector version.
@@ -40,14 +44,18 @@ pub enum DeviceDimension {
 
 impl DeviceDimension {
     /// Every dimension, in the order the dashboard shows them.
-    pub const ALL: [DeviceDimension; 5] = [
+    pub const ALL: [DeviceDimension; 6] = [
         DeviceDimension::Os,
+        DeviceDimension::OsVersion,
         DeviceDimension::Arch,
         DeviceDimension::Version,
         DeviceDimension::State,
         DeviceDimension::Browser,
     ];
 }
+
+/// The OS release of devices whose connector reports none, in counts and filters.
+pub const UNKNOWN_OS_VERSION: &str = "unknown";
 
 /// How many devices have one value of a dimension.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -45,6 +45,8 @@ pub struct Device {
     pub version: String,
     /// Its operating system.
     pub os: String,
+    /// Its operating system's release, when its connector reports one.
+    pub os_version: Option<String>,
     /// Its architecture.
     pub arch: String,
     /// `running` or `blocked`.
@@ -74,6 +76,8 @@ pub struct DeviceReport {
     pub version: String,
     /// Reported OS.
     pub os: String,
+    /// Reported OS release, if any.
+    pub os_version: Option<String>,
     /// Reported architecture.
     pub arch: String,
     /// `running` or `blocked`.

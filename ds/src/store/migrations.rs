@@ -49,6 +49,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_module_rollouts.sql"),
         include_str!("../../migrations/postgres/0006_module_rollouts.sql"),
     ),
+    (
+        7,
+        "oidc sessions",
+        include_str!("../../migrations/sqlite/0007_oidc_sessions.sql"),
+        include_str!("../../migrations/postgres/0007_oidc_sessions.sql"),
+    ),
+    (
+        8,
+        "device os version",
+        include_str!("../../migrations/sqlite/0008_device_os_version.sql"),
+        include_str!("../../migrations/postgres/0008_device_os_version.sql"),
+    ),
 ];
 
 /// The migrations of one backend, as sqlx's migrator reads them.

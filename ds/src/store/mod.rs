@@ -11,17 +11,20 @@ mod devices;
 mod keystores;
 mod migrations;
 mod month;
+mod oidc;
 mod rollouts;
 mod sql;
 
 pub use analytics::{
-    DeviceCount, DeviceDimension, DeviceFilter, Period, UsageDimension, UsageTotal,
+    DeviceCount, DeviceDimension, DeviceFilter, Period, UNKNOWN_OS_VERSION, UsageDimension,
+    UsageTotal,
 };
 pub use devices::{
     Device, DeviceReport, MonthFilter, MonthRow, ProtocolKeysRecord, UsageFilter, UsageRow,
 };
 pub use keystores::{KeystoreScope, PrivateKeyPem, TlsKeystoreRecord};
 pub use month::{Month, NotAMonth};
+pub use oidc::{OidcLogin, OidcSession};
 pub use rollouts::{
     BundleRecord, Rollout, RolloutProgress, RolloutReport, RolloutState, RolloutStatus,
 };
@@ -459,10 +462,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token_hash: &[u8; 32],
         now: i64,
     ) -> Result<Option<User>, StoreError>;
-    /// Ends a session.
+    /// Ends a session (a local account's or an OIDC operator's).
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
-    /// Removes sessions expired before `now`; returns how many.
+    /// Removes sessions (both kinds) and OIDC sign-ins expired at `now`; returns how many.
     async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Stores an OIDC sign-in under way, by the SHA-256 of its `state`.
+    async fn create_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        login: &OidcLogin,
+    ) -> Result<(), StoreError>;
+    /// Takes the OIDC sign-in of a `state`: removed whatever its age (a state is used once),
+    /// returned only when it had not expired at `now`. Atomic: two callers never both get it.
+    async fn take_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<OidcLogin>, StoreError>;
+    /// Stores a session opened through the OIDC issuer (by the SHA-256 of its bearer token).
+    async fn create_oidc_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: &OidcSession,
+    ) -> Result<(), StoreError>;
+    /// The live OIDC session of a token hash.
+    async fn oidc_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<OidcSession>, StoreError>;
 
     /// Audit entries, newest first.
     async fn audit_log(

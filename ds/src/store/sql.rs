@@ -271,7 +271,7 @@ fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, signing_key, encryption_key, installed_with, version, os, arch, state, labels, browsers, \
+const DEVICE_COLUMNS: &str = "id, signing_key, encryption_key, installed_with, version, os, os_version, arch, state, labels, browsers, \
      modules, failed_installs, registered_at, last_seen, revoked_at";
 
 fn device(row: &AnyRow) -> Result<Device, StoreError> {
@@ -284,6 +284,7 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
         installed_with: get(row, "installed_with", T)?,
         version: get(row, "version", T)?,
         os: get(row, "os", T)?,
+        os_version: get(row, "os_version", T)?,
         arch: get(row, "arch", T)?,
         state: get(row, "state", T)?,
         labels: get_list(row, "labels", T)?,
@@ -326,7 +327,7 @@ async fn record_sync_on(
 ) -> Result<(), StoreError> {
     let result = sqlx::query(
         "UPDATE devices SET version = $1, os = $2, arch = $3, state = $4, labels = $5, browsers = $6, modules = $7, \
-         failed_installs = $8, last_seen = $9 WHERE id = $10",
+         failed_installs = $8, last_seen = $9, os_version = $11 WHERE id = $10",
     )
     .bind(r.version.clone())
     .bind(r.os.clone())
@@ -338,6 +339,7 @@ async fn record_sync_on(
     .bind(json_text(&r.failed_installs)?)
     .bind(r.seen_at)
     .bind(id.to_owned())
+    .bind(r.os_version.clone())
     .execute(&mut *conn)
     .await
     .map_err(database)?;
@@ -1036,21 +1038,122 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash.to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
+        for table in ["sessions", "oidc_sessions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE token_hash = $1"))
+                .bind(token_hash.to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(database)?;
+        }
         Ok(())
     }
 
     async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
-        Ok(result.rows_affected())
+        let mut purged = 0;
+        for table in ["sessions", "oidc_sessions", "oidc_logins"] {
+            let result = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(database)?;
+            purged += result.rows_affected();
+        }
+        Ok(purged)
+    }
+
+    async fn create_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        login: &OidcLogin,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_logins (state_hash, nonce, code_verifier, redirect_uri, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(state_hash.to_vec())
+        .bind(login.nonce.clone())
+        .bind(login.code_verifier.as_str().to_owned())
+        .bind(login.redirect_uri.clone())
+        .bind(login.created_at)
+        .bind(login.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error("a sign-in with this state"))?;
+        Ok(())
+    }
+
+    async fn take_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<OidcLogin>, StoreError> {
+        const T: &str = "oidc_logins";
+        let row = sqlx::query(
+            "DELETE FROM oidc_logins WHERE state_hash = $1 \
+             RETURNING nonce, code_verifier, redirect_uri, created_at, expires_at",
+        )
+        .bind(state_hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database)?;
+        let Some(row) = row else { return Ok(None) };
+        let login = OidcLogin {
+            nonce: get(&row, "nonce", T)?,
+            code_verifier: zeroize::Zeroizing::new(get(&row, "code_verifier", T)?),
+            redirect_uri: get(&row, "redirect_uri", T)?,
+            created_at: get(&row, "created_at", T)?,
+            expires_at: get(&row, "expires_at", T)?,
+        };
+        Ok((login.expires_at > now).then_some(login))
+    }
+
+    async fn create_oidc_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: &OidcSession,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_sessions (token_hash, subject, username, role, organisation_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(session.subject.clone())
+        .bind(session.username.clone())
+        .bind(session.role.as_str())
+        .bind(session.organisation_id.clone())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error("session"))?;
+        Ok(())
+    }
+
+    async fn oidc_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<OidcSession>, StoreError> {
+        const T: &str = "oidc_sessions";
+        let row = sqlx::query(
+            "SELECT subject, username, role, organisation_id, created_at, expires_at \
+             FROM oidc_sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash.to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database)?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = get(&row, "role", T)?;
+        Ok(Some(OidcSession {
+            subject: get(&row, "subject", T)?,
+            username: get(&row, "username", T)?,
+            role: role.parse().map_err(|_| StoreError::Corrupt(T))?,
+            organisation_id: get(&row, "organisation_id", T)?,
+            created_at: get(&row, "created_at", T)?,
+            expires_at: get(&row, "expires_at", T)?,
+        }))
     }
 
     async fn audit_log(
@@ -1242,8 +1345,8 @@ impl Store for SqlStore {
     async fn create_device(&self, d: &Device) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO devices (id, signing_key, encryption_key, installed_with, version, os, arch, state, labels, browsers, \
-             modules, failed_installs, registered_at, last_seen, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)",
+             modules, failed_installs, registered_at, last_seen, revoked_at, os_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, $15)",
         )
         .bind(d.id.clone())
         .bind(d.signing_key.clone())
@@ -1259,6 +1362,7 @@ impl Store for SqlStore {
         .bind(json_text(&d.failed_installs)?)
         .bind(d.registered_at)
         .bind(d.last_seen)
+        .bind(d.os_version.clone())
         .execute(&self.pool)
         .await
         .map_err(write_error("a device with this id"))?;
@@ -1958,8 +2062,10 @@ impl Store for SqlStore {
         filter: &DeviceFilter,
         by: DeviceDimension,
     ) -> Result<Vec<DeviceCount>, StoreError> {
+        let unknown = format!("COALESCE(os_version, '{UNKNOWN_OS_VERSION}')");
         let column = match by {
             DeviceDimension::Os => "os",
+            DeviceDimension::OsVersion => unknown.as_str(),
             DeviceDimension::Arch => "arch",
             DeviceDimension::Version => "version",
             DeviceDimension::State => "state",
@@ -2072,6 +2178,14 @@ impl Store for SqlStore {
 fn device_conditions(filter: &DeviceFilter) -> (String, Vec<String>) {
     let mut clause = String::from(" WHERE revoked_at IS NULL AND last_seen >= $1");
     let mut binds = Vec::new();
+    if let Some(os_version) = &filter.os_version {
+        if os_version == UNKNOWN_OS_VERSION {
+            clause.push_str(" AND os_version IS NULL");
+        } else {
+            binds.push(os_version.clone());
+            clause.push_str(&format!(" AND os_version = ${}", binds.len() + 1));
+        }
+    }
     for (column, value) in [
         ("os", &filter.os),
         ("arch", &filter.arch),

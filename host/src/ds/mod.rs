@@ -11,6 +11,7 @@
 //!   browsers seen since the last sync.
 //! - `sync`: the loop and the application of each section.
 //! - `notify`: desktop notifications (a newer version, a required upgrade).
+//! - `os_release`: the operating system's release, reported with the platform.
 //!
 //! The protocol itself (sealing, opening, assignments) is `t1c_ds_protocol::device`.
 
@@ -18,6 +19,7 @@ mod client;
 mod identity;
 mod link;
 mod notify;
+mod os_release;
 mod sync;
 
 pub use client::DsError;

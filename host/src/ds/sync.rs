@@ -133,6 +133,7 @@ impl DsSync {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            os_version: super::os_release::os_version(),
         };
         let sync = Self {
             config,

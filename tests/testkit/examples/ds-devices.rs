@@ -2,7 +2,9 @@
 //! `ds-devices --url URL --ca CA.pem --key INSTALLATION_KEY --count N --label NAME --version V`.
 //!
 //! Device `i` (0-based) registers as version `V` on `linux`, `windows` or `macos` (`i % 3`),
-//! reports a Chrome (even `i`) or Firefox (odd `i`) User-Agent and the label, and syncs once
+//! with the OS version `Debian GNU/Linux 12 (bookworm)` (Linux, even `i`), `Ubuntu 24.04.1 LTS`
+//! (Linux, odd `i`), `Windows 10.0.22631` (Windows) or none, as an older connector (macOS; the
+//! DS shows `unknown`), reports a Chrome (even `i`) or Firefox (odd `i`) User-Agent and the label, and syncs once
 //! with today's counter for that label, module `beid`, use case `identity_read`: `i + 1`. So N
 //! devices count N(N+1)/2 in all. Prints `{"devices": N, "total": N(N+1)/2}`.
 
@@ -17,6 +19,16 @@ fn argument(name: &str) -> String {
     let mut args = std::env::args().skip_while(|a| a != name);
     args.next();
     args.next().unwrap_or_else(|| panic!("{name} is required"))
+}
+
+/// The OS version device `i` reports (see the module's documentation).
+fn os_version(i: u64) -> Option<String> {
+    match (i % 3, i % 2) {
+        (0, 0) => Some("Debian GNU/Linux 12 (bookworm)".into()),
+        (0, _) => Some("Ubuntu 24.04.1 LTS".into()),
+        (1, _) => Some("Windows 10.0.22631".into()),
+        _ => None,
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -38,6 +50,7 @@ async fn main() {
             os: ["linux", "windows", "macos"][(i % 3) as usize].into(),
             arch: "x86_64".into(),
             version: version.clone(),
+            os_version: os_version(i),
         };
         let device = TestDevice::register(&client, &url, &key, platform.clone())
             .await

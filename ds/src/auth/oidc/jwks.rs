@@ -21,7 +21,7 @@ use super::{
 use crate::clock::SharedClock;
 
 /// Per-request timeout of the discovery and JWKS fetches.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest discovery document or JWKS read, in bytes.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
@@ -241,28 +241,44 @@ impl KeyCache {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, String> {
-        let mut response = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(FETCH_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| format!("cannot fetch {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{url} answered {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|e| format!("cannot read {url}: {e}"))?
-        {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("{url} sent more than {MAX_DOCUMENT_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("{url} sent an unreadable document: {e}"))
+        get_json(&self.http, url).await
     }
+}
+
+/// GETs the JSON document at `url` (at most [`MAX_DOCUMENT_BYTES`], within [`FETCH_TIMEOUT`]);
+/// the error names the URL and the cause.
+pub(super) async fn get_json<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
+    let response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .timeout(FETCH_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    read_json(response, url).await
+}
+
+/// Reads a JSON answer's body, at most [`MAX_DOCUMENT_BYTES`]; `what` names it in errors.
+pub(super) async fn read_json<T: DeserializeOwned>(
+    mut response: reqwest::Response,
+    what: &str,
+) -> Result<T, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| format!("cannot read {what}: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("{what} sent more than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{what} sent an unreadable document: {e}"))
 }
 
 fn unavailable(error: RefreshError) -> OidcError {

@@ -613,3 +613,38 @@ fn the_config_reads_from_toml_with_keycloak_defaults() {
     assert!(config.is_configured());
     assert!(toml::from_str::<OidcConfig>("isuer = \"x\"").is_err(), "unknown fields are refused");
 }
+
+#[tokio::test]
+async fn an_id_token_must_be_for_the_client_and_carry_the_nonce() {
+    let (clock, key, issuer, verifier) = setup().await;
+    let id_token = |changes: Value| {
+        let mut claims = json!({
+            "iss": issuer.url(), "aud": "dashboard", "sub": "f81d4fae", "nonce": "n-1",
+            "iat": START, "exp": START + 300,
+        });
+        for (name, value) in changes.as_object().expect("object") {
+            claims[name] = value.clone();
+        }
+        key.sign(&claims)
+    };
+    let check = |token: String| {
+        let verifier = &verifier;
+        async move { verifier.verify_id_token(&token, "dashboard", "n-1").await }
+    };
+    assert_eq!(check(id_token(json!({}))).await, Ok("f81d4fae".into()));
+    let refused = |reason: &str| Err::<String, _>(OidcError::Rejected(reason.into()));
+    assert_eq!(check(id_token(json!({"nonce": "n-2"}))).await, refused("wrong nonce"));
+    assert_eq!(check(id_token(json!({"nonce": null}))).await, refused("wrong nonce"));
+    assert_eq!(check(id_token(json!({"aud": AUDIENCE}))).await, refused("wrong audience"));
+    assert_eq!(
+        check(id_token(json!({"aud": ["dashboard", "other"]}))).await,
+        refused("azp is not the client")
+    );
+    assert_eq!(
+        check(id_token(json!({"aud": ["dashboard", "other"], "azp": "dashboard"}))).await,
+        Ok("f81d4fae".into())
+    );
+    assert_eq!(check(id_token(json!({"iss": "https://elsewhere"}))).await, refused("wrong issuer"));
+    clock.advance(300 + LEEWAY_SECS + 1);
+    assert_eq!(check(id_token(json!({}))).await, refused("expired"));
+}

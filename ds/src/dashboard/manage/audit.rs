@@ -5,13 +5,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
-use super::{Area, PageQuery, caller, frame};
+use super::{Area, PAGE, PageQuery, caller, frame};
 use crate::api::AppState;
-use crate::api::operators::{ListQuery, audit as api};
+use crate::api::operators::audit as api;
 use crate::dashboard::page;
 use crate::dashboard::session::Viewer;
-
-const PAGE: u32 = 50;
 
 /// `GET /dashboard/manage/audit` (`q` searches the action)
 pub async fn list(
@@ -19,14 +17,9 @@ pub async fn list(
     viewer: Viewer,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let offset = query.offset.unwrap_or(0);
+    let offset = query.offset();
     let (s, o) = caller(&state, &viewer);
-    let list = ListQuery {
-        offset: Some(offset),
-        limit: Some(PAGE),
-        q: query.q.clone(),
-        organisation: None,
-    };
+    let list = query.list();
     let entries = match api::list(s, o, Query(list)).await {
         Ok(reply) => reply.0.data,
         Err(err) => return page::refused(&err),

@@ -5,13 +5,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use maud::html;
 
-use super::{Area, PageQuery, action, caller, done, frame};
+use super::{Area, PAGE, PageQuery, action, caller, done, frame};
 use crate::api::AppState;
-use crate::api::operators::{ListQuery, bundles as api};
+use crate::api::operators::bundles as api;
 use crate::dashboard::page::{self, Notice};
 use crate::dashboard::session::{self, CSRF_FIELD, Submitted, Viewer};
-
-const PAGE: u32 = 50;
 
 /// `GET /dashboard/manage/bundles`
 pub async fn page(
@@ -29,14 +27,9 @@ async fn render(
     notice: Notice,
     status: StatusCode,
 ) -> Response {
-    let offset = query.offset.unwrap_or(0);
+    let offset = query.offset();
     let (s, o) = caller(state, viewer);
-    let list = ListQuery {
-        offset: Some(offset),
-        limit: Some(PAGE),
-        q: query.q.clone(),
-        organisation: None,
-    };
+    let list = query.list();
     let bundles = match api::list(s, o, Query(list)).await {
         Ok(reply) => reply.0.data,
         Err(err) => return page::refused(&err),

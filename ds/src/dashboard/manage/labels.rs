@@ -6,14 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::{Area, PageQuery, action, caller, done, frame};
+use super::{Area, PAGE, PageQuery, action, caller, create_key_shown_once, done, frame};
 use crate::api::operators::labels::{self as api, LabelChanges, NewKey, NewLabel};
 use crate::api::operators::{ListQuery, organisations as organisation_api};
 use crate::api::{AppState, Json};
 use crate::dashboard::page::{self, Notice};
 use crate::dashboard::session::{Submitted, Viewer};
-
-const PAGE: u32 = 50;
 
 /// Lines of a text area (or commas), trimmed, empty ones dropped.
 fn lines(text: Option<&str>) -> Vec<String> {
@@ -50,13 +48,11 @@ async fn render_list(
     notice: Notice,
     status: StatusCode,
 ) -> Response {
-    let offset = query.offset.unwrap_or(0);
+    let offset = query.offset();
     let (s, o) = caller(state, viewer);
     let list = ListQuery {
-        offset: Some(offset),
-        limit: Some(PAGE),
-        q: query.q.clone(),
         organisation: query.organisation.clone().filter(|o| !o.is_empty()),
+        ..query.list()
     };
     let listed = match api::list(s, o, Query(list)).await {
         Ok(reply) => reply.0.data,
@@ -308,18 +304,6 @@ pub async fn remove(
     }
 }
 
-/// Seconds of an "expires after (days)" field; `None` when empty, an error text when it is not a
-/// number.
-pub fn expiry(submitted: &Submitted) -> Result<Option<i64>, String> {
-    match submitted.field("expires_in_days") {
-        None => Ok(None),
-        Some(days) => days
-            .parse::<i64>()
-            .map(|d| Some(d.saturating_mul(86_400)))
-            .map_err(|_| "the expiry is a whole number of days".to_owned()),
-    }
-}
-
 /// `POST /dashboard/manage/labels/{id}/keys`: a new key, shown once in this answer.
 pub async fn create_key(
     State(state): State<AppState>,
@@ -327,38 +311,19 @@ pub async fn create_key(
     submitted: Submitted,
 ) -> Response {
     let viewer = &submitted.viewer;
-    let expires_in_secs = match expiry(&submitted) {
-        Ok(e) => e,
-        Err(why) => {
-            return render_one(
-                &state,
-                viewer,
-                &id,
-                Notice::Refused(why),
-                StatusCode::BAD_REQUEST,
-                None,
-            )
-            .await;
-        }
-    };
     let (s, o) = caller(&state, viewer);
-    match api::create_key(s, o, Path(id.clone()), Json(NewKey { expires_in_secs })).await {
-        Ok((_, reply)) => {
-            let created = reply.0.data;
-            render_one(
-                &state,
-                viewer,
-                &id,
-                Notice::Done("API key created."),
-                StatusCode::CREATED,
-                Some(&created.api_key),
-            )
-            .await
+    let owner = Path(id.clone());
+    let made =
+        create_key_shown_once(&submitted, "API key created.", |expires_in_secs| async move {
+            let new = Json(NewKey { expires_in_secs });
+            api::create_key(s, o, owner, new).await.map(|(_, reply)| reply.0.data.api_key)
+        })
+        .await;
+    match made {
+        Ok((notice, status, key)) => {
+            render_one(&state, viewer, &id, notice, status, key.as_deref()).await
         }
-        Err(err) if err.status() == StatusCode::NOT_FOUND => page::refused(&err),
-        Err(err) => {
-            render_one(&state, viewer, &id, Notice::refused(&err), err.status(), None).await
-        }
+        Err(refused) => refused,
     }
 }
 

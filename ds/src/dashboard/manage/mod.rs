@@ -25,7 +25,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::page::{self, Notice, Section};
-use super::session::Viewer;
+use super::session::{Submitted, Viewer};
+use crate::api::error::ApiError;
+use crate::api::operators::ListQuery;
 use crate::api::{AppState, Operator};
 
 /// The management routes (bundle uploads are routed by the caller, with their body limit).
@@ -150,10 +152,29 @@ pub struct PageQuery {
     pub organisation: Option<String>,
 }
 
+/// Items per page of a management list.
+pub const PAGE: u32 = 50;
+
 impl PageQuery {
     /// The notice of `?done=`.
     pub fn notice(&self) -> Notice {
         Notice::from_code(self.done.as_deref())
+    }
+
+    /// Items to skip: 0 when not given.
+    pub fn offset(&self) -> u32 {
+        self.offset.unwrap_or(0)
+    }
+
+    /// The operators' API query for this page of a list: [`PAGE`] items from
+    /// [`offset`](Self::offset), with the search text; no organisation filter.
+    pub fn list(&self) -> ListQuery {
+        ListQuery {
+            offset: Some(self.offset()),
+            limit: Some(PAGE),
+            q: self.q.clone(),
+            organisation: None,
+        }
     }
 }
 
@@ -187,6 +208,46 @@ pub fn action(viewer: &Viewer, action: &str, label: &str, confirm: Option<&str>)
             (page::csrf(viewer))
             button type="submit" { (label) }
         }
+    }
+}
+
+/// How the owner's page is rendered after creating a key shown once: the notice, the status
+/// and the new key's text (shown this once).
+pub type KeyPage = (Notice, StatusCode, Option<String>);
+
+/// Creating a key shown once (a label's API key, a version's installation key): the expiry
+/// field read and the key made by `create` (its text, or the API's refusal). `Ok` says how to
+/// render the owner's page: with the key's text and 201, or with the refusal and its status;
+/// `Err` is the whole answer, the refusal page, for an owner that is not found (or not the
+/// caller's to see).
+pub async fn create_key_shown_once<F>(
+    submitted: &Submitted,
+    created: &'static str,
+    create: impl FnOnce(Option<i64>) -> F,
+) -> Result<KeyPage, Response>
+where
+    F: Future<Output = Result<String, ApiError>>,
+{
+    let expires_in_secs = match expiry(submitted) {
+        Ok(expires_in_secs) => expires_in_secs,
+        Err(why) => return Ok((Notice::Refused(why), StatusCode::BAD_REQUEST, None)),
+    };
+    match create(expires_in_secs).await {
+        Ok(key) => Ok((Notice::Done(created), StatusCode::CREATED, Some(key))),
+        Err(err) if err.status() == StatusCode::NOT_FOUND => Err(page::refused(&err)),
+        Err(err) => Ok((Notice::refused(&err), err.status(), None)),
+    }
+}
+
+/// Seconds of an "expires after (days)" field; `None` when empty, an error text when it is not a
+/// number.
+fn expiry(submitted: &Submitted) -> Result<Option<i64>, String> {
+    match submitted.field("expires_in_days") {
+        None => Ok(None),
+        Some(days) => days
+            .parse::<i64>()
+            .map(|d| Some(d.saturating_mul(86_400)))
+            .map_err(|_| "the expiry is a whole number of days".to_owned()),
     }
 }
 

@@ -5,14 +5,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
-use super::{Area, PageQuery, action, caller, done, frame};
+use super::{Area, PAGE, PageQuery, action, caller, done, frame};
 use crate::api::Json;
 use crate::api::operators::organisations::{self as api, OrganisationInput};
 use crate::api::operators::{ListQuery, labels as label_api};
 use crate::dashboard::page::{self, Notice};
 use crate::dashboard::session::{Submitted, Viewer};
-
-const PAGE: u32 = 50;
 
 /// `GET /dashboard/manage/organisations`
 pub async fn list(
@@ -32,14 +30,9 @@ async fn render_list(
     notice: Notice,
     status: StatusCode,
 ) -> Response {
-    let offset = query.offset.unwrap_or(0);
+    let offset = query.offset();
     let (s, o) = caller(state, viewer);
-    let list = ListQuery {
-        offset: Some(offset),
-        limit: Some(PAGE),
-        q: query.q.clone(),
-        organisation: None,
-    };
+    let list = query.list();
     let listed = match api::list(s, o, Query(list)).await {
         Ok(reply) => reply.0.data,
         Err(err) => return page::refused(&err),

@@ -7,8 +7,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use t1c_ds_protocol::platform::Os;
 
-use super::labels::expiry;
-use super::{Area, PageQuery, action, caller, done, frame, yes_no};
+use super::{Area, PageQuery, action, caller, create_key_shown_once, done, frame, yes_no};
 use crate::api::operators::labels::NewKey;
 use crate::api::operators::versions::{self as api, InstallerInput, VersionInput};
 use crate::api::{AppState, Json};
@@ -223,42 +222,22 @@ pub async fn create_key(
     submitted: Submitted,
 ) -> Response {
     let viewer = &submitted.viewer;
-    let expires_in_secs = match expiry(&submitted) {
-        Ok(e) => e,
-        Err(why) => {
-            return render_one(
-                &state,
-                viewer,
-                &id,
-                Notice::Refused(why),
-                StatusCode::BAD_REQUEST,
-                None,
-            )
-            .await;
-        }
-    };
     let (s, o) = caller(&state, viewer);
-    match api::create_key(s, o, Path(id.clone()), Json(NewKey { expires_in_secs })).await {
-        Ok((_, reply)) => {
-            let created = reply.0.data;
-            let mut response = render_one(
-                &state,
-                viewer,
-                &id,
-                Notice::Done("Installation key created."),
-                StatusCode::CREATED,
-                Some(&created.api_key),
-            )
-            .await;
-            response.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            response
+    let owner = Path(id.clone());
+    let made = create_key_shown_once(
+        &submitted,
+        "Installation key created.",
+        |expires_in_secs| async move {
+            let new = Json(NewKey { expires_in_secs });
+            api::create_key(s, o, owner, new).await.map(|(_, reply)| reply.0.data.api_key)
+        },
+    )
+    .await;
+    match made {
+        Ok((notice, status, key)) => {
+            render_one(&state, viewer, &id, notice, status, key.as_deref()).await
         }
-        Err(err) => {
-            render_one(&state, viewer, &id, Notice::refused(&err), err.status(), None).await
-        }
+        Err(refused) => refused,
     }
 }
 
