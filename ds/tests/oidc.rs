@@ -816,3 +816,33 @@ async fn without_a_client_id_the_login_page_offers_no_issuer() {
     ds.stop().await;
     issuer.stop().await;
 }
+
+#[tokio::test]
+async fn starting_sign_ins_counts_against_the_address_budget() {
+    let issuer = Issuer::start().await;
+    let config = OidcConfig {
+        issuer: issuer.url.clone(),
+        audience: AUDIENCE.into(),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(ClientSecret(CLIENT_SECRET.into())),
+        ..OidcConfig::default()
+    };
+    let ds = TestDs::start_with(DsBackend::Sqlite, move |c| {
+        c.oidc = Some(config);
+        c.api_keys.failures_per_address_per_minute = 3;
+    })
+    .await
+    .expect("DS starts");
+    let mut browser = Browser::new(&ds);
+
+    // Each start stores a sign-in until its callback or expiry: no more than the budget.
+    for _ in 0..3 {
+        let started = browser.follow("/dashboard/oidc/login", 0).await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    }
+    let refused = browser.follow("/dashboard/oidc/login", 0).await;
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    ds.stop().await;
+    issuer.stop().await;
+}

@@ -77,11 +77,21 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<Stri
         .then(|| format!("https://{host}{CALLBACK_PATH}"))
 }
 
-/// `GET /dashboard/oidc/login`: starts a sign-in at the issuer.
-pub async fn start(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+/// `GET /dashboard/oidc/login`: starts a sign-in at the issuer. It needs no credentials and
+/// stores a row until the callback takes it or it expires, so every start counts against the
+/// client address's sign-in budget, as a failed sign-in does.
+pub async fn start(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let Some(sign_in) = state.auth.sign_in() else {
         return page::not_found().await;
     };
+    if let Err(wait) = state.failures.hit(&address) {
+        return super::session::too_many(wait);
+    }
     let Some(redirect_uri) = redirect_uri(&state, &headers, &uri) else {
         return page::message(
             StatusCode::BAD_REQUEST,
