@@ -130,8 +130,7 @@ pub enum ConnectorError {
     /// The file exchange mappings cannot be read.
     #[error(transparent)]
     Files(#[from] MappingError),
-    /// The admin socket cannot be served.
-    #[cfg(unix)]
+    /// The admin socket (the named pipe on Windows) cannot be served.
     #[error(transparent)]
     Admin(#[from] api::admin::AdminError),
 }
@@ -202,7 +201,7 @@ impl Connector {
         }
         if let Some((admin, path)) = self.admin {
             admin.abort();
-            let _ = std::fs::remove_file(path);
+            api::admin::remove_socket(&path);
         }
         self.server.shutdown().await;
     }
@@ -220,7 +219,7 @@ impl ConnectorBuilder {
             pkcs11_worker: None,
             pkcs11_worker_env: Vec::new(),
             certificate_watch: CERTIFICATE_WATCH,
-            admin_socket: cfg!(unix),
+            admin_socket: true,
             ds_task: true,
             notifier: crate::ds::Notifier::from_env(),
             chooser: FolderChooser::from_env(),
@@ -298,7 +297,8 @@ impl ConnectorBuilder {
         self
     }
 
-    /// Whether to serve the admin socket `t1c modules` talks to (default: on Unix).
+    /// Whether to serve the admin socket (the named pipe on Windows) `t1c modules` talks to
+    /// (default: yes).
     #[must_use]
     pub fn admin_socket(mut self, serve: bool) -> Self {
         self.admin_socket = serve;
@@ -587,8 +587,8 @@ fn pkcs11_service(
     service
 }
 
-/// The admin socket of `t1c modules` and `t1c files`, and its path.
-#[cfg(unix)]
+/// The admin socket (the named pipe on Windows) of `t1c modules` and `t1c files`, and its
+/// path.
 async fn serve_admin(
     data_dir: &Path,
     installer: &Arc<Installer>,
@@ -598,14 +598,4 @@ async fn serve_admin(
     let path = api::admin::socket_path(data_dir);
     let task = api::admin::serve(&path, installer.clone(), ds, files).await?;
     Ok(Some((task, path)))
-}
-
-#[cfg(not(unix))]
-async fn serve_admin(
-    _data_dir: &Path,
-    _installer: &Arc<Installer>,
-    _ds: Option<Arc<DsSync>>,
-    _files: Arc<Mappings>,
-) -> Result<Option<(JoinHandle<()>, PathBuf)>, ConnectorError> {
-    Ok(None)
 }

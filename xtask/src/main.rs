@@ -14,6 +14,8 @@
 //!   `target/modules/<name>.t1cm`.
 //! - `cargo xtask package [--signing-key FILE]`: the connector's and the DS's Debian packages
 //!   (`packaging/`, cargo-deb, release build) in `target/debian`, checked (see `package`).
+//! - `cargo xtask cross`: the connector built (and linted) for Windows with mingw-w64, and the
+//!   crates that need no C toolchain checked for macOS; see `cross`.
 //! - `cargo xtask supply-chain`: cargo-deny (`deny.toml`: licenses, bans, sources, advisories)
 //!   and cargo-audit over every crate the workspace builds, modules included; see
 //!   `supply_chain` for the advisory database offline (`T1C_ADVISORY_DB`).
@@ -23,7 +25,9 @@
 //!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
 //!   test), the supply-chain checks (`cargo xtask supply-chain`: cargo-deny and cargo-audit),
 //!   the doc tests, schemathesis against a running connector's and a running
-//!   Distribution Service's OpenAPI documents, and the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
+//!   Distribution Service's OpenAPI documents, the fuzzers, `cross` (the Windows build and
+//!   the macOS checks), and the browser tests (t1c-sdk-js in headless Chromium,
+//!   `tests/browser/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +38,7 @@ use clap::{Parser, Subcommand};
 use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
+mod cross;
 mod package;
 mod setup;
 mod supply_chain;
@@ -71,13 +76,21 @@ enum Task {
     /// Build the modules, then run fmt, clippy, the supply-chain checks and every test.
     Test,
     /// Build the connector's and the DS's Debian packages (release build, cargo-deb) into
-    /// target/debian and check them: contents, lintian, an unpacked install that starts.
+    /// target/debian and check them: contents, lintian, an unpacked install that starts, the
+    /// DS serving the connector's package as its Linux download.
     Package {
         /// Sign the packaged modules with this key (PEM); the package's unit trusts its public
         /// half. Default: the repository's development key, for test packages only.
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
+        /// Package the debug binaries already in target/debug (what `cargo xtask test` does)
+        /// instead of a release build: quick, for checking the packaging only.
+        #[arg(long)]
+        test_binaries: bool,
     },
+    /// Build the connector for Windows (mingw-w64) and lint it for that target, and check the
+    /// crates that need no C toolchain for macOS.
+    Cross,
     /// Check every crate's license, source and advisories (cargo-deny with `deny.toml`, and
     /// cargo-audit). Offline, `T1C_ADVISORY_DB` names a local clone of RustSec's database.
     SupplyChain,
@@ -108,12 +121,15 @@ fn main() -> Result<()> {
         }
         Task::BuildModules { out } => build_modules(&root, &out).map(|_| ()),
         Task::Test => test(&root),
-        Task::Package { signing_key } => {
+        Task::Package { signing_key, test_binaries } => {
             setup::ensure(&root, setup::Need::Test)?;
             setup::ensure_tools()?;
             let key = signing_key.unwrap_or_else(|| root.join("xtask/development-key.pem"));
-            package::build_and_check(&root, &key).map(drop)
+            let build =
+                if test_binaries { package::Build::TestBinaries } else { package::Build::Release };
+            package::build_and_check(&root, &key, build).map(drop)
         }
+        Task::Cross => cross::check(&root),
         Task::SupplyChain => {
             setup::ensure_tools()?;
             supply_chain::check(&root)
@@ -153,6 +169,10 @@ fn test(root: &Path) -> Result<()> {
     ds_api_fuzz(root)?;
     fuzz_bundle_reader(root, 30)?;
     fuzz_messages(root, 30)?;
+    // The packages, from the binaries the tests ran (the release build is `cargo xtask package`).
+    let development_key = root.join("xtask/development-key.pem");
+    package::build_and_check(root, &development_key, package::Build::TestBinaries)?;
+    cross::check(root)?;
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
     run(Command::new("node").args(["--test", "tests/browser/"]))?;

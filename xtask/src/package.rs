@@ -1,13 +1,19 @@
 //! `cargo xtask package`: the connector's and the DS's Debian packages (cargo-deb, from the
 //! release build; `packaging/`), then checks on each: its file list, lintian, and an unpacked
-//! install whose binary starts and answers.
+//! install whose binary starts and answers; the DS's package then serves the connector's as its
+//! Linux installer.
+//!
+//! `cargo xtask test` runs the same checks on packages made from the debug binaries the test
+//! run built ([`Build::TestBinaries`], stripped; minutes instead of the release build's half
+//! hour), so CI checks the packaging on every change; `cargo xtask package` makes the real ones.
 //!
 //! What the checks prove and what they do not: the package holds the right files with the
-//! right modes, lintian finds nothing unexplained, the maintainer scripts are valid shell, and
-//! the binary as installed starts and serves (the connector with the packaged modules, trusted
-//! through the unit's publisher key). The maintainer scripts and units are not run by a real
-//! `dpkg -i` and systemd here (that needs a whole system; the packages were installed by hand on
-//! a Debian 12 machine, see the README).
+//! right modes, lintian finds nothing unexplained, the maintainer scripts are valid shell, the
+//! binary as installed starts and serves (the connector with the packaged modules, trusted
+//! through the unit's publisher key), and a DS hands the connector's package out byte for byte
+//! as the Linux download. The maintainer scripts and units are not run by a real `dpkg -i` and
+//! systemd here (that needs a whole system; the packages were installed by hand on a Debian 12
+//! machine, see the README).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,11 +26,26 @@ use crate::{build_modules_signed, cargo, free_port, run};
 /// Where the packages are written.
 const OUT: &str = "target/debian";
 
+/// Which binaries go into the packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// A release build (`cargo deb` builds it): the packages users install.
+    Release,
+    /// The debug binaries `cargo nextest run --workspace` left in target/debug, stripped:
+    /// the packaging checked without a release build.
+    TestBinaries,
+}
+
 /// Builds and checks both packages; returns their paths (connector, DS).
 ///
 /// # Errors
-/// A build step, a missing file, a lintian finding, or an installed binary that does not start.
-pub fn build_and_check(root: &Path, signing_key: &Path) -> Result<(PathBuf, PathBuf)> {
+/// A build step, a missing file, a lintian finding, an installed binary that does not start,
+/// or a DS that does not serve the connector's package.
+pub fn build_and_check(
+    root: &Path,
+    signing_key: &Path,
+    build: Build,
+) -> Result<(PathBuf, PathBuf)> {
     let staging = root.join("target/debian-staging/t1c");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
@@ -34,8 +55,8 @@ pub fn build_and_check(root: &Path, signing_key: &Path) -> Result<(PathBuf, Path
     let unit = std::fs::read_to_string(root.join("packaging/t1c/t1c.service"))?;
     std::fs::write(staging.join("t1c.service"), unit.replace("@PUBLISHER_KEY@", &publisher))?;
 
-    let connector = cargo_deb(root, "t1c-host")?;
-    let ds = cargo_deb(root, "t1c-ds")?;
+    let connector = cargo_deb(root, "t1c-host", build)?;
+    let ds = cargo_deb(root, "t1c-ds", build)?;
 
     check_contents(
         &connector,
@@ -43,6 +64,7 @@ pub fn build_and_check(root: &Path, signing_key: &Path) -> Result<(PathBuf, Path
             "./usr/bin/t1c",
             "./usr/lib/t1c/modules/beid.t1cm",
             "./usr/lib/t1c/modules/pkcs11.t1cm",
+            "./usr/lib/t1c/modules/fileexchange.t1cm",
             "./usr/lib/systemd/user/t1c.service",
         ],
     )?;
@@ -52,18 +74,21 @@ pub fn build_and_check(root: &Path, signing_key: &Path) -> Result<(PathBuf, Path
         lintian(root, package)?;
     }
     start_connector(&connector, &publisher)?;
-    start_ds(&ds)?;
+    start_ds(&ds, &connector)?;
     println!("packages: {} and {}", connector.display(), ds.display());
     Ok((connector, ds))
 }
 
-/// `cargo deb -p PACKAGE` (a release build); returns the .deb it wrote.
-fn cargo_deb(root: &Path, package: &str) -> Result<PathBuf> {
-    let output = cargo()
-        .args(["deb", "--locked", "-p", package, "--output", OUT])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo deb")?;
+/// `cargo deb -p PACKAGE` (a release build, or the test run's debug binaries); returns the
+/// .deb it wrote.
+fn cargo_deb(root: &Path, package: &str, build: Build) -> Result<PathBuf> {
+    let mut command = cargo();
+    command.args(["deb", "--locked", "-p", package, "--output", OUT]);
+    if build == Build::TestBinaries {
+        // cargo-deb warns that a dev profile is not for releases: these packages are not.
+        command.args(["--profile", "dev", "--no-build", "--strip"]);
+    }
+    let output = command.stderr(Stdio::inherit()).output().context("cannot run cargo deb")?;
     if !output.status.success() {
         bail!("cargo deb -p {package} failed with {}", output.status);
     }
@@ -184,12 +209,18 @@ fn start_connector(package: &Path, publisher: &str) -> Result<()> {
 }
 
 /// Unpacks the DS's package and starts its `t1c-ds` with its packaged configuration (data
-/// directory and port moved to temporary ones); it must answer `/healthz`.
-fn start_ds(package: &Path) -> Result<()> {
+/// directory and port moved to temporary ones); it must answer `/healthz`, and serve
+/// `installer` (the connector's package), published as a version's Linux installer, byte for
+/// byte from its public download route.
+fn start_ds(package: &Path, installer: &Path) -> Result<()> {
     let unpacked = tempdir(package, "root")?;
     run(Command::new("dpkg-deb").arg("--extract").arg(package).arg(&unpacked))?;
     let data = unpacked.join("var/lib/t1c-ds");
-    std::fs::create_dir_all(&data)?;
+    let installers = data.join("installers");
+    std::fs::create_dir_all(&installers)?;
+    let file_name =
+        installer.file_name().and_then(|n| n.to_str()).context("the installer's file name")?;
+    std::fs::copy(installer, installers.join(file_name))?;
     let port = free_port()?;
     let mut child = Command::new(unpacked.join("usr/bin/t1c-ds"))
         .arg("serve")
@@ -204,17 +235,70 @@ fn start_ds(package: &Path) -> Result<()> {
     let outcome = (|| {
         let ca = data.join("tls/ca.pem");
         wait_for(port, &ca)?;
+        let base = format!("https://localhost:{port}");
+        let curl = || {
+            let mut command = Command::new("curl");
+            command.args(["--silent", "--show-error", "--fail-with-body", "--cacert"]).arg(&ca);
+            command
+        };
+        output(curl().arg(format!("{base}/healthz")))?;
+        let token = admin_token(&data, &base, curl)?;
+        let version = serde_json::json!({
+            "id": "0.1.0", "recommended": true, "mandatory": false, "allowed": true,
+            "uris": [{"os": "unix", "uri": file_name}],
+        });
         output(
-            Command::new("curl")
-                .args(["--silent", "--fail", "--cacert"])
-                .arg(&ca)
-                .arg(format!("https://localhost:{port}/healthz")),
-        )
-        .map(drop)
+            curl()
+                .args(["-X", "PUT", "-H", "content-type: application/json", "-H"])
+                .arg(format!("authorization: Bearer {token}"))
+                .arg("--data")
+                .arg(version.to_string())
+                .arg(format!("{base}/v3_5/versions")),
+        )?;
+        let downloaded = tempdir(package, "download")?.join(file_name);
+        output(
+            curl()
+                .arg("--output")
+                .arg(&downloaded)
+                .arg(format!("{base}/v3_5/downloads/installers/unix")),
+        )?;
+        if std::fs::read(&downloaded)? != std::fs::read(installer)? {
+            bail!("the DS's Linux download is not the connector's package");
+        }
+        output(Command::new("dpkg-deb").arg("--info").arg(&downloaded)).map(drop)
     })();
     let _ = child.kill();
     let _ = child.wait();
-    outcome.context("starting the installed DS")
+    outcome.context("starting the installed DS and downloading the connector's package from it")
+}
+
+/// A session token of the DS's bootstrap administrator (`bootstrap-admin.txt` in `data`).
+fn admin_token(data: &Path, base: &str, curl: impl Fn() -> Command) -> Result<String> {
+    let file = data.join("bootstrap-admin.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !file.exists() {
+        if Instant::now() > deadline {
+            bail!("the DS wrote no bootstrap-admin.txt within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bootstrap = std::fs::read_to_string(&file).context("the DS's bootstrap-admin.txt")?;
+    let password = bootstrap
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .context("no password in bootstrap-admin.txt")?;
+    let login = serde_json::json!({"username": "admin", "password": password}).to_string();
+    let answer = output(
+        curl()
+            .args(["-H", "content-type: application/json", "--data", &login])
+            .arg(format!("{base}/v3_5/auth/token")),
+    )?;
+    let answer: serde_json::Value =
+        serde_json::from_str(&answer).context("the DS's login answer is not JSON")?;
+    answer["data"]["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the DS's login answer has no session token")
 }
 
 /// Waits until `port` accepts connections and `ca` exists (the server's first start).

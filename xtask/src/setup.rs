@@ -13,20 +13,29 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 /// Which commands a package is needed for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// Building and running the connector.
     Run,
     /// Building and running the Distribution Service (includes [`Need::Run`]).
     Ds,
-    /// Running the whole test suite (includes [`Need::Ds`]).
+    /// Building the connector for Windows, `cargo xtask cross` (includes [`Need::Run`]).
+    Cross,
+    /// Running the whole test suite (includes every other).
     Test,
+}
+
+impl Need {
+    /// Whether a package of class `class` is needed for `self`.
+    fn includes(self, class: Need) -> bool {
+        class == Need::Run || class == self || self == Need::Test
+    }
 }
 
 /// The Debian packages `need` asks for, from `system-packages.txt`.
 ///
 /// # Errors
-/// The file cannot be read or has a line that is not `<package> run|ds|test`.
+/// The file cannot be read or has a line that is not `<package> run|ds|cross|test`.
 pub fn packages(root: &Path, need: Need) -> Result<Vec<String>> {
     let path = root.join("xtask/system-packages.txt");
     let text =
@@ -40,10 +49,11 @@ pub fn packages(root: &Path, need: Need) -> Result<Vec<String>> {
         let (package, when) = match line.split_whitespace().collect::<Vec<_>>()[..] {
             [package, "run"] => (package, Need::Run),
             [package, "ds"] => (package, Need::Ds),
+            [package, "cross"] => (package, Need::Cross),
             [package, "test"] => (package, Need::Test),
-            _ => bail!("{}:{}: expected `<package> run|ds|test`", path.display(), number + 1),
+            _ => bail!("{}:{}: expected `<package> run|ds|cross|test`", path.display(), number + 1),
         };
-        if when <= need {
+        if need.includes(when) {
             packages.push(package.to_owned());
         }
     }
@@ -57,7 +67,7 @@ pub fn packages(root: &Path, need: Need) -> Result<Vec<String>> {
 /// cannot add the target.
 pub fn ensure(root: &Path, need: Need) -> Result<()> {
     ensure_packages(&packages(root, need)?)?;
-    ensure_wasm_target()
+    ensure_target("wasm32-wasip2")
 }
 
 /// Installs the tools `cargo xtask test` runs, when missing: rustfmt and clippy (rustup),
@@ -173,25 +183,28 @@ fn ensure_packages(packages: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn ensure_wasm_target() -> Result<()> {
-    const TARGET: &str = "wasm32-wasip2";
+/// Adds the Rust target `target` with rustup when it is not installed.
+///
+/// # Errors
+/// rustup cannot list or add the target.
+pub fn ensure_target(target: &str) -> Result<()> {
     if !has("rustup") {
-        eprintln!("xtask: no rustup; make sure the {TARGET} target is installed");
+        eprintln!("xtask: no rustup; make sure the {target} target is installed");
         return Ok(());
     }
     let listed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("running rustup target list")?;
-    if String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.trim() == target) {
         return Ok(());
     }
     let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
+        .args(["target", "add", target])
         .status()
         .context("running rustup target add")?;
     if !status.success() {
-        bail!("rustup target add {TARGET} failed ({status})");
+        bail!("rustup target add {target} failed ({status})");
     }
     Ok(())
 }
@@ -253,5 +266,10 @@ mod tests {
         assert!(run.contains(&"libpcsclite-dev".to_owned()), "{run:?}");
         assert!(run.iter().all(|p| test.contains(p)));
         assert!(test.contains(&"softhsm2".to_owned()) && !run.contains(&"softhsm2".to_owned()));
+        let cross = packages(&root(), Need::Cross).unwrap();
+        assert!(cross.contains(&"gcc-mingw-w64-x86-64".to_owned()), "{cross:?}");
+        assert!(run.iter().all(|p| cross.contains(p)));
+        assert!(cross.iter().all(|p| test.contains(p)));
+        assert!(!cross.contains(&"softhsm2".to_owned()));
     }
 }

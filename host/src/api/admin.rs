@@ -1,11 +1,12 @@
 //! The admin API: list, install, remove and roll back modules, and map file exchange folders,
 //! while the connector runs.
 //!
-//! It is served only on a Unix socket, `<data dir>/run/admin.sock`, never on TCP: the `run`
-//! folder is `0700` and the socket `0600`, and every connection's peer credentials are checked
-//! against the connector's own user, so only the local user who runs the connector (or root)
-//! reaches it; a web page cannot. `t1c modules ...` and `t1c files ...` talk to it when a
-//! connector is running.
+//! It is served only on a local channel, never on TCP, so only the local user who runs the
+//! connector reaches it; a web page cannot. On Unix, a socket, `<data dir>/run/admin.sock`: the
+//! `run` folder is `0700` and the socket `0600`, and every connection's peer credentials are
+//! checked against the connector's own user (or root). On Windows, a named pipe whose security
+//! descriptor admits only that user, remote clients rejected (see `windows.rs`). `t1c modules
+//! ...` and `t1c files ...` talk to it when a connector is running.
 //!
 //! Routes (answers in the API envelope `{success, data}` / `{success: false, code,
 //! description}`):
@@ -33,7 +34,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::net::{UnixListener, UnixStream};
 use tower::ServiceExt;
 
 use super::envelope::Reply;
@@ -41,9 +41,25 @@ use super::error::{ApiError, ErrorKind};
 use crate::bundles::{InstallError, InstallOptions, Installer};
 use crate::files::{MappingError, Mappings, TypeKey, TypeMapping};
 
-/// Where the admin socket of a connector with data directory `data_dir` is.
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as channel;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as channel;
+
+/// Where the admin channel of a connector with data directory `data_dir` is: on Unix the
+/// socket `<data dir>/run/admin.sock`, on Windows the named pipe
+/// `\\.\pipe\t1c-admin-<digest of the data directory>`.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("run").join("admin.sock")
+    channel::endpoint(data_dir)
+}
+
+/// Removes what a stopped server at `path` leaves behind (the socket file on Unix).
+pub fn remove_socket(path: &Path) {
+    channel::remove(path);
 }
 
 /// Why the admin socket cannot be served.
@@ -74,36 +90,20 @@ pub async fn serve(
     ds: Option<Arc<crate::ds::DsSync>>,
     files: Arc<Mappings>,
 ) -> Result<tokio::task::JoinHandle<()>, AdminError> {
-    let io = |source| AdminError::Io { path: path.to_owned(), source };
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir).map_err(io)?;
-    }
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(AdminError::InUse(path.to_owned()));
-        }
-        // Left by a connector that did not stop cleanly.
-        std::fs::remove_file(path).map_err(io)?;
-    }
-    let listener = UnixListener::bind(path).map_err(io)?;
-    set_mode(path, 0o600).map_err(io)?;
+    let mut listener = channel::Listener::bind(path).await?;
     let router = routes(AdminState { installer, ds, files });
     let socket = path.to_owned();
     tracing::info!(socket = %socket.display(), "admin API listening");
     Ok(tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(err) => {
-                    tracing::warn!("admin socket accept failed: {err}");
+                    tracing::warn!(socket = %socket.display(), "admin socket accept failed: {err}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            if !same_user(&stream) {
-                tracing::warn!(socket = %socket.display(), "admin connection from another user refused");
-                continue;
-            }
             let router = router.clone();
             tokio::spawn(async move {
                 let service =
@@ -365,7 +365,7 @@ impl AdminClient {
         path_and_query: &str,
         body: Vec<u8>,
     ) -> Result<Value, AdminClientError> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(|source| {
+        let stream = channel::connect(&self.socket).await.map_err(|source| {
             AdminClientError::Unreachable { path: self.socket.clone(), source }
         })?;
         let protocol = |e: &dyn std::fmt::Display| AdminClientError::Protocol(e.to_string());
@@ -391,25 +391,4 @@ impl AdminClient {
             description: answer["description"].as_str().unwrap_or("no description").to_owned(),
         })
     }
-}
-
-#[allow(unsafe_code)] // geteuid: FFI without preconditions.
-fn same_user(stream: &UnixStream) -> bool {
-    let Ok(credentials) = stream.peer_cred() else {
-        return false;
-    };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let own = unsafe { libc::geteuid() };
-    credentials.uid() == own || credentials.uid() == 0
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    set_mode(dir, 0o700)
-}
-
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }

@@ -510,16 +510,20 @@ impl Config {
     }
 }
 
-/// `$XDG_CONFIG_HOME/t1c/config.toml` (or the OS equivalent).
+/// `$XDG_CONFIG_HOME/t1c/config.toml`; on Windows `%APPDATA%\t1c\t1c\config\config.toml`
+/// (the roaming profile: settings follow the user), on macOS
+/// `~/Library/Application Support/io.t1c.t1c/config.toml`.
 pub fn default_config_path() -> PathBuf {
     project_dirs()
         .map(|d| d.config_dir().join("config.toml"))
         .unwrap_or_else(|| PathBuf::from("t1c.toml"))
 }
 
-/// `$XDG_DATA_HOME/t1c` (or the OS equivalent).
+/// `$XDG_DATA_HOME/t1c`; on Windows `%LOCALAPPDATA%\t1c\t1c\data` (the local profile: the
+/// device key, certificates and counters belong to this machine and never roam), on macOS
+/// `~/Library/Application Support/io.t1c.t1c`.
 pub fn default_data_dir() -> PathBuf {
-    project_dirs().map(|d| d.data_dir().to_owned()).unwrap_or_else(|| PathBuf::from(".t1c"))
+    project_dirs().map(|d| d.data_local_dir().to_owned()).unwrap_or_else(|| PathBuf::from(".t1c"))
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {

@@ -33,6 +33,7 @@
 //! in `GET /v3/readers`, with two different ids, one per path.
 
 mod device;
+mod pipes;
 mod protocol;
 mod service;
 mod snapshot;

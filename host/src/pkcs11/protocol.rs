@@ -186,11 +186,13 @@ pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Zeroizing<Vec<u8>>, F
 /// Calls come in quick sequences (open, login, find, sign, logout, close) and a sleeping
 /// process on an idle machine wakes up tens of microseconds late, which would double the cost
 /// of a fast token operation; a short spin costs at most this much CPU per message.
+#[cfg(unix)]
 const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Waits until `fd` is readable (or at end of stream): checks without sleeping for [`SPIN`],
 /// then sleeps in `poll(2)` until `deadline` (none: no limit). `Ok(false)` when the deadline
 /// passed first.
+#[cfg(unix)]
 #[allow(unsafe_code)] // poll(2): FFI on one pollfd on the stack.
 pub(crate) fn wait_readable(
     fd: std::os::fd::RawFd,

@@ -3,20 +3,20 @@
 //! Calls to one library are serialised by one mutex, held for the whole round trip; calls to
 //! different libraries share nothing. The calling thread reads the worker's reply itself, with
 //! `poll(2)` bounding every wait by the call's deadline (no reader thread: one wake-up less per
-//! call); on the deadline the worker is SIGKILLed and reaped, and the next call starts a new one (a new *generation*: sessions of the old one are
-//! stale). Repeated failures back off, so a broken library fails fast instead of costing every
-//! request a deadline.
+//! call; on Windows a reader thread per worker, see `pipes`); on the deadline the worker is
+//! killed (SIGKILL; TerminateProcess on Windows) and reaped, and the next call starts a new
+//! one (a new *generation*: sessions of the old one are stale). Repeated failures back off, so
+//! a broken library fails fast instead of costing every request a deadline.
 
 use std::ffi::OsString;
-use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::pipes::{ReplyPipe, describe};
 use super::protocol::{self, Answer, Call, FrameError, Reply, Request, WireSlot};
 use super::snapshot::Snapshot;
 use super::types::Pkcs11Error;
@@ -73,31 +73,15 @@ struct State {
 struct Running {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<PipeReader>,
+    stdout: BufReader<ReplyPipe>,
     generation: u64,
 }
 
 impl Running {
     /// The next message of the worker, waiting until `deadline` at most.
     fn receive(&mut self, deadline: Instant) -> Result<Reply, FrameError> {
-        self.stdout.get_mut().deadline = deadline;
+        self.stdout.get_mut().set_deadline(deadline);
         protocol::read_frame(&mut self.stdout).and_then(|body| protocol::decode(&body))
-    }
-}
-
-/// The worker's stdout, read with a deadline.
-struct PipeReader {
-    pipe: ChildStdout,
-    deadline: Instant,
-}
-
-impl Read for PipeReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if protocol::wait_readable(self.pipe.as_raw_fd(), Some(self.deadline))? {
-            self.pipe.read(buf) // data, or 0 at end of stream
-        } else {
-            Err(io::ErrorKind::TimedOut.into())
-        }
     }
 }
 
@@ -339,7 +323,14 @@ impl Library {
             return Err(Pkcs11Error::LibraryLoad("cannot start worker threads".to_owned()));
         }
         let deadline = Instant::now() + self.limits.init_timeout;
-        let stdout = BufReader::new(PipeReader { pipe: stdout, deadline });
+        let stdout = match ReplyPipe::new(stdout, deadline) {
+            Ok(pipe) => BufReader::new(pipe),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Pkcs11Error::LibraryLoad("cannot start worker threads".to_owned()));
+            }
+        };
         let mut running = Running { child, stdin, stdout, generation };
         match running.receive(deadline) {
             Ok(Reply::Ready(Ok(()))) => {
@@ -486,27 +477,5 @@ fn reap(child: &mut Child) -> Option<ExitStatus> {
                 return child.wait().ok();
             }
         }
-    }
-}
-
-fn describe(status: Option<ExitStatus>) -> String {
-    let Some(status) = status else {
-        return "exit status unknown".to_owned();
-    };
-    match (status.signal(), status.code()) {
-        (Some(signal), _) => {
-            let name = match signal {
-                libc::SIGABRT => " (SIGABRT)",
-                libc::SIGSEGV => " (SIGSEGV)",
-                libc::SIGBUS => " (SIGBUS)",
-                libc::SIGILL => " (SIGILL)",
-                libc::SIGFPE => " (SIGFPE)",
-                libc::SIGKILL => " (SIGKILL)",
-                _ => "",
-            };
-            format!("killed by signal {signal}{name}")
-        }
-        (None, Some(code)) => format!("exited with status {code}"),
-        (None, None) => "exit status unknown".to_owned(),
     }
 }

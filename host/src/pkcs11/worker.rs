@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter};
-use std::os::fd::AsFd;
+use std::io::{BufReader, BufWriter};
 use std::os::raw::c_ulong;
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,6 +23,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::{Limit, Slot};
 use cryptoki::types::AuthPin;
 
+use super::pipes::{Requests, protocol_output};
 use super::protocol::{
     Answer, Call, FrameError, Hash, Mechanism, Reply, Request, WireSlot, decode, encode,
     read_frame, write_frame,
@@ -38,17 +38,6 @@ const EXIT_LOAD_FAILED: u8 = 3;
 /// Exit status of a worker that received a malformed frame.
 const EXIT_PROTOCOL: u8 = 2;
 
-/// The host's requests: stdin, read as soon as the next request arrives (see
-/// [`super::protocol::wait_readable`]).
-struct Requests<R>(R);
-
-impl<R: io::Read + std::os::fd::AsRawFd> io::Read for Requests<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        super::protocol::wait_readable(self.0.as_raw_fd(), None)?;
-        self.0.read(buf)
-    }
-}
-
 /// Runs the worker for `library` until the host closes stdin. The entry point of
 /// `t1c pkcs11-worker <library>`.
 pub fn worker_main(library: &Path) -> ExitCode {
@@ -60,7 +49,7 @@ pub fn worker_main(library: &Path) -> ExitCode {
         }
     };
     let mut output = BufWriter::new(output);
-    let mut input = BufReader::new(Requests(io::stdin().lock()));
+    let mut input = BufReader::new(Requests::stdin());
 
     let (worker, ready) = match Worker::load(library) {
         Ok(worker) => (Some(worker), Ok(())),
@@ -94,20 +83,6 @@ pub fn worker_main(library: &Path) -> ExitCode {
     }
     worker.finalize();
     ExitCode::SUCCESS
-}
-
-/// Takes fd 1 for the protocol and points fd 1 at stderr, so a library that prints to stdout
-/// cannot inject bytes into the frame stream.
-#[allow(unsafe_code)] // dup2: FFI on descriptors the process owns.
-fn protocol_output() -> io::Result<File> {
-    let protocol = io::stdout().as_fd().try_clone_to_owned()?;
-    // SAFETY: dup2 on two descriptors this process owns for its whole life (0..=2 are never
-    // closed here) touches no Rust-managed memory; `Stdout` keeps writing to fd 1, which is now a
-    // copy of stderr, which is the point.
-    if unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(File::from(protocol))
 }
 
 fn send(output: &mut BufWriter<File>, reply: &Reply) -> Result<(), FrameError> {
@@ -509,8 +484,9 @@ impl Worker {
             Mechanism::RsaPkcs => CkMechanism::RsaPkcs,
             Mechanism::Ecdsa => CkMechanism::Ecdsa,
             Mechanism::RsaPss { hash } => {
-                let (hash_alg, mgf, len) = match hash {
-                    Hash::Sha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, 20u64),
+                // CK_ULONG: 64 bits on Unix, 32 on Windows.
+                let (hash_alg, mgf, len): (_, _, c_ulong) = match hash {
+                    Hash::Sha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, 20),
                     Hash::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, 32),
                     Hash::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384, 48),
                     Hash::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512, 64),

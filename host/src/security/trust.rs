@@ -73,6 +73,14 @@ pub enum TrustError {
     /// The local CA could not be opened or created.
     #[error("local CA: {0}")]
     LocalCa(#[from] TlsError),
+    /// NSS databases are not managed on this platform: on Windows the browsers trust the
+    /// system certificate store, and Windows' own `certutil.exe` is another tool.
+    #[error(
+        "t1c trust manages NSS databases with NSS's certutil, which Windows browsers do not \
+         use; add the local CA (tls\\ca.pem in the data directory) to the user's Trusted Root \
+         Certification Authorities instead"
+    )]
+    Unsupported,
 }
 
 /// An NSS certificate database directory (`sql:` format: `cert9.db`, `key4.db`).
@@ -254,6 +262,9 @@ impl NssDb {
 
     /// Runs `certutil -d sql:<dir> <args>`; returns stdout.
     fn certutil(&self, action: &'static str, args: &[&str]) -> Result<String, TrustError> {
+        if cfg!(windows) {
+            return Err(TrustError::Unsupported);
+        }
         let mut database = std::ffi::OsString::from("sql:");
         database.push(&self.dir);
         let output = Command::new("certutil").arg("-d").arg(database).args(args).output();
@@ -292,8 +303,12 @@ pub fn distrust_local_ca(db: &NssDb) -> Result<Removed, TrustError> {
 /// has a `cert9.db`.
 ///
 /// # Errors
-/// [`TrustError::NoHome`] when no home directory is known.
+/// [`TrustError::NoHome`] when no home directory is known, [`TrustError::Unsupported`] on
+/// Windows.
 pub fn user_databases() -> Result<Vec<NssDb>, TrustError> {
+    if cfg!(windows) {
+        return Err(TrustError::Unsupported);
+    }
     let base = directories::BaseDirs::new().ok_or(TrustError::NoHome)?;
     let mut databases = vec![NssDb::at(base.home_dir().join(".pki").join("nssdb"))];
     if let Ok(profiles) = std::fs::read_dir(base.home_dir().join(".mozilla").join("firefox")) {

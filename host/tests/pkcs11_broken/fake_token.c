@@ -8,6 +8,9 @@
  *   -DABORT_GET_SLOT_LIST  C_GetSlotList calls abort()
  *   -DABORT_SIGN           C_Sign calls abort(), so a request in flight is hit
  *
+ * `cargo xtask cross` also builds the plain variant as a Windows DLL (mingw-w64, with
+ * `-fpack-struct=1`: PKCS#11 packs its structures on Windows) for the connector under wine.
+ *
  * Every variant also chats on stdout, as some vendor libraries do: the worker must keep that out
  * of its protocol stream.
  *
