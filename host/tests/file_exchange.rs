@@ -417,6 +417,28 @@ async fn an_oversized_file_is_refused_and_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn a_body_that_never_reaches_a_boundary_is_refused_at_the_limit() {
+    let exchange = Exchange::start().await;
+    // No boundary at all: the parser must not hold the body while it looks for one.
+    let body = vec![b'x'; (50 << 20) + (5 << 20)];
+
+    let response = exchange
+        .connector
+        .http()
+        .post(exchange.connector.url(&format!("{BASE}/download")))
+        .header("origin", APP)
+        .header("content-type", "multipart/form-data; boundary=never-sent")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(tree(&exchange.folder("invoices")).is_empty());
+    exchange.connector.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_form_with_two_files_or_none_is_refused() {
     let exchange = Exchange::start().await;
     let two = Form::new()

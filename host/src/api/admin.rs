@@ -269,6 +269,7 @@ fn mapping_error(err: &MappingError) -> ApiError {
         | MappingError::NotAbsolute
         | MappingError::FolderMissing
         | MappingError::NotADirectory
+        | MappingError::ProtectedFolder
         | MappingError::FolderNotUnicode => ApiError::new(ErrorKind::BadRequest, err.to_string()),
         MappingError::Unknown | MappingError::Unmapped => {
             ApiError::new(ErrorKind::NotFound, err.to_string())

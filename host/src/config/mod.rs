@@ -12,7 +12,7 @@
 //! dns_names = ["t1c.t1t.io"]        # extra names in the generated certificate
 //! http_port = 0                     # plain-HTTP loopback listener for development (0: off)
 //! max_body_bytes = 1048576          # request body limit, except file upload
-//! max_upload_bytes = 52428800       # body limit of the file-exchange upload route
+//! max_upload_bytes = 52428800       # largest file a file-exchange download (web to disk) takes
 //! max_header_bytes = 16384          # header block limit
 //! request_timeout_secs = 130        # whole-request limit
 //! max_connections = 256             # concurrent connections

@@ -14,6 +14,12 @@ use crate::ds::Notifier;
 use crate::files::chooser::{ChooserError, FolderChooser};
 use crate::files::{self, ListOptions, MappingError, Mappings, RelPath, Root, TypeKey, WriteMode};
 
+/// Files received at once, at most (each holds a blocking thread and disk until stored).
+pub const MAX_TRANSFERS: usize = 4;
+/// The longest a module call waits for the user to choose a folder: well inside the module's
+/// wall-time limit, so a late answer is not lost to a deadline after it was saved.
+pub const MAX_CHOOSER_WAIT: Duration = Duration::from_secs(90);
+
 /// The connector's file exchange: the mappings, the folder chooser, the notifications, where a
 /// request's file waits for its module, and how large it may be. Cheap to clone.
 #[derive(Clone)]
@@ -23,6 +29,7 @@ pub struct FileExchange {
     notifier: Notifier,
     spool_dir: PathBuf,
     max_file_bytes: u64,
+    transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for FileExchange {
@@ -44,12 +51,14 @@ impl FileExchange {
         spool_dir: PathBuf,
         max_file_bytes: u64,
     ) -> Self {
-        Self { mappings, chooser, notifier, spool_dir, max_file_bytes }
+        let transfers = Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS));
+        Self { mappings, chooser, notifier, spool_dir, max_file_bytes, transfers }
     }
 
-    /// The mappings.
-    pub fn mappings(&self) -> &Arc<Mappings> {
-        &self.mappings
+    /// A place for one received file, if fewer than [`MAX_TRANSFERS`] are under way; held
+    /// until dropped.
+    pub fn start_transfer(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.transfers.clone().try_acquire_owned().ok()
     }
 
     /// Where received files wait for their module.
@@ -104,17 +113,17 @@ impl FileAccess for ApplicationFiles {
         wait: Option<Duration>,
     ) -> Result<TypeMapping, FileError> {
         let key = self.key(entity, type_name)?;
-        let title = format!("Choose the folder for “{type_name}” ({entity})");
+        // The dialog names who asks: the page chooses the entity and type, not the application.
+        let title = format!("{} asks for a folder for “{type_name}” ({entity})", self.application);
         let chooser = &self.exchange.chooser;
         let start = suggested.map(Path::new);
+        let wait = wait.map_or(MAX_CHOOSER_WAIT, |wait| wait.min(MAX_CHOOSER_WAIT));
+        // Runs on the module call's blocking thread (never on the runtime's own threads, where
+        // `block_on` would panic): the dialog's task runs on the runtime meanwhile.
         let chosen = self.runtime.block_on(async {
-            let choosing = chooser.choose_from(&key, &title, start);
-            match wait {
-                Some(wait) => tokio::time::timeout(wait, choosing)
-                    .await
-                    .unwrap_or(Err(ChooserError::NoAnswer { waited: wait })),
-                None => choosing.await,
-            }
+            tokio::time::timeout(wait, chooser.choose_from(&key, &title, start))
+                .await
+                .unwrap_or(Err(ChooserError::NoAnswer { waited: wait }))
         });
         let folder = chosen.map_err(|err| match err {
             ChooserError::NoChooser { .. } => FileError::NoChooser,
@@ -212,14 +221,10 @@ impl Folder for TypeFolder {
         overwrite: bool,
     ) -> Result<Entry, FileError> {
         let target = Self::target(target)?;
-        let (source, destination) = (parse(source)?, parse(destination)?);
-        if overwrite
-            && source != destination
-            && target.root.metadata(&destination).is_ok_and(|e| e.kind == files::EntryKind::File)
-        {
-            target.root.remove(&destination).map_err(file_error)?;
-        }
-        self.root.move_to(&source, &target.root, &destination).map(entry).map_err(file_error)
+        self.root
+            .move_to(&parse(source)?, &target.root, &parse(destination)?, write_mode(overwrite))
+            .map(entry)
+            .map_err(file_error)
     }
 
     fn receive(&self, path: &str, overwrite: bool, content: Content) -> Result<Entry, FileError> {
@@ -248,7 +253,9 @@ impl Folder for TypeFolder {
     fn open_to_send(&self, path: &str) -> Result<(Entry, Content), FileError> {
         let path = parse(path)?;
         let reader = self.root.open_read(&path).map_err(file_error)?;
-        let metadata = self.root.metadata(&path).map(entry).map_err(file_error)?;
+        let mut metadata = self.root.metadata(&path).map(entry).map_err(file_error)?;
+        // What is sent is the open file, whatever replaced the name since.
+        metadata.size = reader.len();
         Ok((metadata, Box::new(reader)))
     }
 
@@ -314,11 +321,36 @@ fn mapping_error(err: MappingError) -> FileError {
         MappingError::Unknown | MappingError::Unmapped | MappingError::FolderMissing => {
             FileError::NotMapped
         }
-        MappingError::InvalidKey { .. } => FileError::InvalidPath(err.to_string()),
+        MappingError::InvalidKey { .. } | MappingError::ProtectedFolder => {
+            FileError::InvalidPath(err.to_string())
+        }
         MappingError::Folder(inner) => file_error(inner),
         other => {
             tracing::warn!("file exchange mappings: {other}");
             FileError::Io("the file exchange mappings cannot be used".to_owned())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_few_files_are_received_at_once() {
+        let data = tempfile::tempdir().expect("data");
+        let mappings = Arc::new(Mappings::load(data.path()).expect("mappings"));
+        let exchange = FileExchange::new(
+            mappings,
+            FolderChooser::at(None, MAX_CHOOSER_WAIT),
+            Notifier::at(None),
+            data.path().join("tmp"),
+            1024,
+        );
+        let held: Vec<_> = (0..MAX_TRANSFERS).map(|_| exchange.start_transfer()).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert!(exchange.start_transfer().is_none(), "one more than the limit");
+        drop(held);
+        assert!(exchange.start_transfer().is_some(), "free again once they end");
     }
 }

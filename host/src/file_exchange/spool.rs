@@ -44,7 +44,6 @@ pub struct SpoolWriter {
 #[derive(Debug)]
 pub struct Spool {
     file: std::fs::File,
-    len: u64,
 }
 
 impl SpoolWriter {
@@ -73,16 +72,6 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Bytes received so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing was received.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Ends the file and rewinds it for reading.
     ///
     /// # Errors
@@ -91,21 +80,11 @@ impl SpoolWriter {
         self.file.flush().await?;
         let mut file = self.file.into_std().await;
         file.seek(SeekFrom::Start(0))?;
-        Ok(Spool { file, len: self.len })
+        Ok(Spool { file })
     }
 }
 
 impl Spool {
-    /// Its size in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The file, positioned at its start.
     pub fn into_file(self) -> std::fs::File {
         self.file
@@ -132,10 +111,10 @@ mod tests {
         let mut writer = SpoolWriter::create(&dir.path().join("spool"), 10).expect("writer");
         writer.write(b"hello ").await.expect("write");
         writer.write(b"you").await.expect("write");
-        let spool = writer.finish().await.expect("finish");
-        assert_eq!(spool.len(), 9);
+        let mut file = writer.finish().await.expect("finish").into_file();
+        assert_eq!(file.metadata().expect("metadata").len(), 9);
         let mut text = String::new();
-        spool.into_file().read_to_string(&mut text).expect("read");
+        file.read_to_string(&mut text).expect("read");
         assert_eq!(text, "hello you");
         assert_eq!(std::fs::read_dir(dir.path().join("spool")).expect("list").count(), 0);
     }
@@ -146,6 +125,7 @@ mod tests {
         let mut writer = SpoolWriter::create(dir.path(), 4).expect("writer");
         writer.write(b"1234").await.expect("at the limit");
         assert!(matches!(writer.write(b"5").await, Err(SpoolError::TooLarge { limit: 4 })));
-        assert_eq!(writer.len(), 4);
+        let file = writer.finish().await.expect("finish").into_file();
+        assert_eq!(file.metadata().expect("metadata").len(), 4);
     }
 }

@@ -51,7 +51,9 @@ pub enum MappingStatus {
 #[non_exhaustive]
 pub enum MappingError {
     /// An application id, entity or type name is empty, too long or has control characters.
-    #[error("the {field} is empty, longer than {MAX_KEY_BYTES} bytes or has control characters")]
+    #[error(
+        "the {field} is empty, longer than {MAX_KEY_BYTES} bytes or has control or bidirectional-override characters"
+    )]
     InvalidKey {
         /// `application`, `entity` or `type`.
         field: &'static str,
@@ -71,6 +73,10 @@ pub enum MappingError {
     /// The folder to map is a file.
     #[error("the path is not a folder")]
     NotADirectory,
+    /// The folder is the file system's root, or holds or is inside the connector's own data
+    /// directory (its keys, certificates and these mappings).
+    #[error("this folder holds the connector's own data or the whole disk: choose another")]
+    ProtectedFolder,
     /// The folder's path is not valid Unicode, so it cannot be stored or shown.
     #[error("the folder's path is not valid Unicode")]
     FolderNotUnicode,
@@ -204,6 +210,9 @@ impl Mappings {
         if !folder.is_dir() {
             return Err(MappingError::NotADirectory);
         }
+        if self.is_protected(&folder) {
+            return Err(MappingError::ProtectedFolder);
+        }
         if folder.to_str().is_none() {
             return Err(MappingError::FolderNotUnicode);
         }
@@ -212,6 +221,20 @@ impl Mappings {
             Ok(())
         })?;
         Ok(TypeMapping { key: key.clone(), folder: Some(folder) })
+    }
+
+    /// Whether `folder` (canonical) is the root of the file system, or the data directory, or
+    /// holds it, or is inside it: a page must never reach the device key, the certificates or
+    /// this file through a mapping.
+    fn is_protected(&self, folder: &Path) -> bool {
+        if folder.parent().is_none() {
+            return true;
+        }
+        let Some(data) = self.file.parent() else {
+            return false;
+        };
+        let data = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+        data.starts_with(folder) || folder.starts_with(&data)
     }
 
     /// Takes the folder away from `key`; the type stays, `Unmapped`.
@@ -268,7 +291,11 @@ impl Mappings {
 }
 
 fn key_field(field: &'static str, value: &str) -> Result<String, MappingError> {
-    if value.is_empty() || value.len() > MAX_KEY_BYTES || value.chars().any(char::is_control) {
+    // Bidirectional overrides would make a name (shown in the folder chooser's title) read as
+    // another.
+    let misleading =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if value.is_empty() || value.len() > MAX_KEY_BYTES || value.chars().any(misleading) {
         return Err(MappingError::InvalidKey { field });
     }
     Ok(value.to_owned())

@@ -1,6 +1,6 @@
 //! [`FileReader`]: a regular file beneath a mapped folder, read in chunks.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, File, OpenOptions};
@@ -73,15 +73,6 @@ impl FileReader {
         }
         chunk.truncate(read);
         Ok(Some(chunk))
-    }
-
-    /// Moves to byte `offset` from the start (for reads of a range).
-    ///
-    /// # Errors
-    /// [`FileError::Io`].
-    pub fn seek_to(&mut self, offset: u64) -> Result<(), FileError> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        Ok(())
     }
 
     /// The open file, for an asynchronous runtime to stream (`tokio::fs::File::from_std`).

@@ -177,14 +177,23 @@ impl Root {
         writer.commit()
     }
 
-    /// Moves the file or folder `from` to `to` beneath `target` (this root or another). The
-    /// target must not exist. On one disk this is one rename; a file moved to another disk is
-    /// copied, then removed here.
+    /// Moves the file or folder `from` to `to` beneath `target` (this root or another). With
+    /// [`WriteMode::CreateNew`] the target must not exist (checked just before the rename; one
+    /// created by someone else in between is replaced); with [`WriteMode::Replace`] a file
+    /// moved onto a file replaces it atomically (one rename), and anything else that exists
+    /// there is refused. On one disk this is one rename; a file moved to another disk is copied,
+    /// then removed here.
     ///
     /// # Errors
     /// [`FileError::AlreadyExists`], [`FileError::NotFound`], [`FileError::AccessDenied`]
     /// (also for the mapped folder itself), [`FileError::CrossDeviceFolder`].
-    pub fn move_to(&self, from: &RelPath, target: &Root, to: &RelPath) -> Result<Entry, FileError> {
+    pub fn move_to(
+        &self,
+        from: &RelPath,
+        target: &Root,
+        to: &RelPath,
+        mode: WriteMode,
+    ) -> Result<Entry, FileError> {
         let (Some(from_parent), Some(from_name)) = (from.parent(), from.file_name()) else {
             return Err(FileError::AccessDenied);
         };
@@ -192,8 +201,14 @@ impl Root {
             return Err(FileError::AlreadyExists);
         };
         let source = self.metadata(from)?;
-        if target.exists(to)? {
-            return Err(FileError::AlreadyExists);
+        match target.metadata(to) {
+            Err(FileError::NotFound) => {}
+            Ok(existing)
+                if mode == WriteMode::Replace
+                    && existing.kind == EntryKind::File
+                    && source.kind == EntryKind::File => {}
+            Ok(_) => return Err(FileError::AlreadyExists),
+            Err(err) => return Err(err),
         }
         let source_dir = self.open_dir(&from_parent)?;
         let target_dir = target.open_dir(&to_parent)?;
@@ -201,7 +216,7 @@ impl Root {
             Ok(()) => target.metadata(to),
             Err(err) if err.kind() == io::ErrorKind::CrossesDevices => match source.kind {
                 EntryKind::File => {
-                    let entry = self.copy(from, target, to, WriteMode::CreateNew)?;
+                    let entry = self.copy(from, target, to, mode)?;
                     source_dir.remove_file(from_name)?;
                     Ok(entry)
                 }
@@ -211,12 +226,13 @@ impl Root {
         }
     }
 
-    /// Renames `from` to `to` within this folder ([`Root::move_to`] onto itself).
+    /// Renames `from` to `to` within this folder ([`Root::move_to`] onto itself, never
+    /// replacing).
     ///
     /// # Errors
     /// As [`Root::move_to`].
     pub fn rename(&self, from: &RelPath, to: &RelPath) -> Result<Entry, FileError> {
-        self.move_to(from, self, to)
+        self.move_to(from, self, to, WriteMode::CreateNew)
     }
 
     /// Removes the file or empty folder `path`. A link is removed, not what it leads to.

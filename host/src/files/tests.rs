@@ -155,9 +155,6 @@ fn reading_streams_in_bounded_chunks() {
     }
     assert_eq!(read, content);
     assert!(chunks >= 4);
-    let mut ranged = sandbox.root.open_read(&rel("data.bin")).expect("open");
-    ranged.seek_to(CHUNK_BYTES as u64 * 3).expect("seek");
-    assert_eq!(ranged.next_chunk().expect("chunk").map(|c| c.len()), Some(17));
 }
 
 #[test]
@@ -568,7 +565,7 @@ fn files_are_copied_moved_and_renamed_within_a_folder() {
     let renamed = root.rename(&rel("a.txt"), &rel("c.txt")).expect("rename");
     assert_eq!(renamed.path, rel("c.txt"));
     assert!(matches!(root.rename(&rel("c.txt"), &rel("sub/b.txt")), Err(FileError::AlreadyExists)));
-    root.move_to(&rel("c.txt"), root, &rel("sub/c.txt")).expect("move");
+    root.move_to(&rel("c.txt"), root, &rel("sub/c.txt"), WriteMode::CreateNew).expect("move");
     assert_eq!(listed(root, ""), ["sub"]);
     assert_eq!(listed(root, "sub"), ["b.txt", "c.txt"]);
     root.rename(&rel("sub"), &rel("renamed")).expect("rename a folder");
@@ -586,11 +583,48 @@ fn files_are_copied_and_moved_across_folders() {
         .root
         .copy(&rel("a.txt"), &second.root, &rel("copied.txt"), WriteMode::CreateNew)
         .expect("copy");
-    let moved = first.root.move_to(&rel("a.txt"), &second.root, &rel("moved.txt")).expect("move");
+    let moved = first
+        .root
+        .move_to(&rel("a.txt"), &second.root, &rel("moved.txt"), WriteMode::CreateNew)
+        .expect("move");
     assert_eq!(moved.size, 6);
     assert!(listed(&first.root, "").is_empty());
     assert_eq!(listed(&second.root, ""), ["copied.txt", "moved.txt"]);
     assert_eq!(read_all(&second.root, "moved.txt").expect("read"), b"across");
+}
+
+#[test]
+fn a_replacing_move_swaps_files_in_one_rename_and_refuses_anything_else() {
+    let sandbox = Sandbox::new();
+    let root = &sandbox.root;
+    sandbox.write("new.txt", b"new");
+    sandbox.write("old.txt", b"old");
+    sandbox.write("folder/inside.txt", b"kept");
+    let move_onto = |from: &str, to: &str, mode| root.move_to(&rel(from), root, &rel(to), mode);
+
+    assert!(matches!(
+        move_onto("new.txt", "old.txt", WriteMode::CreateNew),
+        Err(FileError::AlreadyExists)
+    ));
+    assert!(matches!(
+        move_onto("new.txt", "folder", WriteMode::Replace),
+        Err(FileError::AlreadyExists)
+    ));
+    assert!(matches!(
+        move_onto("folder", "old.txt", WriteMode::Replace),
+        Err(FileError::AlreadyExists)
+    ));
+    assert!(matches!(
+        move_onto("missing.txt", "old.txt", WriteMode::Replace),
+        Err(FileError::NotFound)
+    ));
+    assert_eq!(read_all(root, "old.txt").expect("intact"), b"old");
+
+    let replaced = move_onto("new.txt", "old.txt", WriteMode::Replace).expect("replace");
+    assert_eq!(replaced.size, 3);
+    assert_eq!(read_all(root, "old.txt").expect("read"), b"new");
+    assert_eq!(listed(root, ""), ["folder", "old.txt"]);
+    assert_eq!(read_all(root, "folder/inside.txt").expect("kept"), b"kept");
 }
 
 #[test]
@@ -694,6 +728,27 @@ fn only_existing_absolute_folders_are_mapped() {
 }
 
 #[test]
+fn the_data_directory_its_parents_and_the_root_are_never_mapped() {
+    let home = tempfile::tempdir().expect("home");
+    let data = home.path().join(".local/share/t1c");
+    fs::create_dir_all(data.join("tls")).expect("data");
+    let documents = home.path().join("Documents");
+    fs::create_dir(&documents).expect("documents");
+    let mappings = Mappings::load(&data).expect("load");
+    let k = key("app", "acme", "t");
+
+    for folder in [home.path(), data.as_path(), &data.join("tls"), Path::new("/")] {
+        assert!(
+            matches!(mappings.map(&k, folder), Err(MappingError::ProtectedFolder)),
+            "{} was mapped",
+            folder.display()
+        );
+    }
+    assert!(matches!(mappings.get(&k), Err(MappingError::Unknown)));
+    mappings.map(&k, &documents).expect("a folder beside the data is fine");
+}
+
+#[test]
 fn type_keys_refuse_empty_long_and_control_text() {
     assert!(matches!(
         TypeKey::new("", "e", "t"),
@@ -706,6 +761,11 @@ fn type_keys_refuse_empty_long_and_control_text() {
     let long = "t".repeat(MAX_KEY_BYTES + 1);
     assert!(matches!(
         TypeKey::new("a", "e", &long),
+        Err(MappingError::InvalidKey { field: "type" })
+    ));
+    // A bidirectional override would make the chooser's title read as another name.
+    assert!(matches!(
+        TypeKey::new("a", "e", "invoices\u{202E}fdp.exe"),
         Err(MappingError::InvalidKey { field: "type" })
     ));
 }

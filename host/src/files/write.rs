@@ -182,10 +182,31 @@ fn staging_name() -> Result<String, FileError> {
 /// Makes the rename durable. A failure is logged, not returned: the file is complete and in
 /// place either way.
 fn sync_dir(dir: &Dir) {
-    #[cfg(unix)]
-    if let Err(err) = dir.try_clone().and_then(|d| d.into_std_file().sync_all()) {
+    if let Err(err) = flush_dir(dir) {
         tracing::warn!(%err, "cannot flush a folder after renaming a file into it");
     }
+}
+
+/// fsync of the folder itself: opened again for reading, since cap-std's `Dir` handle is an
+/// `O_PATH` descriptor on Linux, which fsync refuses (EBADF).
+fn flush_dir(dir: &Dir) -> io::Result<()> {
+    #[cfg(unix)]
+    dir.open(".")?.sync_all()?;
     #[cfg(not(unix))]
     let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod flush_tests {
+    use cap_std::ambient_authority;
+
+    use super::*;
+
+    #[test]
+    fn a_folder_handle_is_flushed_after_a_rename() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = Dir::open_ambient_dir(temp.path(), ambient_authority()).expect("dir");
+        flush_dir(&dir).expect("the folder is flushed");
+    }
 }

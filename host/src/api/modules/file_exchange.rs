@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use t1c_runtime::{FileCall, LoadedModule, Outgoing};
@@ -26,6 +27,8 @@ use crate::files::FileReader;
 const MAX_FORM_FIELDS: usize = 64;
 /// Bytes of one text field, at most.
 const MAX_FORM_FIELD_BYTES: usize = 64 * 1024;
+/// Bytes of a form besides its fields' contents (boundaries, part headers), at most.
+const FORM_OVERHEAD_BYTES: u64 = 256 * 1024;
 
 /// What an operation of a file module answered: JSON, or a file.
 pub(super) enum FileAnswer {
@@ -65,7 +68,13 @@ pub(super) async fn run(
     let declared = declared_without_device(&module, name, request.method())?;
     let application = application(caller, request.headers())?;
     let exchange = state.file_exchange().clone();
+    // A received file holds a blocking thread and up to `max_file_bytes` of disk until the
+    // module stored it: only a few at once.
+    let mut transfer = None;
     let (json, incoming) = if is_multipart(request.headers()) {
+        transfer = Some(exchange.start_transfer().ok_or_else(|| {
+            ApiError::new(ErrorKind::Busy, "too many files are being received; try again")
+        })?);
         let (fields, spool) = read_form(request, &exchange).await?;
         let mut object = fields;
         for (key, value) in query {
@@ -87,7 +96,11 @@ pub(super) async fn run(
         module.invoke_with_files(call, &operation, &json)
     })
     .await
-    .map_err(|_| ApiError::new(ErrorKind::Internal, "the module call was cancelled"))??;
+    .map_err(|err| {
+        tracing::error!(module = %declared.name, "the file exchange call ended abnormally: {err}");
+        ApiError::new(ErrorKind::Internal, "the module call was cancelled")
+    })??;
+    drop(transfer);
     match outgoing {
         Some(file) => Ok(FileAnswer::File { file, use_case: declared.use_case }),
         None => Ok(FileAnswer::Json(Answer {
@@ -102,14 +115,17 @@ pub(super) fn file_response(file: Outgoing) -> Result<Response, ApiError> {
     let reader = file.content.downcast::<FileReader>().map_err(|_| {
         ApiError::new(ErrorKind::Internal, "the module's file is not held by this connector")
     })?;
+    // The length of the open file, and never more than it: a file replaced or growing while it
+    // is sent still matches its Content-Length.
+    let length = reader.len();
     let stream = ReaderStream::with_capacity(
-        tokio::fs::File::from_std(reader.into_std()),
+        tokio::fs::File::from_std(reader.into_std()).take(length),
         crate::files::CHUNK_BYTES,
     );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.entry.size));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Ok(value) = HeaderValue::from_str(&content_disposition(file.entry.name())) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -151,7 +167,14 @@ async fn read_form(
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or_else(|| bad("the multipart body has no boundary".to_owned()))?;
     let stream = request.into_body().into_data_stream();
-    let mut form = multer::Multipart::new(stream, boundary);
+    // The whole body is bounded too: multer holds what it reads while it looks for a boundary.
+    let limit = exchange
+        .max_file_bytes()
+        .saturating_add((MAX_FORM_FIELDS * MAX_FORM_FIELD_BYTES) as u64)
+        .saturating_add(FORM_OVERHEAD_BYTES);
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limit).per_field(limit));
+    let mut form = multer::Multipart::with_constraints(stream, boundary, constraints);
     let mut fields = Map::new();
     let mut spool: Option<Spool> = None;
     let mut count = 0usize;
@@ -200,7 +223,16 @@ async fn read_form(
 }
 
 fn form_error(err: &multer::Error) -> ApiError {
-    ApiError::new(ErrorKind::BadRequest, format!("the multipart body is malformed: {err}"))
+    match err {
+        multer::Error::StreamSizeExceeded { limit }
+        | multer::Error::FieldSizeExceeded { limit, .. } => ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the form is larger than the limit of {limit} bytes"),
+        ),
+        _ => {
+            ApiError::new(ErrorKind::BadRequest, format!("the multipart body is malformed: {err}"))
+        }
+    }
 }
 
 fn spool_error(err: SpoolError) -> ApiError {
