@@ -32,10 +32,16 @@ impl From<io::Error> for SpoolError {
     }
 }
 
+/// Bytes gathered before one write to the file: a form's file arrives in HTTP/2 frames of
+/// 16 KiB, and each write of tokio's file is a trip to a blocking thread.
+const WRITE_BYTES: usize = 1 << 20;
+
 /// A file being received: bytes go to an unnamed temporary file (gone as soon as it is
-/// closed, whatever happens to the connector), at most `limit` of them.
+/// closed, whatever happens to the connector), at most `limit` of them, written in pieces of
+/// [`WRITE_BYTES`].
 pub struct SpoolWriter {
     file: tokio::fs::File,
+    pending: Vec<u8>,
     len: u64,
     limit: u64,
 }
@@ -54,7 +60,7 @@ impl SpoolWriter {
     pub fn create(dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         create_private_dir(dir)?;
         let file = tempfile::tempfile_in(dir)?;
-        Ok(Self { file: tokio::fs::File::from_std(file), len: 0, limit })
+        Ok(Self { file: tokio::fs::File::from_std(file), pending: Vec::new(), len: 0, limit })
     }
 
     /// Appends `chunk`.
@@ -67,8 +73,12 @@ impl SpoolWriter {
         if len > self.limit {
             return Err(SpoolError::TooLarge { limit: self.limit });
         }
-        self.file.write_all(chunk).await?;
+        self.pending.extend_from_slice(chunk);
         self.len = len;
+        if self.pending.len() >= WRITE_BYTES {
+            self.file.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
         Ok(())
     }
 
@@ -77,6 +87,7 @@ impl SpoolWriter {
     /// # Errors
     /// [`SpoolError::NoSpace`], [`SpoolError::Io`].
     pub async fn finish(mut self) -> Result<Spool, SpoolError> {
+        self.file.write_all(&self.pending).await?;
         self.file.flush().await?;
         let mut file = self.file.into_std().await;
         file.seek(SeekFrom::Start(0))?;
@@ -117,6 +128,20 @@ mod tests {
         file.read_to_string(&mut text).expect("read");
         assert_eq!(text, "hello you");
         assert_eq!(std::fs::read_dir(dir.path().join("spool")).expect("list").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn frames_are_gathered_and_all_reach_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let content: Vec<u8> = (0..(5 * WRITE_BYTES / 2)).map(|i| (i % 241) as u8).collect();
+        let mut writer = SpoolWriter::create(dir.path(), content.len() as u64).expect("writer");
+        for frame in content.chunks(16 * 1024) {
+            writer.write(frame).await.expect("write");
+        }
+        let mut file = writer.finish().await.expect("finish").into_file();
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).expect("read");
+        assert_eq!(back, content);
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ use crate::files::FileReader;
 const MAX_FORM_FIELDS: usize = 64;
 /// Bytes of one text field, at most.
 const MAX_FORM_FIELD_BYTES: usize = 64 * 1024;
+/// Bytes read from a file per piece of the response body (each read of tokio's file is a trip
+/// to a blocking thread).
+const SEND_BYTES: usize = 512 * 1024;
 /// Bytes of a form besides its fields' contents (boundaries, part headers), at most.
 const FORM_OVERHEAD_BYTES: u64 = 256 * 1024;
 
@@ -120,7 +123,7 @@ pub(super) fn file_response(file: Outgoing) -> Result<Response, ApiError> {
     let length = reader.len();
     let stream = ReaderStream::with_capacity(
         tokio::fs::File::from_std(reader.into_std()).take(length),
-        crate::files::CHUNK_BYTES,
+        SEND_BYTES,
     );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
