@@ -132,10 +132,6 @@ fn readers_with(
 }
 
 /// Starts `t1c serve` with `libraries` and returns the time to its first answered `/info`.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is returned; every caller stops and waits on it"
-)]
 fn cold_start(
     data: &Path,
     jwt_key: &Path,
@@ -161,24 +157,14 @@ fn cold_start(
         .stdout(Stdio::null())
         .spawn()
         .expect("t1c starts");
-    let ca = data.join("tls/ca.pem");
-    loop {
-        if started.elapsed() > Duration::from_secs(60) {
-            stop(&mut child);
-            panic!("t1c did not answer within 60 s");
-        }
-        let answered = ca.exists()
-            && Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--cacert"])
-                .arg(&ca)
-                .arg(format!("https://localhost:{port}/info"))
-                .status()
-                .is_ok_and(|s| s.success());
-        if answered {
-            return (started.elapsed(), child, port);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let elapsed = bench::wait_for_info(
+        &mut child,
+        &data.join("tls/ca.pem"),
+        port,
+        started,
+        Duration::from_millis(5),
+    );
+    (elapsed, child, port)
 }
 
 fn stop(child: &mut Child) {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use t1c_testkit::bench::{free_port, peak_rss_kib, rss_kib};
+use t1c_testkit::bench::{self, free_port, peak_rss_kib, rss_kib};
 
 const APP: &str = "https://bench.example.com";
 const SIZE: usize = 50 * 1000 * 1000;
@@ -129,10 +129,6 @@ fn map(data: &Path, folder: &Path) {
     assert!(status.success(), "t1c files map failed");
 }
 
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is returned; the caller stops and waits on it"
-)]
 fn start(data: &Path, modules: &Path) -> (Child, u16) {
     let port = free_port();
     let config: PathBuf = data.with_extension("toml");
@@ -142,6 +138,7 @@ fn start(data: &Path, modules: &Path) -> (Child, u16) {
         "data_dir = {data:?}\n[server]\nport = {port}\n[cors]\nallowed_origins = [\"{APP}\"]\n[modules]\nbundles = {modules:?}\ntrust_development_key = true"
     )
     .expect("write");
+    let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_t1c"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -150,25 +147,14 @@ fn start(data: &Path, modules: &Path) -> (Child, u16) {
         .stdout(Stdio::null())
         .spawn()
         .expect("t1c starts");
-    let ca = data.join("tls/ca.pem");
-    let started = Instant::now();
-    loop {
-        if started.elapsed() > Duration::from_secs(60) {
-            stop(&mut child);
-            panic!("t1c did not answer within 60 s");
-        }
-        let answered = ca.exists()
-            && Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--cacert"])
-                .arg(&ca)
-                .arg(format!("https://localhost:{port}/info"))
-                .status()
-                .is_ok_and(|s| s.success());
-        if answered {
-            return (child, port);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    bench::wait_for_info(
+        &mut child,
+        &data.join("tls/ca.pem"),
+        port,
+        started,
+        Duration::from_millis(20),
+    );
+    (child, port)
 }
 
 fn stop(child: &mut Child) {

@@ -256,33 +256,13 @@ fn ds_api_fuzz(root: &Path) -> Result<()> {
         .context("cannot start the DS")?;
     let outcome = (|| {
         let ca = data.join("tls/ca.pem");
-        let bootstrap = data.join("bootstrap-admin.txt");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-            || !ca.exists()
-            || !bootstrap.exists()
-        {
-            if std::time::Instant::now() > deadline {
-                bail!("the DS did not start listening on port {port}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        package::wait_for(port, &ca)?;
         let base = format!("https://localhost:{port}");
-        let password = std::fs::read_to_string(&bootstrap)?
-            .lines()
-            .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
-            .context("no password in the bootstrap file")?;
-        let login = serde_json::json!({"username": "admin", "password": password}).to_string();
-        let answer = Command::new("curl")
-            .args(["--silent", "--fail", "--cacert"])
-            .arg(&ca)
-            .args(["-H", "content-type: application/json", "--data", &login])
-            .arg(format!("{base}/v3_5/auth/token"))
-            .output()
-            .context("cannot run curl")?;
-        let answer: serde_json::Value =
-            serde_json::from_slice(&answer.stdout).context("the login answer is not JSON")?;
-        let token = answer["data"]["access_token"].as_str().context("no session token")?;
+        let token = package::admin_token(&data, &base, || {
+            let mut curl = Command::new("curl");
+            curl.args(["--silent", "--show-error", "--fail-with-body", "--cacert"]).arg(&ca);
+            curl
+        })?;
         run(Command::new("schemathesis").args([
             "--config-file",
             "ds/schemathesis.toml",

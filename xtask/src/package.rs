@@ -272,8 +272,12 @@ fn start_ds(package: &Path, installer: &Path) -> Result<()> {
     outcome.context("starting the installed DS and downloading the connector's package from it")
 }
 
-/// A session token of the DS's bootstrap administrator (`bootstrap-admin.txt` in `data`).
-fn admin_token(data: &Path, base: &str, curl: impl Fn() -> Command) -> Result<String> {
+/// A session token of the DS's bootstrap administrator (`bootstrap-admin.txt` in `data`),
+/// logging in at `base` with the commands `curl` makes (which trust the DS's CA).
+///
+/// # Errors
+/// No bootstrap file within 30 s, no password in it, or a login that fails.
+pub fn admin_token(data: &Path, base: &str, curl: impl Fn() -> Command) -> Result<String> {
     let file = data.join("bootstrap-admin.txt");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !file.exists() {
@@ -302,7 +306,10 @@ fn admin_token(data: &Path, base: &str, curl: impl Fn() -> Command) -> Result<St
 }
 
 /// Waits until `port` accepts connections and `ca` exists (the server's first start).
-fn wait_for(port: u16, ca: &Path) -> Result<()> {
+///
+/// # Errors
+/// Nothing listens within 60 s.
+pub fn wait_for(port: u16, ca: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !ca.exists() {
         if Instant::now() > deadline {

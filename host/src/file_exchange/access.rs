@@ -1,7 +1,6 @@
 //! [`FileExchange`] and the runtime's `files` traits over the connector's file library.
 
 use std::any::Any;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -232,21 +231,11 @@ impl Folder for TypeFolder {
         let spool = content.downcast::<Spool>().map_err(|_| {
             FileError::Io("the request's file is not held by this connector".into())
         })?;
-        let mut source = spool.into_file();
         let mut writer = self
             .root
             .create_file(&path, self.max_file_bytes, write_mode(overwrite))
             .map_err(file_error)?;
-        let mut chunk = vec![0; files::CHUNK_BYTES];
-        loop {
-            let read = match source.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(file_error(err.into())),
-            };
-            writer.write(&chunk[..read]).map_err(file_error)?;
-        }
+        writer.write_from(&mut spool.into_file()).map_err(file_error)?;
         writer.commit().map(entry).map_err(file_error)
     }
 

@@ -171,9 +171,7 @@ impl Root {
     ) -> Result<Entry, FileError> {
         let mut reader = self.open_read(from)?;
         let mut writer = target.create_file(to, u64::MAX, mode)?;
-        while let Some(chunk) = reader.next_chunk()? {
-            writer.write(&chunk)?;
-        }
+        writer.write_from(&mut reader)?;
         writer.commit()
     }
 

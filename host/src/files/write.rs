@@ -1,6 +1,6 @@
 //! [`FileWriter`]: a file written beside its target and renamed into place when complete.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use cap_std::fs::{Dir, File, OpenOptions};
 
@@ -93,6 +93,28 @@ impl FileWriter {
         }
         self.written = total;
         Ok(())
+    }
+
+    /// Writes everything `source` holds, piece by piece ([`CHUNK_BYTES`](super::CHUNK_BYTES)),
+    /// as [`FileWriter::write`] does.
+    ///
+    /// # Errors
+    /// A failed read of `source` ([`FileError::Io`]; the temporary file is removed), and the
+    /// errors of [`FileWriter::write`].
+    pub fn write_from(&mut self, source: &mut impl Read) -> Result<(), FileError> {
+        let mut chunk = vec![0; super::CHUNK_BYTES];
+        loop {
+            let read = match source.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(read) => read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    self.discard();
+                    return Err(err.into());
+                }
+            };
+            self.write(&chunk[..read])?;
+        }
     }
 
     /// Bytes written so far.

@@ -119,6 +119,39 @@ pub async fn hello_world(port: u16) {
     }
 }
 
+/// Waits until the connector `child` started at `started` answers `GET /info` over HTTPS on
+/// `port` (trusting `ca`, which it writes at its first start), asking every `poll`; returns
+/// the time from `started`.
+///
+/// # Panics
+/// When it does not answer within 60 s (the child is killed first).
+pub fn wait_for_info(
+    child: &mut std::process::Child,
+    ca: &std::path::Path,
+    port: u16,
+    started: Instant,
+    poll: Duration,
+) -> Duration {
+    loop {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("t1c did not answer within 60 s");
+        }
+        let answered = ca.exists()
+            && Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--cacert"])
+                .arg(ca)
+                .arg(format!("https://localhost:{port}/info"))
+                .status()
+                .is_ok_and(|s| s.success());
+        if answered {
+            return started.elapsed();
+        }
+        std::thread::sleep(poll);
+    }
+}
+
 /// Waits until something listens on `port` of 127.0.0.1 (at most 30 s).
 ///
 /// # Panics
