@@ -7,6 +7,11 @@
 //! same folder as the baseline: the best of five runs each, in MB/s, and the connector's peak
 //! resident memory growth over the runs (`VmHWM` against the resident memory before them),
 //! which stays small only if both directions stream.
+//!
+//! A second baseline shows what HTTPS itself costs on this machine: the same transfers, with
+//! the same curl, against a bare axum + rustls server in this process that discards what it
+//! receives and streams the file from the disk ([`bench::transfer_baseline`]): no multipart
+//! form, no module, nothing written. The connector cannot be faster than that.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +48,8 @@ fn main() {
         assert!(status.success());
         started.elapsed()
     });
+
+    let transport = transport_baseline(&source);
 
     map(&data, &folder);
     let (mut connector, port) = start(&data, &modules);
@@ -89,12 +96,17 @@ fn main() {
     let mb = SIZE as f64 / 1e6;
     let rate = |d: Duration| mb / d.as_secs_f64();
     println!("cp (baseline)          {:>8.1} MB/s  ({copy:.2?} for {mb:.0} MB)", rate(copy));
-    for (label, elapsed) in [("download (web → disk)", download), ("upload (disk → web)", upload)]
-    {
+    for (label, elapsed, https) in [
+        ("download (web → disk)", download, transport.download),
+        ("upload (disk → web)", upload, transport.upload),
+    ] {
         println!(
-            "{label:<22} {:>8.1} MB/s  ({elapsed:.2?}, {:.0}% of cp)",
+            "{label:<22} {:>8.1} MB/s  ({elapsed:.2?}, {:.0}% of cp; bare HTTPS {:.1} MB/s in \
+             {https:.2?}, the connector at {:.0}% of it)",
             rate(elapsed),
-            100.0 * rate(elapsed) / rate(copy)
+            100.0 * rate(elapsed) / rate(copy),
+            rate(https),
+            100.0 * rate(elapsed) / rate(https)
         );
     }
     println!(
@@ -103,6 +115,58 @@ fn main() {
         peak / 1024,
         peak.saturating_sub(idle) / 1024
     );
+}
+
+/// The best times of the bare HTTPS transfers.
+struct Transport {
+    /// `curl -F` of the file to a server that discards it.
+    download: Duration,
+    /// The file streamed from the disk by the server into a file by curl.
+    upload: Duration,
+}
+
+/// Runs [`bench::transfer_baseline`] on a runtime of its own and times the same curl
+/// transfers against it.
+fn transport_baseline(source: &Path) -> Transport {
+    let port = free_port();
+    let served = source.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(bench::transfer_baseline(port, served));
+    });
+    bench::wait_for(port);
+    let base = format!("https://localhost:{port}");
+    let download = best(|| {
+        let started = Instant::now();
+        let output = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--insecure", "-F", "entity=bench"])
+            .arg("-F")
+            .arg(format!("file=@{};filename=down.bin", source.display()))
+            .arg(format!("{base}/discard"))
+            .output()
+            .expect("curl");
+        let elapsed = started.elapsed();
+        assert!(output.status.success(), "baseline download failed");
+        elapsed
+    });
+    let fetched = source.with_extension("baseline");
+    let upload = best(|| {
+        let started = Instant::now();
+        let status = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--insecure", "-o"])
+            .arg(&fetched)
+            .arg(format!("{base}/source"))
+            .status()
+            .expect("curl");
+        let elapsed = started.elapsed();
+        assert!(status.success(), "baseline upload failed");
+        elapsed
+    });
+    let _ = std::fs::remove_file(&fetched);
+    Transport { download, upload }
 }
 
 /// The fastest of [`RUNS`] runs of `run`.

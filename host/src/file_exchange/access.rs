@@ -231,12 +231,10 @@ impl Folder for TypeFolder {
         let spool = content.downcast::<Spool>().map_err(|_| {
             FileError::Io("the request's file is not held by this connector".into())
         })?;
-        let mut writer = self
-            .root
-            .create_file(&path, self.max_file_bytes, write_mode(overwrite))
-            .map_err(file_error)?;
-        writer.write_from(&mut spool.into_file()).map_err(file_error)?;
-        writer.commit().map(entry).map_err(file_error)
+        self.root
+            .store(&path, spool.into_file(), self.max_file_bytes, write_mode(overwrite))
+            .map(entry)
+            .map_err(file_error)
     }
 
     fn open_to_send(&self, path: &str) -> Result<(Entry, Content), FileError> {

@@ -1,9 +1,7 @@
 //! [`Spool`]: a request's file, held in an unnamed temporary file until a module stores it.
 
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
-
-use tokio::io::AsyncWriteExt;
 
 /// Why a request's file could not be received.
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +31,16 @@ impl From<io::Error> for SpoolError {
 }
 
 /// Bytes gathered before one write to the file: a form's file arrives in HTTP/2 frames of
-/// 16 KiB, and each write of tokio's file is a trip to a blocking thread.
+/// 16 KiB, and each write is a trip to a blocking thread.
 const WRITE_BYTES: usize = 1 << 20;
 
 /// A file being received: bytes go to an unnamed temporary file (gone as soon as it is
 /// closed, whatever happens to the connector), at most `limit` of them, written in pieces of
-/// [`WRITE_BYTES`].
+/// [`WRITE_BYTES`]. Each piece is handed whole to a blocking thread, which writes it through
+/// a second handle of the file and gives the emptied buffer back (no copy into another
+/// buffer on the way, as tokio's file would make).
 pub struct SpoolWriter {
-    file: tokio::fs::File,
+    file: std::fs::File,
     pending: Vec<u8>,
     len: u64,
     limit: u64,
@@ -60,7 +60,7 @@ impl SpoolWriter {
     pub fn create(dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         create_private_dir(dir)?;
         let file = tempfile::tempfile_in(dir)?;
-        Ok(Self { file: tokio::fs::File::from_std(file), pending: Vec::new(), len: 0, limit })
+        Ok(Self { file, pending: Vec::with_capacity(WRITE_BYTES), len: 0, limit })
     }
 
     /// Appends `chunk`.
@@ -76,10 +76,24 @@ impl SpoolWriter {
         self.pending.extend_from_slice(chunk);
         self.len = len;
         if self.pending.len() >= WRITE_BYTES {
-            self.file.write_all(&self.pending).await?;
-            self.pending.clear();
+            self.flush_pending().await?;
         }
         Ok(())
+    }
+
+    /// Writes the gathered bytes on a blocking thread and takes the buffer back.
+    async fn flush_pending(&mut self) -> io::Result<()> {
+        let mut file = self.file.try_clone()?;
+        let mut pending = std::mem::take(&mut self.pending);
+        let written = tokio::task::spawn_blocking(move || {
+            let written = file.write_all(&pending);
+            pending.clear();
+            (written, pending)
+        })
+        .await;
+        let (written, pending) = written.map_err(io::Error::other)?;
+        self.pending = pending;
+        written
     }
 
     /// Ends the file and rewinds it for reading.
@@ -87,9 +101,8 @@ impl SpoolWriter {
     /// # Errors
     /// [`SpoolError::NoSpace`], [`SpoolError::Io`].
     pub async fn finish(mut self) -> Result<Spool, SpoolError> {
-        self.file.write_all(&self.pending).await?;
-        self.file.flush().await?;
-        let mut file = self.file.into_std().await;
+        self.flush_pending().await?;
+        let mut file = self.file;
         file.seek(SeekFrom::Start(0))?;
         Ok(Spool { file })
     }

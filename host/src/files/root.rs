@@ -130,6 +130,31 @@ impl Root {
         FileWriter::create(self.open_dir(&parent)?, path.clone(), limit, mode)
     }
 
+    /// Stores `file`, read from its start, as the file `path` (its folder must exist), at most
+    /// `limit` bytes, as a [`FileWriter`] would: complete or not at all. An unnamed temporary
+    /// file on the same disk (a received download) is linked into place instead of copied.
+    ///
+    /// # Errors
+    /// As [`Root::create_file`], [`FileError::TooLarge`], [`FileError::NoSpace`].
+    pub fn store(
+        &self,
+        path: &RelPath,
+        file: std::fs::File,
+        limit: u64,
+        mode: WriteMode,
+    ) -> Result<Entry, FileError> {
+        let parent = path.parent().ok_or(FileError::NotAFile)?;
+        #[cfg(target_os = "linux")]
+        let file =
+            match FileWriter::adopt(self.open_dir(&parent)?, path.clone(), limit, mode, file)? {
+                Ok(linked) => return linked.commit(),
+                Err(file) => file,
+            };
+        let mut writer = FileWriter::create(self.open_dir(&parent)?, path.clone(), limit, mode)?;
+        writer.write_from(&mut &file)?;
+        writer.commit()
+    }
+
     /// Creates the folder `path`; its parent must exist.
     ///
     /// # Errors

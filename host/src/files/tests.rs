@@ -440,6 +440,81 @@ fn the_limit_is_inclusive_and_one_byte_more_leaves_nothing() {
     assert_eq!(names_in(&sandbox.root_path), ["exact.bin"]);
 }
 
+/// An unnamed temporary file holding `bytes`, read from its start, in `dir`: what a received
+/// download is held in.
+fn unnamed_file(dir: &Path, bytes: &[u8]) -> fs::File {
+    use std::io::{Seek, SeekFrom};
+    let mut file = tempfile::tempfile_in(dir).expect("unnamed file");
+    file.write_all(bytes).expect("fill");
+    file.seek(SeekFrom::Start(0)).expect("rewind");
+    file
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unnamed_file_on_the_same_disk_is_linked_into_place_not_copied() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sandbox = Sandbox::new();
+    let missing_folder = sandbox.root.store(
+        &rel("in/place.bin"),
+        unnamed_file(&sandbox.outside, b"received bytes"),
+        1 << 20,
+        WriteMode::CreateNew,
+    );
+    assert!(matches!(missing_folder, Err(FileError::NotFound)), "{missing_folder:?}");
+
+    fs::create_dir(sandbox.root_path.join("in")).expect("in");
+    let spool = unnamed_file(&sandbox.outside, b"received bytes");
+    let inode = spool.metadata().expect("spool metadata").ino();
+    let stored = sandbox
+        .root
+        .store(&rel("in/place.bin"), spool, 1 << 20, WriteMode::CreateNew)
+        .expect("store");
+    assert_eq!(stored.size, 14);
+
+    let on_disk = fs::metadata(sandbox.root_path.join("in/place.bin")).expect("stored file");
+    assert_eq!(on_disk.ino(), inode, "the received file itself is in place, not a copy");
+    assert_eq!(on_disk.permissions().mode() & 0o777, 0o666 & !super::write::creation_umask());
+    assert_eq!(read_all(&sandbox.root, "in/place.bin").expect("read"), b"received bytes");
+    assert_eq!(names_in(&sandbox.root_path.join("in")), ["place.bin"], "no temporary name left");
+}
+
+#[test]
+fn a_named_file_is_copied_and_left_where_it_was() {
+    let sandbox = Sandbox::new();
+    let source = sandbox.outside.join("named.bin");
+    fs::write(&source, b"copied bytes").expect("source");
+    let file = fs::File::open(&source).expect("open");
+    sandbox.root.store(&rel("copy.bin"), file, 1 << 20, WriteMode::CreateNew).expect("store");
+    assert_eq!(read_all(&sandbox.root, "copy.bin").expect("read"), b"copied bytes");
+    assert_eq!(fs::read(&source).expect("source kept"), b"copied bytes");
+    assert_eq!(names_in(&sandbox.root_path), ["copy.bin"]);
+}
+
+#[test]
+fn storing_keeps_the_limit_and_the_write_mode_and_leaves_nothing_when_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.write("taken.bin", b"old");
+    let store = |path: &str, bytes: &[u8], limit: u64, mode: WriteMode| {
+        sandbox.root.store(&rel(path), unnamed_file(&sandbox.outside, bytes), limit, mode)
+    };
+
+    assert!(matches!(
+        store("taken.bin", b"new", 10, WriteMode::CreateNew),
+        Err(FileError::AlreadyExists)
+    ));
+    assert!(matches!(
+        store("big.bin", &[7; 11], 10, WriteMode::CreateNew),
+        Err(FileError::TooLarge { limit: 10 })
+    ));
+    assert_eq!(names_in(&sandbox.root_path), ["taken.bin"]);
+    assert_eq!(fs::read(sandbox.root_path.join("taken.bin")).expect("kept"), b"old");
+
+    store("taken.bin", &[7; 10], 10, WriteMode::Replace).expect("the limit is inclusive");
+    assert_eq!(fs::read(sandbox.root_path.join("taken.bin")).expect("replaced"), [7; 10]);
+    assert_eq!(names_in(&sandbox.root_path), ["taken.bin"]);
+}
+
 #[test]
 fn a_dropped_or_aborted_write_leaves_nothing() {
     let sandbox = Sandbox::new();

@@ -49,6 +49,12 @@ impl Sink for File {
     }
 }
 
+impl Sink for std::fs::File {
+    fn sync_all(&mut self) -> io::Result<()> {
+        std::fs::File::sync_all(self)
+    }
+}
+
 impl FileWriter {
     /// Starts writing `target`, whose folder `parent` is (opened beneath the mapped folder).
     pub(super) fn create(
@@ -70,6 +76,62 @@ impl FileWriter {
             limit,
             mode,
         })
+    }
+
+    /// Takes `file` whole as the content of `target`, without copying its bytes: `file` must be
+    /// an unnamed temporary file (`O_TMPFILE`) on the same disk as `parent`, which is then
+    /// linked beside the target under a temporary name, as [`FileWriter::create`]'s file is.
+    /// [`FileWriter::commit`] flushes it and renames it into place.
+    ///
+    /// Gives `file` back when it cannot be linked here (another disk, a file that has or had a
+    /// name, a file system without such links, no `/proc`): the caller copies it instead.
+    ///
+    /// # Errors
+    /// [`FileError::TooLarge`] when `file` holds more than `limit` bytes, the errors of
+    /// [`FileWriter::create`], and failing to read or set the file's metadata.
+    #[cfg(target_os = "linux")]
+    pub(super) fn adopt(
+        parent: Dir,
+        target: RelPath,
+        limit: u64,
+        mode: WriteMode,
+        file: std::fs::File,
+    ) -> Result<Result<Self, std::fs::File>, FileError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::PermissionsExt;
+
+        let name = target.file_name().ok_or(FileError::NotAFile)?;
+        check_target(&parent, name, mode)?;
+        let written = file.metadata()?.len();
+        if written > limit {
+            return Err(FileError::TooLarge { limit });
+        }
+        // A temporary file is private (0600); a stored one gets what a new file would.
+        file.set_permissions(std::fs::Permissions::from_mode(0o666 & !creation_umask()))?;
+        let staging = staging_name()?;
+        let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let linked = rustix::fs::linkat(
+            rustix::fs::CWD,
+            unnamed.as_str(),
+            &parent,
+            staging.as_str(),
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        );
+        if let Err(err) = linked {
+            // Copying works wherever linking does not, and reports the real problems (a full
+            // disk, a folder that refuses writes) itself.
+            tracing::debug!(%err, "cannot link the received file into its folder; copying it");
+            return Ok(Err(file));
+        }
+        Ok(Ok(Self {
+            parent,
+            staging: Some(staging),
+            target,
+            sink: Some(Box::new(file)),
+            written,
+            limit,
+            mode,
+        }))
     }
 
     /// Appends `chunk`.
@@ -193,6 +255,22 @@ fn check_target(parent: &Dir, name: &str, mode: WriteMode) -> Result<(), FileErr
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err.into()),
     }
+}
+
+/// The process's umask, read once from `/proc/self/status` (setting it to read it would race
+/// with other threads creating files); `022` when it cannot be read.
+#[cfg(target_os = "linux")]
+pub(super) fn creation_umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find_map(|line| line.strip_prefix("Umask:"))?;
+                u32::from_str_radix(line.trim(), 8).ok()
+            })
+            .map_or(0o022, |umask| umask & 0o777)
+    })
 }
 
 fn staging_name() -> Result<String, FileError> {

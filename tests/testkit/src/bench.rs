@@ -1,5 +1,6 @@
-//! What the HTTP benchmarks share: `wrk` runs, the axum + rustls hello-world every figure is a
-//! ratio of (measured in the same run), resident memory, ports.
+//! What the HTTP benchmarks share: `wrk` runs, the axum + rustls baselines every figure is a
+//! ratio of (measured in the same run: a hello-world, and a bare file transfer), resident
+//! memory, ports.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -7,7 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::get;
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 
@@ -80,6 +85,56 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 /// # Panics
 /// When the port cannot be bound.
 pub async fn hello_world(port: u16) {
+    let router = Router::new().route(
+        "/hello",
+        get(|| async { axum::Json(serde_json::json!({"success": true, "data": "hello"})) }),
+    );
+    serve_baseline(port, router).await;
+}
+
+/// The file-transfer baseline: the same axum + rustls server with nothing but the transfer:
+/// `POST /discard` reads a request body of any size to its end and answers how many bytes it
+/// had (no parsing, no disk), and `GET /source` answers the file `source`, streamed from the
+/// disk in pieces of 512 KiB as the connector's upload does. Its certificate is self-signed
+/// (clients skip the check). Runs until the runtime ends.
+///
+/// # Panics
+/// When the port cannot be bound.
+pub async fn transfer_baseline(port: u16, source: std::path::PathBuf) {
+    async fn discard(body: Body) -> Response {
+        let mut stream = body.into_data_stream();
+        let mut received = 0usize;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(chunk) => received += chunk.len(),
+                Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+            }
+        }
+        received.to_string().into_response()
+    }
+    let router = Router::new().route("/discard", post(discard)).route(
+        "/source",
+        get(move || {
+            let source = source.clone();
+            async move {
+                let Ok(file) = tokio::fs::File::open(&source).await else {
+                    return StatusCode::NOT_FOUND.into_response();
+                };
+                let Ok(metadata) = file.metadata().await else {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                };
+                let body =
+                    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 512 << 10));
+                ([(header::CONTENT_LENGTH, metadata.len())], body).into_response()
+            }
+        }),
+    );
+    serve_baseline(port, router).await;
+}
+
+/// Serves `router` over HTTPS (rustls with ring, HTTP/2 or 1.1, a self-signed certificate for
+/// `localhost`) on `port` of 127.0.0.1.
+async fn serve_baseline(port: u16, router: Router) {
     let key = rcgen::KeyPair::generate().expect("key");
     let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
         .expect("params")
@@ -98,10 +153,6 @@ pub async fn hello_world(port: u16) {
     .expect("cert");
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let router = Router::new().route(
-        "/hello",
-        get(|| async { axum::Json(serde_json::json!({"success": true, "data": "hello"})) }),
-    );
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .expect("bind");

@@ -7,6 +7,7 @@
 //!   process.
 //! - [`bundle`]: signed bundles of components (manifest from the component, packed, signed).
 //! - [`softhsm`]: SoftHSMv2 tokens with keys and certificates, one per test.
+//! - [`process`]: the connector as a process (`t1c serve`), ready once its log says so.
 //! - [`multipart`]: `multipart/form-data` bodies, as a browser's `FormData` sends them.
 //! - [`session_bus`]: a private D-Bus session bus per test (desktop notifications, the folder
 //!   chooser).
@@ -31,6 +32,8 @@ pub mod ds;
 pub mod multipart;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "connector")]
+pub mod process;
 #[cfg(feature = "connector")]
 pub mod session_bus;
 #[cfg(feature = "connector")]
