@@ -26,8 +26,12 @@
 //!   test), the supply-chain checks (`cargo xtask supply-chain`: cargo-deny and cargo-audit),
 //!   the doc tests, schemathesis against a running connector's and a running
 //!   Distribution Service's OpenAPI documents, the fuzzers, `cross` (the Windows build and
-//!   the macOS checks), and the browser tests (t1c-sdk-js in headless Chromium,
-//!   `tests/browser/`).
+//!   the macOS checks), the browser tests (t1c-sdk-js in headless Chromium,
+//!   `tests/browser/`), and last `fresh-machine`.
+//! - `cargo xtask fresh-machine`: the README's first command, run in a fresh Debian 12 root
+//!   (debootstrap) that has only rustup, answers `/v3/readers` with the simulated eID, and
+//!   `cargo xtask ds` then answers `/readyz`; needs root or sudo. See `fresh_machine` for what
+//!   it proves and what not.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +43,7 @@ use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
 mod cross;
+mod fresh_machine;
 mod package;
 mod setup;
 mod supply_chain;
@@ -94,6 +99,11 @@ enum Task {
     /// Check every crate's license, source and advisories (cargo-deny with `deny.toml`, and
     /// cargo-audit). Offline, `T1C_ADVISORY_DB` names a local clone of RustSec's database.
     SupplyChain,
+    /// Run the README's first command (`cargo xtask run`) in a fresh Debian 12 root
+    /// (debootstrap) that has only rustup and check that the connector answers with the
+    /// simulated eID, then `cargo xtask ds` and check that the DS is ready; then delete the
+    /// root. Needs root (or sudo).
+    FreshMachine,
     /// Fuzz the device-message parser (`ds/protocol/fuzz`) for a bounded time.
     FuzzMessages {
         /// How long to fuzz, in seconds.
@@ -133,6 +143,10 @@ fn main() -> Result<()> {
         Task::SupplyChain => {
             setup::ensure_tools()?;
             supply_chain::check(&root)
+        }
+        Task::FreshMachine => {
+            setup::ensure(&root, setup::Need::Test)?;
+            fresh_machine::check(&root)
         }
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
         Task::FuzzMessages { seconds } => fuzz_messages(&root, seconds),
@@ -176,6 +190,8 @@ fn test(root: &Path) -> Result<()> {
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
     run(Command::new("node").args(["--test", "tests/browser/"]))?;
+    // Last: the README's first command on a fresh Debian machine (a cold build in a new root).
+    fresh_machine::check(root)?;
     println!("all checks passed");
     Ok(())
 }

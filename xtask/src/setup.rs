@@ -244,7 +244,8 @@ fn has(program: &str) -> bool {
         .is_ok()
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
