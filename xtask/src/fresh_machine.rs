@@ -95,13 +95,12 @@ pub fn check(root: &Path) -> Result<()> {
     let work = root.join("target/fresh-machine");
     fs::create_dir_all(&work)?;
     let machine = Machine::new(work.join("root"))?;
-    ensure_room(&work)?;
+    ensure_room(&work, NEEDED_MIB)?;
     let mut phases = Vec::new();
 
     let started = Instant::now();
-    let tarball = work.join(format!("bookworm-minbase+{}.tgz", INCLUDE.replace(',', "+")));
-    if !tarball.exists() {
-        make_tarball(&work, &tarball)?;
+    let (tarball, downloaded) = tarball(&work)?;
+    if downloaded {
         phase(
             &mut phases,
             "download Debian 12 (minbase, ca-certificates, gcc, libc6-dev)",
@@ -109,13 +108,7 @@ pub fn check(root: &Path) -> Result<()> {
         );
     }
     let started = Instant::now();
-    run(Command::new("debootstrap")
-        .args(["--variant=minbase", &format!("--include={INCLUDE}")])
-        .arg(format!("--unpack-tarball={}", tarball.display()))
-        .arg("bookworm")
-        .arg(&machine.path)
-        .arg(mirror())
-        .stdout(Stdio::null()))?;
+    unpack(&tarball, &machine.path)?;
     phase(&mut phases, "unpack a pristine Debian 12 root", started);
 
     let started = Instant::now();
@@ -132,7 +125,8 @@ pub fn check(root: &Path) -> Result<()> {
     println!("fresh-machine: cargo xtask run -- --port {port} (output in {})", log.display());
     let shell =
         "rustup target add wasm32-wasip2 && cd /root/t1c && exec cargo xtask run -- --port \"$1\"";
-    let mut connector = Inside::start(&machine.path, &rustup, shell, &port.to_string(), &log)?;
+    let mut connector =
+        Inside::start(&machine.path, Some(&rustup), shell, &port.to_string(), &log)?;
     let ca = machine.path.join("root/.local/share/t1c/tls/ca.pem");
     let url = format!("https://localhost:{port}/v3/readers");
     let answer = poll(&mut connector, &ca, &url, CONNECTOR_DEADLINE, names_the_simulated_eid)?;
@@ -148,7 +142,7 @@ pub fn check(root: &Path) -> Result<()> {
         log.display()
     );
     let shell = "cd /root/t1c && exec cargo xtask ds -- --listen \"127.0.0.1:$1\"";
-    let mut ds = Inside::start(&machine.path, &rustup, shell, &port.to_string(), &log)?;
+    let mut ds = Inside::start(&machine.path, Some(&rustup), shell, &port.to_string(), &log)?;
     let ca = machine.path.join("root/.local/share/t1c-ds/tls/ca.pem");
     let base = format!("https://localhost:{port}");
     let ready = |answer: &str| {
@@ -212,9 +206,31 @@ fn mirror() -> String {
     std::env::var("T1C_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.into())
 }
 
-/// Fails early when `dir`'s file system has less room than a cold build in the root takes
-/// (the tree is shared: a full disk would break every build on it, not only this one).
-fn ensure_room(dir: &Path) -> Result<()> {
+/// The debootstrap tarball of the root's packages cached in `work`, downloaded first when
+/// missing; whether it was.
+pub(crate) fn tarball(work: &Path) -> Result<(PathBuf, bool)> {
+    let tarball = work.join(format!("bookworm-minbase+{}.tgz", INCLUDE.replace(',', "+")));
+    if tarball.exists() {
+        return Ok((tarball, false));
+    }
+    make_tarball(work, &tarball)?;
+    Ok((tarball, true))
+}
+
+/// Unpacks a pristine Debian 12 root from `tarball` (see [`tarball`]) at `machine`.
+pub(crate) fn unpack(tarball: &Path, machine: &Path) -> Result<()> {
+    run(Command::new("debootstrap")
+        .args(["--variant=minbase", &format!("--include={INCLUDE}")])
+        .arg(format!("--unpack-tarball={}", tarball.display()))
+        .arg("bookworm")
+        .arg(machine)
+        .arg(mirror())
+        .stdout(Stdio::null()))
+}
+
+/// Fails early when `dir`'s file system has less than `needed_mib` free (the tree is shared:
+/// a full disk would break every build on it, not only this one).
+pub(crate) fn ensure_room(dir: &Path, needed_mib: u64) -> Result<()> {
     let output = Command::new("df")
         .args(["--output=avail", "--block-size=1M"])
         .arg(dir)
@@ -226,11 +242,8 @@ fn ensure_room(dir: &Path) -> Result<()> {
         .nth(1)
         .and_then(|line| line.trim().parse().ok())
         .with_context(|| format!("df said {text}"))?;
-    if free < NEEDED_MIB {
-        bail!(
-            "{} has {free} MiB free; a cold build in a fresh root needs about {NEEDED_MIB} MiB",
-            dir.display()
-        );
+    if free < needed_mib {
+        bail!("{} has {free} MiB free; this needs about {needed_mib} MiB", dir.display());
     }
     Ok(())
 }
@@ -382,7 +395,7 @@ fn install_rustup_proxies(machine: &Path) -> Result<Rustup> {
 }
 
 /// The host's rustup: its binary and its home.
-struct Rustup {
+pub(crate) struct Rustup {
     binary: PathBuf,
     home: PathBuf,
 }
@@ -407,7 +420,7 @@ fn names_the_simulated_eid(answer: &str) -> bool {
 }
 
 /// Asks `url` (trusting `ca`) until `expected` holds for the answer; returns it.
-fn poll(
+pub(crate) fn poll(
     inside: &mut Inside,
     ca: &Path,
     url: &str,
@@ -435,7 +448,7 @@ fn poll(
 }
 
 /// `GET url` with curl, trusting `ca`; the body of a 2xx answer.
-fn curl(ca: &Path, url: &str) -> Result<String> {
+pub(crate) fn curl(ca: &Path, url: &str) -> Result<String> {
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--fail", "--max-time", "10", "--cacert"])
         .arg(ca)
@@ -450,17 +463,17 @@ fn curl(ca: &Path, url: &str) -> Result<String> {
 
 /// A command running in the root, in its own mount and PID namespaces; killed, with every
 /// process of the namespace, when stopped or dropped.
-struct Inside {
+pub(crate) struct Inside {
     child: Child,
     log: PathBuf,
 }
 
 impl Inside {
     /// Starts `shell` (a `sh -c` script, `$1` is `argument`) as root in `machine`, its output to
-    /// `log`.
-    fn start(
+    /// `log`; with the host's `rustup` bound in when given (see `install_rustup_proxies`).
+    pub(crate) fn start(
         machine: &Path,
-        rustup: &Rustup,
+        rustup: Option<&Rustup>,
         shell: &str,
         argument: &str,
         log: &Path,
@@ -472,8 +485,10 @@ m="$1"
 mount -t proc proc "$m/proc"
 mount --rbind /dev "$m/dev"
 mount --rbind /sys "$m/sys"
-mount --bind -o ro "$2" "$m/root/.rustup"
-mount --bind -o ro "$3" "$m/root/.cargo/bin/rustup"
+if [ -n "$2" ]; then
+    mount --bind -o ro "$2" "$m/root/.rustup"
+    mount --bind -o ro "$3" "$m/root/.cargo/bin/rustup"
+fi
 shift 3
 chroot "$m" /usr/bin/env -i HOME=/root PATH="$PATH_INSIDE" /bin/sh -c "$SHELL_INSIDE" sh "$@"
 "#;
@@ -482,8 +497,8 @@ chroot "$m" /usr/bin/env -i HOME=/root PATH="$PATH_INSIDE" /bin/sh -c "$SHELL_IN
             .args(["--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"])
             .args(["/bin/sh", "-c", setup, "sh"])
             .arg(machine)
-            .arg(&rustup.home)
-            .arg(&rustup.binary)
+            .arg(rustup.map(|r| r.home.as_os_str()).unwrap_or_default())
+            .arg(rustup.map(|r| r.binary.as_os_str()).unwrap_or_default())
             .arg(argument)
             .env("PATH_INSIDE", PATH)
             .env("SHELL_INSIDE", shell)
@@ -506,10 +521,19 @@ chroot "$m" /usr/bin/env -i HOME=/root PATH="$PATH_INSIDE" /bin/sh -c "$SHELL_IN
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// Waits for the command to end; fails, with the end of its output, unless it succeeded.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("{} failed ({status}):\n{}", self.what(), self.tail());
+        }
+        Ok(())
+    }
+
     /// Kills the namespace's first process, which takes every other one of the namespace with
     /// it (the kernel's rule for PID namespaces), and waits for `unshare`, which returns once
     /// they are all gone.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         // Once waited for, its process id may belong to another process.
         if self.child.try_wait().is_ok_and(|status| status.is_some()) {
             return;
@@ -533,20 +557,21 @@ impl Drop for Inside {
 }
 
 /// The root, deleted when dropped, unless something is still mounted in it.
-struct Machine {
-    path: PathBuf,
+pub(crate) struct Machine {
+    /// Where the root is.
+    pub(crate) path: PathBuf,
 }
 
 impl Machine {
     /// A new root at `path`; what a previous run left there is deleted first.
-    fn new(path: PathBuf) -> Result<Self> {
+    pub(crate) fn new(path: PathBuf) -> Result<Self> {
         let machine = Self { path };
         machine.delete()?;
         Ok(machine)
     }
 
     /// The root's size on disk, in MiB.
-    fn size_mib(&self) -> Result<u64> {
+    pub(crate) fn size_mib(&self) -> Result<u64> {
         let output = Command::new("du")
             .args(["-sx", "--block-size=1M"])
             .arg(&self.path)

@@ -43,6 +43,7 @@ use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
 mod cross;
+mod fresh_install;
 mod fresh_machine;
 mod package;
 mod setup;
@@ -82,7 +83,8 @@ enum Task {
     Test,
     /// Build the connector's and the DS's Debian packages (release build, cargo-deb) into
     /// target/debian and check them: contents, lintian, an unpacked install that starts, the
-    /// DS serving the connector's package as its Linux download.
+    /// DS serving the connector's package as its Linux download, and an apt-get install of
+    /// both into a fresh Debian 12 root (needs root or sudo).
     Package {
         /// Sign the packaged modules with this key (PEM); the package's unit trusts its public
         /// half. Default: the repository's development key, for test packages only.
@@ -104,6 +106,15 @@ enum Task {
     /// simulated eID, then `cargo xtask ds` and check that the DS is ready; then delete the
     /// root. Needs root (or sudo).
     FreshMachine,
+    /// Install the two packages into a fresh Debian 12 root and check them (the last check of
+    /// `package`, which runs this through sudo when not root).
+    #[command(hide = true)]
+    FreshInstall {
+        /// The connector's package.
+        connector: PathBuf,
+        /// The DS's package.
+        ds: PathBuf,
+    },
     /// Fuzz the device-message parser (`ds/protocol/fuzz`) for a bounded time.
     FuzzMessages {
         /// How long to fuzz, in seconds.
@@ -148,6 +159,7 @@ fn main() -> Result<()> {
             setup::ensure(&root, setup::Need::Test)?;
             fresh_machine::check(&root)
         }
+        Task::FreshInstall { connector, ds } => fresh_install::check(&root, &connector, &ds),
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
         Task::FuzzMessages { seconds } => fuzz_messages(&root, seconds),
     }

@@ -1,7 +1,8 @@
 //! `cargo xtask package`: the connector's and the DS's Debian packages (cargo-deb, from the
 //! release build; `packaging/`), then checks on each: its file list, lintian, and an unpacked
 //! install whose binary starts and answers; the DS's package then serves the connector's as its
-//! Linux installer.
+//! Linux installer; last, both are installed for real into a fresh Debian 12 root
+//! (`fresh_install`).
 //!
 //! `cargo xtask test` runs the same checks on packages made from the debug binaries the test
 //! run built ([`Build::TestBinaries`], stripped; minutes instead of the release build's half
@@ -11,9 +12,15 @@
 //! right modes, lintian finds nothing unexplained, the maintainer scripts are valid shell, the
 //! binary as installed starts and serves (the connector with the packaged modules, trusted
 //! through the unit's publisher key), and a DS hands the connector's package out byte for byte
-//! as the Linux download. The maintainer scripts and units are not run by a real `dpkg -i` and
-//! systemd here (that needs a whole system; the packages were installed by hand on a Debian 12
-//! machine, see the README).
+//! as the Linux download. Then `apt-get install` of both into a throwaway fresh Debian 12 root
+//! runs the maintainer scripts for real (the Depends from Debian's mirror): the files are in
+//! place, the DS's system user owns its data, the units pass `systemd-analyze verify`, the DS
+//! started as its unit's user answers `/readyz`, the connector started as a new user's unit
+//! would answers `/info` with the packaged modules and its CA in the user's NSS database, and
+//! remove and purge take what their scripts promise. No systemd runs in the root (as in a
+//! container): the units' commands are run as the units would run them, not by systemd, so
+//! their sandboxing, `StateDirectory=`, the enable and start under a running systemd and the
+//! start at login are not exercised. That install needs root (through sudo otherwise).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{build_modules_signed, cargo, free_port, run};
+use crate::{build_modules_signed, cargo, free_port, fresh_install, run};
 
 /// Where the packages are written.
 const OUT: &str = "target/debian";
@@ -75,6 +82,7 @@ pub fn build_and_check(
     }
     start_connector(&connector, &publisher)?;
     start_ds(&ds, &connector)?;
+    fresh_install::check(root, &connector, &ds)?;
     println!("packages: {} and {}", connector.display(), ds.display());
     Ok((connector, ds))
 }
