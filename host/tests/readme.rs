@@ -139,8 +139,9 @@ const README_PROVEN_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (
         "sudo apt install ./target/debian/t1c_*.deb",
-        "not run (it changes the machine as root): cargo xtask package checks the package's \
-         files, maintainer scripts and lintian, and starts its binaries from the unpacked package",
+        "cargo xtask package (and the package step of cargo xtask test) installs both \
+         packages with apt-get into a fresh Debian 12 root (xtask/src/fresh_install.rs), starts \
+         the installed binaries, then removes and purges them",
     ),
     ("cargo nextest run -p t1c-host --test readme", "this test"),
     (
