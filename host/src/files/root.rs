@@ -143,14 +143,13 @@ impl Root {
         limit: u64,
         mode: WriteMode,
     ) -> Result<Entry, FileError> {
-        let parent = path.parent().ok_or(FileError::NotAFile)?;
+        let parent = self.open_dir(&path.parent().ok_or(FileError::NotAFile)?)?;
         #[cfg(target_os = "linux")]
-        let file =
-            match FileWriter::adopt(self.open_dir(&parent)?, path.clone(), limit, mode, file)? {
-                Ok(linked) => return linked.commit(),
-                Err(file) => file,
-            };
-        let mut writer = FileWriter::create(self.open_dir(&parent)?, path.clone(), limit, mode)?;
+        let (parent, file) = match FileWriter::adopt(parent, path.clone(), limit, mode, file)? {
+            Ok(linked) => return linked.commit(),
+            Err(unlinked) => unlinked,
+        };
+        let mut writer = FileWriter::create(parent, path.clone(), limit, mode)?;
         writer.write_from(&mut &file)?;
         writer.commit()
     }

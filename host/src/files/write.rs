@@ -83,8 +83,9 @@ impl FileWriter {
     /// linked beside the target under a temporary name, as [`FileWriter::create`]'s file is.
     /// [`FileWriter::commit`] flushes it and renames it into place.
     ///
-    /// Gives `file` back when it cannot be linked here (another disk, a file that has or had a
-    /// name, a file system without such links, no `/proc`): the caller copies it instead.
+    /// Gives `parent` and `file` back when the file cannot be linked here (another disk, a file
+    /// that has or had a name, a file system without such links, no `/proc`): the caller copies
+    /// it instead.
     ///
     /// # Errors
     /// [`FileError::TooLarge`] when `file` holds more than `limit` bytes, the errors of
@@ -96,7 +97,7 @@ impl FileWriter {
         limit: u64,
         mode: WriteMode,
         file: std::fs::File,
-    ) -> Result<Result<Self, std::fs::File>, FileError> {
+    ) -> Result<Result<Self, (Dir, std::fs::File)>, FileError> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::PermissionsExt;
 
@@ -121,7 +122,7 @@ impl FileWriter {
             // Copying works wherever linking does not, and reports the real problems (a full
             // disk, a folder that refuses writes) itself.
             tracing::debug!(%err, "cannot link the received file into its folder; copying it");
-            return Ok(Err(file));
+            return Ok(Err((parent, file)));
         }
         Ok(Ok(Self {
             parent,
