@@ -2,9 +2,14 @@
 //!
 //! Compiling a component with Cranelift takes tens of milliseconds per module; loading the
 //! compiled artifact takes well under one. Entries are keyed by the SHA-256 of the component and
-//! the engine's compatibility hash, and every entry carries a header with that key and the
-//! SHA-256 of its payload. A truncated, corrupted or foreign entry fails those checks and is
-//! recompiled and rewritten; it is never handed to wasmtime.
+//! the engine's compatibility hash. An entry is two files: `<key>.cwasm`, exactly what
+//! `Engine::precompile_component` produced, and `<key>.check`, a small header with that key and
+//! the length and SHA-256 of the `.cwasm`. A truncated, corrupted, foreign or half-written entry
+//! fails those checks and is recompiled and rewritten; it is never handed to wasmtime.
+//!
+//! The `.cwasm` stays a file of its own so that wasmtime maps it rather than copying it: its code
+//! and data are then pages of the file, read in as they are used and shared with the page cache,
+//! instead of anonymous memory holding a copy of every byte for the process's lifetime.
 //!
 //! The cache directory is the connector's own (created with mode 0700). A compiled artifact is
 //! native code, so the cache must not be writable by anyone the connector does not trust.
@@ -18,10 +23,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// Identifies the entry format; bump it when the layout changes.
-const MAGIC: &[u8; 8] = b"T1CCWC01";
-/// Magic, key, payload length, payload digest.
-const HEADER_LEN: usize = 8 + 32 + 8 + 32;
+/// Identifies the check file's format; bump it when the layout changes.
+const MAGIC: &[u8; 8] = b"T1CCWC02";
+/// The check file: magic, key, payload length, payload digest.
+const CHECK_LEN: usize = 8 + 32 + 8 + 32;
 
 /// Where a component came from on this load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,52 +80,95 @@ impl ComponentCache {
         wasm_sha256: &[u8; 32],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let key = entry_key(engine, wasm_sha256);
-        let path = self.dir.join(format!("{}.cwasm", hex::encode(key)));
+        let name = hex::encode(key);
+        let payload_path = self.dir.join(format!("{name}.cwasm"));
+        let check_path = self.dir.join(format!("{name}.check"));
         let mut outcome = CacheOutcome::Compiled;
-        match fs::read(&path) {
-            Ok(bytes) => match verified_payload(&bytes, &key) {
-                Ok(payload) => {
-                    // `payload` is byte-for-byte what `Engine::precompile_component` produced
-                    // for this engine configuration: the header's key binds it to this wasm and
-                    // this engine, and its SHA-256 matches. Only the connector writes the cache
-                    // directory (mode 0700).
-                    match deserialize_own(engine, payload) {
-                        Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                        Err(err) => {
-                            tracing::warn!(path = %path.display(), "cache entry rejected by the engine, recompiling: {err}");
-                            outcome = CacheOutcome::Recompiled;
-                        }
+        match verify_entry(&check_path, &payload_path, &key) {
+            Ok(()) => {
+                // The payload file is byte-for-byte what `Engine::precompile_component` produced
+                // for this engine configuration: the check file binds it to this wasm and this
+                // engine, and its length and SHA-256 match. Only the connector writes the cache
+                // directory (mode 0700), and only by renaming complete files into place.
+                match deserialize_own_file(engine, &payload_path) {
+                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Err(err) => {
+                        tracing::warn!(path = %payload_path.display(), "cache entry rejected by the engine, recompiling: {err}");
+                        outcome = CacheOutcome::Recompiled;
                     }
                 }
-                Err(reason) => {
-                    tracing::warn!(path = %path.display(), "invalid cache entry ({reason}), recompiling");
-                    outcome = CacheOutcome::Recompiled;
-                }
-            },
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => tracing::warn!(path = %path.display(), "cannot read cache entry: {err}"),
+            }
+            Err(EntryError::Missing) => {}
+            Err(EntryError::Invalid(reason)) => {
+                tracing::warn!(path = %payload_path.display(), "invalid cache entry ({reason}), recompiling");
+                outcome = CacheOutcome::Recompiled;
+            }
+            Err(EntryError::Io(err)) => {
+                tracing::warn!(path = %payload_path.display(), "cannot read cache entry: {err}");
+            }
         }
         let compiled = engine.precompile_component(wasm)?;
-        if let Err(err) = self.store(&path, &key, &compiled) {
-            tracing::warn!(path = %path.display(), "cannot write cache entry: {err}");
+        match self.store(&payload_path, &check_path, &key, &compiled) {
+            // Load the stored file, so the code is mapped from it like on every later start.
+            Ok(()) => match deserialize_own_file(engine, &payload_path) {
+                Ok(component) => return Ok((component, outcome)),
+                Err(err) => {
+                    tracing::warn!(path = %payload_path.display(), "cannot map the stored cache entry: {err}");
+                }
+            },
+            Err(err) => {
+                tracing::warn!(path = %payload_path.display(), "cannot write cache entry: {err}");
+            }
         }
         // `compiled` was produced just now by `precompile_component` on this engine.
         let component = deserialize_own(engine, &compiled)?;
         Ok((component, outcome))
     }
 
-    /// Writes an entry atomically: a temporary file in the same directory, then a rename.
-    fn store(&self, path: &Path, key: &[u8; 32], payload: &[u8]) -> std::io::Result<()> {
+    /// Writes an entry: the payload, then its check file, each as a temporary file in the same
+    /// directory renamed into place. A crash in between leaves a payload without a matching
+    /// check file, which the next load recompiles.
+    fn store(
+        &self,
+        payload_path: &Path,
+        check_path: &Path,
+        key: &[u8; 32],
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let mut check = Vec::with_capacity(CHECK_LEN);
+        check.extend_from_slice(MAGIC);
+        check.extend_from_slice(key);
+        check.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        check.extend_from_slice(&Sha256::digest(payload));
+        // The old check file goes first: from here until the new one is in place, the entry is
+        // missing rather than pointing at a payload being replaced.
+        match fs::remove_file(check_path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        self.write_atomically(payload_path, payload)?;
+        self.write_atomically(check_path, &check)
+    }
+
+    /// Writes `bytes` to a temporary file in the cache directory, flushes it and renames it to
+    /// `path`.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        file.write_all(MAGIC)?;
-        file.write_all(key)?;
-        file.write_all(&(payload.len() as u64).to_le_bytes())?;
-        file.write_all(&Sha256::digest(payload))?;
-        file.write_all(payload)?;
+        file.write_all(bytes)?;
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// Why an entry cannot be used.
+enum EntryError {
+    /// There is no entry (no check file).
+    Missing,
+    /// The entry is there but does not check out.
+    Invalid(&'static str),
+    /// The entry could not be read.
+    Io(std::io::Error),
 }
 
 /// The cache key: SHA-256 over the component's SHA-256 and the engine's compatibility hash.
@@ -131,27 +179,42 @@ fn entry_key(engine: &Engine, wasm_sha256: &[u8; 32]) -> [u8; 32] {
     hasher.0.finalize().into()
 }
 
-/// Checks an entry's header and returns its payload.
-fn verified_payload<'a>(bytes: &'a [u8], key: &[u8; 32]) -> Result<&'a [u8], &'static str> {
-    if bytes.len() < HEADER_LEN {
-        return Err("truncated header");
+/// Checks an entry: its check file must be ours, for `key`, and describe the payload file's
+/// length and SHA-256. The payload is hashed by reading it in pieces, so checking it does not
+/// make the whole file resident in this process.
+fn verify_entry(check_path: &Path, payload_path: &Path, key: &[u8; 32]) -> Result<(), EntryError> {
+    let check = match fs::read(check_path) {
+        Ok(check) => check,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(EntryError::Missing),
+        Err(err) => return Err(EntryError::Io(err)),
+    };
+    if check.len() != CHECK_LEN {
+        return Err(EntryError::Invalid("check file of the wrong length"));
     }
-    let (header, payload) = bytes.split_at(HEADER_LEN);
-    if &header[..8] != MAGIC {
-        return Err("not a T1C cache entry");
+    if &check[..8] != MAGIC {
+        return Err(EntryError::Invalid("not a T1C cache entry"));
     }
-    if &header[8..40] != key {
-        return Err("entry for another component or engine");
+    if &check[8..40] != key {
+        return Err(EntryError::Invalid("entry for another component or engine"));
     }
     let mut len = [0u8; 8];
-    len.copy_from_slice(&header[40..48]);
-    if u64::from_le_bytes(len) != payload.len() as u64 {
-        return Err("truncated payload");
+    len.copy_from_slice(&check[40..48]);
+    let mut payload = match fs::File::open(payload_path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EntryError::Invalid("payload missing"));
+        }
+        Err(err) => return Err(EntryError::Io(err)),
+    };
+    let mut hasher = Sha256::new();
+    let read = std::io::copy(&mut payload, &mut hasher).map_err(EntryError::Io)?;
+    if read != u64::from_le_bytes(len) {
+        return Err(EntryError::Invalid("payload of the wrong length"));
     }
-    if Sha256::digest(payload).as_slice() != &header[48..80] {
-        return Err("payload digest mismatch");
+    if hasher.finalize().as_slice() != &check[48..80] {
+        return Err(EntryError::Invalid("payload digest mismatch"));
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// Feeds `Hash` output into SHA-256, so the key is stable across processes.
@@ -170,16 +233,28 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// Loads native code this process's engine compiled: the one `unsafe` of the runtime.
+/// Loads native code this process's engine compiled, from memory.
 ///
 /// Callers pass only bytes that `Engine::precompile_component` produced for `engine`'s
-/// configuration, either just now or read back from a cache entry whose checksummed header
-/// binds it to this wasm and this engine.
+/// configuration just now: without a cache, or when the entry could not be stored or mapped.
 #[allow(unsafe_code)]
 fn deserialize_own(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `Component::deserialize` requires bytes produced by a compatible engine's
     // `precompile_component`, unmodified; wasmtime checks the engine compatibility itself and
-    // the callers guarantee the rest (see above). Arbitrary bytes never get here: an entry that
-    // fails its header or checksum is recompiled instead.
+    // the callers guarantee the rest (see above): these bytes never left this process.
     unsafe { Component::deserialize(engine, compiled) }
+}
+
+/// Maps native code this process's engine compiled, from a cache file.
+///
+/// Callers pass only a file whose check file binds it to this engine and this wasm and whose
+/// length and SHA-256 were just verified, in the connector's own cache directory.
+#[allow(unsafe_code)]
+fn deserialize_own_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: as for `deserialize_own`, the file holds what a compatible engine's
+    // `precompile_component` produced (just verified against its check file). wasmtime maps it
+    // privately, so the mapping must not change while the component lives: only the connector
+    // writes the cache directory (mode 0700), and it never writes a file in place, it renames a
+    // complete new file over the name, which leaves an existing mapping's file untouched.
+    unsafe { Component::deserialize_file(engine, path) }
 }

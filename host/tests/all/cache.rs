@@ -1,4 +1,5 @@
-//! The compiled-component cache: hits, and recovery from corrupt, truncated and foreign entries.
+//! The compiled-component cache: hits, mapping from the entry's file, and recovery from
+//! corrupt, truncated, foreign and half-written entries.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,88 @@ fn second_load_comes_from_the_cache() {
     assert_eq!(entries(dir.path()).len(), 1);
 }
 
+/// The check file beside an entry's payload.
+fn check_file(entry: &Path) -> PathBuf {
+    entry.with_extension("check")
+}
+
+#[test]
+fn an_entry_is_its_payload_and_a_check_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    load_hello(&cached_runtime(dir.path()));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let entry = &entries(dir.path())[0];
+    // The payload is wasmtime's artifact itself (an ELF object), so it can be mapped as it is.
+    assert_eq!(&std::fs::read(entry).expect("payload")[..4], b"\x7fELF");
+    assert!(check_file(entry).is_file());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cached_component_is_mapped_from_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    load_hello(&cached_runtime(dir.path()));
+    let entry = entries(dir.path())[0].clone();
+    let mapped = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .expect("maps")
+            .lines()
+            .any(|line| line.ends_with(&*entry.to_string_lossy()))
+    };
+    let runtime = cached_runtime(dir.path());
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
+    assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
+    assert!(mapped(), "the hit's code is the entry's file, mapped");
+    module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
+}
+
+#[test]
+fn entry_without_its_check_file_is_compiled_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = cached_runtime(dir.path());
+    load_hello(&runtime);
+    let entry = &entries(dir.path())[0];
+    // What a crash between writing the payload and its check file leaves.
+    std::fs::remove_file(check_file(entry)).expect("remove");
+    assert_eq!(load_hello(&runtime), CacheOutcome::Compiled);
+    assert_eq!(load_hello(&runtime), CacheOutcome::Hit, "the entry was rewritten");
+}
+
+#[test]
+fn check_file_without_its_payload_is_recompiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = cached_runtime(dir.path());
+    load_hello(&runtime);
+    std::fs::remove_file(&entries(dir.path())[0]).expect("remove");
+    assert_eq!(load_hello(&runtime), CacheOutcome::Recompiled);
+    assert_eq!(load_hello(&runtime), CacheOutcome::Hit);
+}
+
+#[test]
+fn corrupt_check_file_is_recompiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = cached_runtime(dir.path());
+    load_hello(&runtime);
+    let check = check_file(&entries(dir.path())[0]);
+    let good = std::fs::read(&check).expect("check");
+    let mut bad_magic = good.clone();
+    bad_magic[0] ^= 1;
+    let mut bad_digest = good.clone();
+    let last = bad_digest.len() - 1;
+    bad_digest[last] ^= 1;
+    let mut longer = good.clone();
+    longer.push(0);
+    for bad in [bad_magic, bad_digest, longer, good[..10].to_vec(), Vec::new()] {
+        std::fs::write(&check, bad).expect("write");
+        assert_eq!(load_hello(&runtime), CacheOutcome::Recompiled);
+    }
+}
+
 #[test]
 fn corrupt_entry_is_recompiled() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,10 +160,14 @@ fn foreign_entry_is_recompiled() {
     load_hello(&runtime);
     let hello_entry =
         entries(dir.path()).into_iter().find(|e| *e != hostile_entry).expect("second entry");
-    // Another module's valid entry under hello's key must not be loaded as hello.
+    // Another module's valid entry under hello's key must not be loaded as hello: neither its
+    // payload under hello's check file, nor its payload and check file together.
     std::fs::copy(&hostile_entry, &hello_entry).expect("swap");
     assert_eq!(load_hello(&runtime), CacheOutcome::Recompiled);
-    // A raw wasmtime artifact without our header is not trusted either.
+    std::fs::copy(&hostile_entry, &hello_entry).expect("swap");
+    std::fs::copy(check_file(&hostile_entry), check_file(&hello_entry)).expect("swap");
+    assert_eq!(load_hello(&runtime), CacheOutcome::Recompiled);
+    // Bytes that are not the payload its check file describes are not trusted either.
     std::fs::write(&hello_entry, b"\x7fELF not ours").expect("write");
     assert_eq!(load_hello(&runtime), CacheOutcome::Recompiled);
 }
