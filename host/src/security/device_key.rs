@@ -16,6 +16,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use zeroize::Zeroizing;
 
@@ -106,9 +107,7 @@ impl DeviceKey {
         let signer = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| {
             DeviceKeyError::Create(format!("the key is not usable for signing: {e}"))
         })?;
-        let pin = PinDecryptor::from_pkcs8(der.as_bytes()).map_err(|e| {
-            DeviceKeyError::Create(format!("the key is not usable for decrypting PINs: {e}"))
-        })?;
+        let pin = PinDecryptor::from_pkcs8(der.as_bytes(), private.size());
         Ok(Self {
             pin,
             signer,

@@ -47,6 +47,8 @@
 //! - The base64 text and the ciphertext's length are public (they are the attacker's input) and
 //!   are refused early.
 
+use std::sync::OnceLock;
+
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::{Padding, Rsa};
@@ -62,18 +64,43 @@ const MAX_PIN_LEN: u32 = 64;
 const MIN_PADDING_LEN: u32 = 8;
 
 /// The device key's private half, for decrypting PINs only.
+///
+/// OpenSSL takes the key on the first PIN to decrypt, not when the connector starts: until a
+/// page asks for a PIN, the connector does not initialise OpenSSL (its configuration, providers
+/// and tables are a few MB of memory that most sessions never need).
 pub(super) struct PinDecryptor {
-    rsa: Rsa<Private>,
+    /// PKCS#8 DER, until (and after) OpenSSL has it.
+    pkcs8: Zeroizing<Vec<u8>>,
+    rsa: OnceLock<Option<Rsa<Private>>>,
     /// Length of the modulus in bytes: of every encoded message.
     size: usize,
 }
 
 impl PinDecryptor {
-    /// Loads the key from its PKCS#8 DER form.
-    pub(super) fn from_pkcs8(der: &[u8]) -> Result<Self, ErrorStack> {
-        let rsa = PKey::private_key_from_pkcs8(der)?.rsa()?;
-        let size = usize::try_from(rsa.size()).unwrap_or(0);
-        Ok(Self { rsa, size })
+    /// Keeps the key, in PKCS#8 DER, whose modulus is `size` bytes long.
+    pub(super) fn from_pkcs8(der: &[u8], size: usize) -> Self {
+        Self { pkcs8: Zeroizing::new(der.to_vec()), rsa: OnceLock::new(), size }
+    }
+
+    /// The key in OpenSSL, loaded on first use.
+    fn rsa(&self) -> Option<&Rsa<Private>> {
+        self.rsa
+            .get_or_init(|| {
+                let loaded: Result<_, ErrorStack> =
+                    PKey::private_key_from_pkcs8(&self.pkcs8).and_then(|key| key.rsa());
+                match loaded {
+                    Ok(rsa) if usize::try_from(rsa.size()).ok() == Some(self.size) => Some(rsa),
+                    Ok(_) => {
+                        tracing::error!("OpenSSL reads another modulus length from the device key");
+                        None
+                    }
+                    Err(err) => {
+                        tracing::error!("OpenSSL cannot load the device key: {err}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The PIN in `ciphertext` (RSA PKCS#1 v1.5, encrypted to this key), or `None` for every
@@ -83,9 +110,10 @@ impl PinDecryptor {
         if ciphertext.is_empty() || ciphertext.len() > self.size {
             return None;
         }
+        let rsa = self.rsa()?;
         let mut encoded = Zeroizing::new(vec![0; self.size]);
         // Fails only for a ciphertext not smaller than the modulus (public, as above).
-        let written = self.rsa.private_decrypt(ciphertext, &mut encoded, Padding::NONE).ok()?;
+        let written = rsa.private_decrypt(ciphertext, &mut encoded, Padding::NONE).ok()?;
         let encoded = encoded.get(..written)?;
         // The decision: the only branch on what the ciphertext decrypted to.
         let length = usize::try_from(Option::<u32>::from(pin_length(encoded))?).ok()?;
