@@ -424,6 +424,8 @@ impl ConnectorBuilder {
             let task = ds_task.then(|| sync.clone().spawn());
             (sync, task)
         });
+        // Loading the modules peaked well above what serving them keeps.
+        crate::heap::release_free();
         Ok(Connector {
             server,
             admin,

@@ -29,6 +29,7 @@ pub mod counters;
 pub mod ds;
 pub mod file_exchange;
 pub mod files;
+mod heap;
 pub mod pkcs11;
 pub mod readers;
 pub mod security;

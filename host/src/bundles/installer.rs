@@ -144,6 +144,17 @@ impl Installer {
         bytes: &[u8],
         options: InstallOptions,
     ) -> Result<InstallOutcome, InstallError> {
+        let outcome = self.install_bundle(bytes, options);
+        // The bundle, its component and the compilation were transient.
+        crate::heap::release_free();
+        outcome
+    }
+
+    fn install_bundle(
+        &self,
+        bytes: &[u8],
+        options: InstallOptions,
+    ) -> Result<InstallOutcome, InstallError> {
         let bundle = Bundle::read(bytes)?.verify(&self.trust.load())?;
         self.runtime.check_bundle_manifest(&bundle)?;
         let manifest = bundle.manifest();
