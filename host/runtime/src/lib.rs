@@ -163,7 +163,10 @@ impl Runtime {
                 });
             }
         }
-        let linker = imports::linker(&self.engine, &inspected.used, inspected.contract)?;
+        let mut linker = imports::linker(&self.engine, &inspected.used, inspected.contract)?;
+        // Whatever else of WASI it imports (files, sockets) traps when called.
+        imports::wasi::trap_unprovided(&mut linker, &self.engine, &component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let instance_pre =
             linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let exports = module::Exports::new(inspected.contract, instance_pre)?;

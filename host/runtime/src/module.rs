@@ -25,6 +25,7 @@ use crate::imports::files::{FileCall, Outgoing};
 use crate::imports::pin::PinSecret;
 use crate::imports::pkcs11::{Slot, SlotResource};
 use crate::imports::reader::CardHandle;
+use crate::imports::wasi::Unavailable;
 use crate::limits::CallLimits;
 use crate::store::{Overrun, State};
 
@@ -363,6 +364,11 @@ fn classify(
             CallError::MemoryExhausted { module, limit: limits.memory_bytes }
         }
         Some(trap) => CallError::Trapped { module, trap: trap.to_string(), message },
+        None if err.is::<Unavailable>() => {
+            let trap =
+                err.downcast_ref::<Unavailable>().map(ToString::to_string).unwrap_or_default();
+            CallError::Trapped { module, trap, message }
+        }
         None if err.is::<wasmtime::PoolConcurrencyLimitError>() => CallError::Busy { module },
         None => {
             let text = format!("{err:#}");

@@ -25,6 +25,7 @@ pub mod log;
 pub mod pin;
 pub mod pkcs11;
 pub mod reader;
+pub(crate) mod wasi;
 
 use std::collections::BTreeSet;
 
@@ -40,8 +41,8 @@ use crate::store::State;
 /// The contract package's interfaces, as `t1c:card/<name>@<version>` imports.
 pub(crate) const PACKAGE: &str = "t1c:card/";
 
-/// A linker with WASI (nothing granted), `types`, `log`, and the `granted` capabilities, under
-/// the interface names of `contract`.
+/// A linker with WASI (nothing granted, see [`wasi`]), `types`, `log`, and the `granted`
+/// capabilities, under the interface names of `contract`.
 ///
 /// # Errors
 /// [`LoadError::Link`] if wasmtime refuses a definition (a host bug).
@@ -51,7 +52,7 @@ pub(crate) fn linker(
     contract: Contract,
 ) -> Result<Linker<State>, LoadError> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
+    wasi::add_to_linker(&mut linker).map_err(link_error)?;
     let reader = granted.contains(&Capability::Reader);
     let pkcs11 = granted.contains(&Capability::Pkcs11);
     let files = granted.contains(&Capability::Files);
