@@ -129,6 +129,7 @@ impl<'a> Device<'a> {
 
 /// A module's identity and needs. [`Manifest::new`] fills the contract version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Manifest {
     /// Name used in API paths; lowercase letters, digits, `-` and `_`.
     pub name: String,
@@ -260,6 +261,8 @@ pub enum ManifestError {
 
 /// Host capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Capability {
     /// APDUs to a PC/SC card.
@@ -299,6 +302,7 @@ impl std::fmt::Display for Capability {
 /// An ATR value with a mask: a card matches when `atr & mask == value & mask`, byte by byte,
 /// and the lengths are equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AtrPattern {
     /// Expected bytes.
     pub value: Vec<u8>,
@@ -450,6 +454,7 @@ fn parse_hex(text: &str) -> Option<Vec<u8>> {
 
 /// HTTP methods an operation is served on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum HttpMethod {
     /// GET
@@ -466,6 +471,7 @@ pub enum HttpMethod {
 
 /// What an operation runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum DeviceKind {
     /// A PC/SC card.
@@ -478,6 +484,7 @@ pub enum DeviceKind {
 
 /// A module-specific operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Operation {
     /// Path segment; `a-z 0-9 - _`.
     pub name: String,

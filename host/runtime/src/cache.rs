@@ -11,6 +11,10 @@
 //! and data are then pages of the file, read in as they are used and shared with the page cache,
 //! instead of anonymous memory holding a copy of every byte for the process's lifetime.
 //!
+//! Beside an entry, `<key>.manifest` keeps the module's manifest as its first call returned it
+//! ([`ManifestFile`]), so a later start serves the module without running it: none of its code
+//! is touched until a page calls it.
+//!
 //! The cache directory is the connector's own (created with mode 0700). A compiled artifact is
 //! native code, so the cache must not be writable by anyone the connector does not trust.
 
@@ -20,6 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use t1c_sdk::Manifest;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -78,11 +83,16 @@ impl ComponentCache {
         engine: &Engine,
         wasm: &[u8],
         wasm_sha256: &[u8; 32],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+    ) -> wasmtime::Result<(Component, CacheOutcome, ManifestFile)> {
         let key = entry_key(engine, wasm_sha256);
         let name = hex::encode(key);
         let payload_path = self.dir.join(format!("{name}.cwasm"));
         let check_path = self.dir.join(format!("{name}.check"));
+        let manifest = ManifestFile {
+            cache: self.clone(),
+            path: self.dir.join(format!("{name}.manifest")),
+            key: name,
+        };
         let mut outcome = CacheOutcome::Compiled;
         match verify_entry(&check_path, &payload_path, &key) {
             Ok(()) => {
@@ -91,7 +101,7 @@ impl ComponentCache {
                 // engine, and its length and SHA-256 match. Only the connector writes the cache
                 // directory (mode 0700), and only by renaming complete files into place.
                 match deserialize_own_file(engine, &payload_path) {
-                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Ok(component) => return Ok((component, CacheOutcome::Hit, manifest)),
                     Err(err) => {
                         tracing::warn!(path = %payload_path.display(), "cache entry rejected by the engine, recompiling: {err}");
                         outcome = CacheOutcome::Recompiled;
@@ -111,7 +121,7 @@ impl ComponentCache {
         match self.store(&payload_path, &check_path, &key, &compiled) {
             // Load the stored file, so the code is mapped from it like on every later start.
             Ok(()) => match deserialize_own_file(engine, &payload_path) {
-                Ok(component) => return Ok((component, outcome)),
+                Ok(component) => return Ok((component, outcome, manifest)),
                 Err(err) => {
                     tracing::warn!(path = %payload_path.display(), "cannot map the stored cache entry: {err}");
                 }
@@ -122,7 +132,7 @@ impl ComponentCache {
         }
         // `compiled` was produced just now by `precompile_component` on this engine.
         let component = deserialize_own(engine, &compiled)?;
-        Ok((component, outcome))
+        Ok((component, outcome, manifest))
     }
 
     /// Writes an entry: the payload, then its check file, each as a temporary file in the same
@@ -158,6 +168,60 @@ impl ComponentCache {
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The manifest kept beside a cache entry: written after the module's first call returned it
+/// and passed every check, read instead of that call on later loads of the same entry.
+#[derive(Debug)]
+pub(crate) struct ManifestFile {
+    cache: ComponentCache,
+    path: PathBuf,
+    /// The entry's key (hex), repeated in the file so a file under another name is not taken.
+    key: String,
+}
+
+/// What a manifest file holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredManifest {
+    key: String,
+    manifest: Manifest,
+}
+
+impl ManifestFile {
+    /// The kept manifest, if there is one for this entry. A missing, unreadable or foreign file
+    /// is `None` (the caller then asks the module).
+    pub(crate) fn read(&self) -> Option<Manifest> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), "cannot read the kept manifest: {err}");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<StoredManifest>(&bytes) {
+            Ok(stored) if stored.key == self.key => Some(stored.manifest),
+            Ok(_) => {
+                tracing::warn!(path = %self.path.display(), "kept manifest of another entry, ignored");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), "invalid kept manifest ({err}), ignored");
+                None
+            }
+        }
+    }
+
+    /// Keeps `manifest` for later loads; a failure is logged and only costs a call then.
+    pub(crate) fn write(&self, manifest: &Manifest) {
+        let stored = StoredManifest { key: self.key.clone(), manifest: manifest.clone() };
+        let written = serde_json::to_vec(&stored)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| self.cache.write_atomically(&self.path, &bytes));
+        if let Err(err) = written {
+            tracing::warn!(path = %self.path.display(), "cannot keep the manifest: {err}");
+        }
     }
 }
 

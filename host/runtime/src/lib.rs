@@ -7,7 +7,8 @@
 //!
 //! Loading a module: read and hash it, compile it (or load it from the cache), check its imports
 //! against the contract, link only the capabilities it may have, pre-instantiate it, and read
-//! its manifest in a first sandboxed call. Calling a module: a fresh instance from the pooling
+//! its manifest in a first sandboxed call (kept beside the cache entry, so later starts do not
+//! run the module to serve it). Calling a module: a fresh instance from the pooling
 //! allocator, the call's device and PIN as resource handles, a CPU and wall-time deadline
 //! enforced through epochs, a memory cap, and the module's output sent to the log.
 //!
@@ -140,11 +141,16 @@ impl Runtime {
     pub fn load(&self, wasm: &[u8], label: &str) -> Result<LoadedModule, LoadError> {
         let sha256: [u8; 32] = Sha256::digest(wasm).into();
         let compile = |e: wasmtime::Error| LoadError::Compile(format!("{e:#}"));
-        let (component, outcome) = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, wasm, &sha256).map_err(compile)?,
+        let (component, outcome, manifest_file) = match &self.cache {
+            Some(cache) => {
+                let (component, outcome, manifest_file) =
+                    cache.load_or_compile(&self.engine, wasm, &sha256).map_err(compile)?;
+                (component, outcome, Some(manifest_file))
+            }
             None => (
                 wasmtime::component::Component::new(&self.engine, wasm).map_err(compile)?,
                 CacheOutcome::Uncached,
+                None,
             ),
         };
         let inspected = capabilities::inspect(&self.engine, &component)?;
@@ -171,9 +177,20 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let exports = module::Exports::new(inspected.contract, instance_pre)?;
 
-        let caller = module::Caller::new(&self.engine, label.into(), &self.config.limits);
-        let manifest =
-            exports.describe(&caller).map_err(|e| LoadError::ManifestCall(Box::new(e)))?;
+        // A compiled entry loaded from the cache comes with the manifest its first call returned
+        // (and that passed the checks below then): the module is not run to be served.
+        let kept = match (&manifest_file, outcome) {
+            (Some(file), CacheOutcome::Hit) => file.read().filter(|m| m.validate().is_ok()),
+            _ => None,
+        };
+        let asked = kept.is_none();
+        let manifest = match kept {
+            Some(manifest) => manifest,
+            None => {
+                let caller = module::Caller::new(&self.engine, label.into(), &self.config.limits);
+                exports.describe(&caller).map_err(|e| LoadError::ManifestCall(Box::new(e)))?
+            }
+        };
         manifest.validate().map_err(|source| LoadError::InvalidManifest {
             module: manifest.name.clone(),
             source,
@@ -208,6 +225,9 @@ impl Runtime {
                 module: manifest.name.clone(),
                 capability: *capability,
             });
+        }
+        if asked && let Some(file) = &manifest_file {
+            file.write(&manifest);
         }
         tracing::info!(
             module = %manifest.name,

@@ -1,5 +1,5 @@
-//! The compiled-component cache: hits, mapping from the entry's file, and recovery from
-//! corrupt, truncated, foreign and half-written entries.
+//! The compiled-component cache: hits, mapping from the entry's file, the kept manifest, and
+//! recovery from corrupt, truncated, foreign and half-written entries.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,53 @@ fn check_file(entry: &Path) -> PathBuf {
     entry.with_extension("check")
 }
 
+/// The manifest kept beside an entry.
+fn manifest_file(entry: &Path) -> PathBuf {
+    entry.with_extension("manifest")
+}
+
+#[test]
+fn a_hit_is_served_with_the_kept_manifest_without_running_the_module() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(load_hello(&cached_runtime(dir.path())), CacheOutcome::Compiled);
+    let entry = entries(dir.path())[0].clone();
+    let kept = std::fs::read_to_string(manifest_file(&entry)).expect("the manifest was kept");
+    // Change what the module would say about itself: only the kept file can say this.
+    let edited = kept.replace("\"description\":\"", "\"description\":\"(kept) ");
+    assert_ne!(edited, kept);
+    std::fs::write(manifest_file(&entry), edited).expect("edit");
+    let runtime = cached_runtime(dir.path());
+    let module =
+        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
+    assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
+    assert!(module.manifest().description.starts_with("(kept) "), "{:?}", module.manifest());
+    module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
+}
+
+#[test]
+fn a_missing_or_bad_kept_manifest_is_asked_for_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = cached_runtime(dir.path());
+    load_hello(&runtime);
+    let entry = entries(dir.path())[0].clone();
+    let good = std::fs::read_to_string(manifest_file(&entry)).expect("kept");
+    let other_key = good.replacen("\"key\":\"", "\"key\":\"0", 1);
+    let invalid_name = good.replacen("\"name\":\"hello\"", "\"name\":\"Not A Name\"", 1);
+    assert_ne!(invalid_name, good);
+    for bad in [None, Some("not json".to_owned()), Some(other_key), Some(invalid_name)] {
+        match &bad {
+            None => std::fs::remove_file(manifest_file(&entry)).expect("remove"),
+            Some(text) => std::fs::write(manifest_file(&entry), text).expect("write"),
+        }
+        let module = runtime
+            .load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello")
+            .expect("loads");
+        assert_eq!(module.manifest().name, "hello", "{bad:?}");
+        // Asked again and kept again.
+        assert_eq!(std::fs::read_to_string(manifest_file(&entry)).expect("kept"), good, "{bad:?}");
+    }
+}
+
 #[test]
 fn an_entry_is_its_payload_and_a_check_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -55,11 +102,12 @@ fn an_entry_is_its_payload_and_a_check_file() {
         .expect("cache dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     let entry = &entries(dir.path())[0];
     // The payload is wasmtime's artifact itself (an ELF object), so it can be mapped as it is.
     assert_eq!(&std::fs::read(entry).expect("payload")[..4], b"\x7fELF");
     assert!(check_file(entry).is_file());
+    assert!(manifest_file(entry).is_file());
 }
 
 #[cfg(target_os = "linux")]
