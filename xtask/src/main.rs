@@ -14,6 +14,8 @@
 //!   `target/modules/<name>.t1cm`.
 //! - `cargo xtask package [--signing-key FILE]`: the connector's and the DS's Debian packages
 //!   (`packaging/`, cargo-deb, release build) in `target/debian`, checked (see `package`).
+//! - `cargo xtask footprint`: the release connector's installed size, start time and idle
+//!   memory with the three modules; see `footprint`.
 //! - `cargo xtask cross`: the connector built (and linted) for Windows with mingw-w64, and the
 //!   crates that need no C toolchain checked for macOS; see `cross`.
 //! - `cargo xtask supply-chain`: cargo-deny (`deny.toml`: licenses, bans, sources, advisories)
@@ -43,6 +45,7 @@ use t1c_runtime::{Runtime, RuntimeConfig};
 use t1c_testkit::components;
 
 mod cross;
+mod footprint;
 mod fresh_install;
 mod fresh_machine;
 mod package;
@@ -115,6 +118,9 @@ enum Task {
         /// The DS's package.
         ds: PathBuf,
     },
+    /// Measure the release connector's footprint: installed size, start time with the modules
+    /// compiled and cached, and idle memory with the three modules (Linux).
+    Footprint,
     /// Fuzz the device-message parser (`ds/protocol/fuzz`) for a bounded time.
     FuzzMessages {
         /// How long to fuzz, in seconds.
@@ -160,6 +166,10 @@ fn main() -> Result<()> {
             fresh_machine::check(&root)
         }
         Task::FreshInstall { connector, ds } => fresh_install::check(&root, &connector, &ds),
+        Task::Footprint => {
+            setup::ensure(&root, setup::Need::Run)?;
+            footprint::measure(&root)
+        }
         Task::FuzzBundle { seconds } => fuzz_bundle_reader(&root, seconds),
         Task::FuzzMessages { seconds } => fuzz_messages(&root, seconds),
     }
