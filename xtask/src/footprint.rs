@@ -56,24 +56,23 @@ pub fn measure(root: &Path) -> Result<()> {
 
     let trusted = std::fs::read_to_string(root.join("host/src/bundles/development-key.pub"))?;
     let connector = Connector { binary, home: work.join("home"), bundles, trusted };
-    let (first, child) = connector.start()?;
-    stop(child)?;
+    let (first, running) = connector.start()?;
+    drop(running);
     println!("first start (compiles the three modules): {} ms", first.as_millis());
     let mut starts = Vec::new();
     let mut last = None;
     for _ in 0..5 {
-        if let Some(child) = last.take() {
-            stop(child)?;
-        }
-        let (took, child) = connector.start()?;
+        // The previous one stops before the next starts.
+        drop(last.take());
+        let (took, running) = connector.start()?;
         starts.push(took.as_millis());
-        last = Some(child);
+        last = Some(running);
     }
-    let child = last.context("no start")?;
+    let running = last.context("no start")?;
     println!("start with the modules cached: {starts:?} ms");
     // Idle: nothing is asked of it for a while.
     std::thread::sleep(Duration::from_secs(2));
-    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", child.id()))
+    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", running.0.id()))
         .context("reading the connector's smaps_rollup")?;
     let field = |name: &str| -> Result<u64> {
         rollup
@@ -88,7 +87,7 @@ pub fn measure(root: &Path) -> Result<()> {
         kibibytes(field("Anonymous")?),
         kibibytes(field("Pss")?)
     );
-    stop(child)?;
+    drop(running);
     std::fs::remove_dir_all(&work)?;
     Ok(())
 }
@@ -104,23 +103,25 @@ struct Connector {
 impl Connector {
     /// Starts `t1c serve` and returns once its port accepts a connection, with the time that
     /// took.
-    fn start(&self) -> Result<(Duration, Child)> {
+    fn start(&self) -> Result<(Duration, Running)> {
         let port = free_port()?;
         let started = Instant::now();
-        let mut child = Command::new(&self.binary)
-            .args(["serve", "--port", &port.to_string(), "--bundles"])
-            .arg(&self.bundles)
-            .env("HOME", &self.home)
-            .env("XDG_DATA_HOME", self.home.join("data"))
-            .env("XDG_CONFIG_HOME", self.home.join("config"))
-            .env("T1C_MODULES_TRUSTED_KEYS", self.trusted.trim())
-            .env("T1C_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.binary.display()))?;
+        let mut running = Running(
+            Command::new(&self.binary)
+                .args(["serve", "--port", &port.to_string(), "--bundles"])
+                .arg(&self.bundles)
+                .env("HOME", &self.home)
+                .env("XDG_DATA_HOME", self.home.join("data"))
+                .env("XDG_CONFIG_HOME", self.home.join("config"))
+                .env("T1C_MODULES_TRUSTED_KEYS", self.trusted.trim())
+                .env("T1C_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", self.binary.display()))?,
+        );
         let deadline = started + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait()? {
+            if let Some(status) = running.0.try_wait()? {
                 bail!("the connector exited with {status}");
             }
             if Instant::now() > deadline {
@@ -128,14 +129,18 @@ impl Connector {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Ok((started.elapsed(), child))
+        Ok((started.elapsed(), running))
     }
 }
 
-fn stop(mut child: Child) -> Result<()> {
-    child.kill()?;
-    child.wait()?;
-    Ok(())
+/// A started connector, stopped when dropped (on an error too).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn file_size(path: &Path) -> Result<u64> {

@@ -89,7 +89,7 @@ impl ComponentCache {
         let payload_path = self.dir.join(format!("{name}.cwasm"));
         let check_path = self.dir.join(format!("{name}.check"));
         let manifest = ManifestFile {
-            cache: self.clone(),
+            dir: self.dir.clone(),
             path: self.dir.join(format!("{name}.manifest")),
             key: name,
         };
@@ -156,26 +156,27 @@ impl ComponentCache {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
             _ => {}
         }
-        self.write_atomically(payload_path, payload)?;
-        self.write_atomically(check_path, &check)
+        write_atomically(&self.dir, payload_path, payload)?;
+        write_atomically(&self.dir, check_path, &check)
     }
+}
 
-    /// Writes `bytes` to a temporary file in the cache directory, flushes it and renames it to
-    /// `path`.
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        file.write_all(bytes)?;
-        file.as_file().sync_all()?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    }
+/// Writes `bytes` to a temporary file in `dir` (the cache directory), flushes it and renames it
+/// to `path`.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The manifest kept beside a cache entry: written after the module's first call returned it
 /// and passed every check, read instead of that call on later loads of the same entry.
 #[derive(Debug)]
 pub(crate) struct ManifestFile {
-    cache: ComponentCache,
+    /// The cache directory, where the file is written through a temporary file.
+    dir: PathBuf,
     path: PathBuf,
     /// The entry's key (hex), repeated in the file so a file under another name is not taken.
     key: String,
@@ -218,7 +219,7 @@ impl ManifestFile {
         let stored = StoredManifest { key: self.key.clone(), manifest: manifest.clone() };
         let written = serde_json::to_vec(&stored)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| self.cache.write_atomically(&self.path, &bytes));
+            .and_then(|bytes| write_atomically(&self.dir, &self.path, &bytes));
         if let Err(err) = written {
             tracing::warn!(path = %self.path.display(), "cannot keep the manifest: {err}");
         }

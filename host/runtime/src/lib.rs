@@ -172,9 +172,8 @@ impl Runtime {
         let mut linker = imports::linker(&self.engine, &inspected.used, inspected.contract)?;
         // Whatever else of WASI it imports (files, sockets) traps when called.
         imports::wasi::trap_unprovided(&mut linker, &self.engine, &component)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let instance_pre =
-            linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+            .map_err(imports::link_error)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(imports::link_error)?;
         let exports = module::Exports::new(inspected.contract, instance_pre)?;
 
         // A compiled entry loaded from the cache comes with the manifest its first call returned

@@ -351,6 +351,10 @@ fn classify(
     message: Option<String>,
 ) -> CallError {
     let module = module.to_string();
+    // A WASI function modules do not get: a trap of the module's making, named.
+    if let Some(unavailable) = err.downcast_ref::<Unavailable>() {
+        return CallError::Trapped { module, trap: unavailable.to_string(), message };
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
             let limit = match state.clock.overrun() {
@@ -364,11 +368,6 @@ fn classify(
             CallError::MemoryExhausted { module, limit: limits.memory_bytes }
         }
         Some(trap) => CallError::Trapped { module, trap: trap.to_string(), message },
-        None if err.is::<Unavailable>() => {
-            let trap =
-                err.downcast_ref::<Unavailable>().map(ToString::to_string).unwrap_or_default();
-            CallError::Trapped { module, trap, message }
-        }
         None if err.is::<wasmtime::PoolConcurrencyLimitError>() => CallError::Busy { module },
         None => {
             let text = format!("{err:#}");
