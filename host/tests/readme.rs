@@ -119,16 +119,16 @@ const README_RUN: &[(&str, &[&str])] = &[
 const README_PROVEN_ELSEWHERE: &[(&str, &str)] = &[
     (
         "cargo xtask run",
-        "cargo xtask fresh-machine (the last step of cargo xtask test): in a fresh Debian 12 \
-         root it installs the packages, builds everything and serves the simulated eID on \
+        "cargo xtask fresh-machine (the first check of cargo xtask test): in a fresh Debian \
+         12 root it installs the packages, builds everything and serves the simulated eID on \
          /v3/readers; here, each `cargo xtask run` starts `t1c serve --simulate --bundles \
          target/modules` (Action::RunConnector)",
     ),
     ("cargo xtask test", ".ci/run, the CI job, which calls it"),
     (
         "cargo xtask ds",
-        "cargo xtask fresh-machine --with-ds (installs, builds and starts it in a fresh root; \
-         /readyz answers) and ds/tests/cli.rs (`t1c-ds serve` with no configuration); here it \
+        "cargo xtask fresh-machine (after the connector, installs, builds and starts it in \
+         the same fresh root; /readyz answers) and ds/tests/cli.rs (`t1c-ds serve` with no configuration); here it \
          starts the DS's composition root (Action::StartDs)",
     ),
     ("cargo test -p t1c-module-hello", "cargo xtask test (cargo nextest run --workspace)"),

@@ -1,5 +1,5 @@
 //! `cargo xtask fresh-machine`: the README's first command, `cargo xtask run`, works on a fresh
-//! Debian 12 machine that has only rustup (the last step of `cargo xtask test`).
+//! Debian 12 machine that has only rustup (the first check of `cargo xtask test`).
 //!
 //! What it does:
 //! 1. A clean Debian 12 root under `target/fresh-machine/root`: `debootstrap --variant=minbase

@@ -23,13 +23,14 @@
 //!   `supply_chain` for the advisory database offline (`T1C_ADVISORY_DB`).
 //! - `cargo xtask test`: installs what the tests need (every package of
 //!   `xtask/system-packages.txt`, the target, rustfmt, clippy, cargo-nextest, cargo-fuzz,
-//!   cargo-deny, cargo-audit, schemathesis) when missing, then the full suite: `build-modules`, `cargo fmt --check`,
-//!   `cargo clippy --all-targets -D warnings`, every test with `cargo nextest` (one process per
-//!   test), the supply-chain checks (`cargo xtask supply-chain`: cargo-deny and cargo-audit),
-//!   the doc tests, schemathesis against a running connector's and a running
-//!   Distribution Service's OpenAPI documents, the fuzzers, `cross` (the Windows build and
-//!   the macOS checks), the browser tests (t1c-sdk-js in headless Chromium,
-//!   `tests/browser/`), and last `fresh-machine`.
+//!   cargo-deny, cargo-audit, schemathesis) when missing, then the full suite: `cargo fmt
+//!   --check`, `fresh-machine` (first: its root is deleted before the suite's builds grow
+//!   `target/`, so the disk holds one or the other), `build-modules`, `cargo clippy
+//!   --all-targets -D warnings`, the supply-chain checks (`cargo xtask supply-chain`:
+//!   cargo-deny and cargo-audit), every test with `cargo nextest` (one process per test), the
+//!   doc tests, schemathesis against a running connector's and a running Distribution
+//!   Service's OpenAPI documents, the fuzzers, the packages, `cross` (the Windows build and the
+//!   macOS checks), and the browser tests (t1c-sdk-js in headless Chromium, `tests/browser/`).
 //! - `cargo xtask fresh-machine`: the README's first command, run in a fresh Debian 12 root
 //!   (debootstrap) that has only rustup, answers `/v3/readers` with the simulated eID, and
 //!   `cargo xtask ds` then answers `/readyz`; needs root or sudo. See `fresh_machine` for what
@@ -188,13 +189,17 @@ fn run_connector(root: &Path, args: &[String]) -> Result<()> {
 fn test(root: &Path) -> Result<()> {
     setup::ensure(root, setup::Need::Test)?;
     setup::ensure_tools()?;
-    build_modules(root, &root.join("target/modules"))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     // The runtime's per-contract-version code is `include!`d, which `cargo fmt` does not see.
     let versioned = std::fs::read_dir(root.join("host/runtime/src/versioned"))?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<std::io::Result<Vec<_>>>()?;
     run(Command::new("rustfmt").args(["--edition", "2024", "--check"]).args(&versioned))?;
+    // First: the README's first command on a fresh Debian machine (a cold build in a new root,
+    // about 7.5 GB, deleted when it is done). Before the suite's own builds fill `target/`, so
+    // the run needs the larger of the two on disk, not their sum.
+    fresh_machine::check(root)?;
+    build_modules(root, &root.join("target/modules"))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     supply_chain::check(root)?;
     // Process per test: tests that start a private pcscd point the PC/SC client library at it
@@ -212,8 +217,6 @@ fn test(root: &Path) -> Result<()> {
     // The published t1c-sdk-js in headless Chromium against the running connector.
     run(Command::new("npm").args(["ci", "--prefix", "tests/browser", "--no-audit", "--no-fund"]))?;
     run(Command::new("node").args(["--test", "tests/browser/"]))?;
-    // Last: the README's first command on a fresh Debian machine (a cold build in a new root).
-    fresh_machine::check(root)?;
     println!("all checks passed");
     Ok(())
 }
