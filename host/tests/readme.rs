@@ -128,8 +128,8 @@ const README_PROVEN_ELSEWHERE: &[(&str, &str)] = &[
     (
         "cargo xtask ds",
         "cargo xtask fresh-machine (after the connector, installs, builds and starts it in \
-         the same fresh root; /readyz answers) and ds/tests/cli.rs (`t1c-ds serve` with no configuration); here it \
-         starts the DS's composition root (Action::StartDs)",
+         the same fresh root; /readyz answers) and ds/tests/cli.rs (`t1c-ds serve` with no \
+         configuration); here it starts the DS's composition root (Action::StartDs)",
     ),
     ("cargo test -p t1c-module-hello", "cargo xtask test (cargo nextest run --workspace)"),
     (

@@ -88,11 +88,7 @@ impl ComponentCache {
         let name = hex::encode(key);
         let payload_path = self.dir.join(format!("{name}.cwasm"));
         let check_path = self.dir.join(format!("{name}.check"));
-        let manifest = ManifestFile {
-            dir: self.dir.clone(),
-            path: self.dir.join(format!("{name}.manifest")),
-            key: name,
-        };
+        let manifest = ManifestFile { path: self.dir.join(format!("{name}.manifest")), key: name };
         let mut outcome = CacheOutcome::Compiled;
         match verify_entry(&check_path, &payload_path, &key) {
             Ok(()) => {
@@ -175,8 +171,7 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 /// and passed every check, read instead of that call on later loads of the same entry.
 #[derive(Debug)]
 pub(crate) struct ManifestFile {
-    /// The cache directory, where the file is written through a temporary file.
-    dir: PathBuf,
+    /// `<key>.manifest` in the cache directory.
     path: PathBuf,
     /// The entry's key (hex), repeated in the file so a file under another name is not taken.
     key: String,
@@ -217,9 +212,11 @@ impl ManifestFile {
     /// Keeps `manifest` for later loads; a failure is logged and only costs a call then.
     pub(crate) fn write(&self, manifest: &Manifest) {
         let stored = StoredManifest { key: self.key.clone(), manifest: manifest.clone() };
-        let written = serde_json::to_vec(&stored)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomically(&self.dir, &self.path, &bytes));
+        let written =
+            serde_json::to_vec(&stored).map_err(std::io::Error::other).and_then(|bytes| {
+                let dir = self.path.parent().unwrap_or(Path::new("."));
+                write_atomically(dir, &self.path, &bytes)
+            });
         if let Err(err) = written {
             tracing::warn!(path = %self.path.display(), "cannot keep the manifest: {err}");
         }

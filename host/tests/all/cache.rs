@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use t1c_runtime::{CacheOutcome, Device, Runtime, RuntimeConfig};
+use t1c_runtime::{CacheOutcome, Device, LoadedModule, Runtime, RuntimeConfig};
 
 use crate::fixtures::{self, MemoryCard};
 
@@ -26,12 +26,16 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
     entries
 }
 
-fn load_hello(runtime: &Runtime) -> CacheOutcome {
+/// Loads `hello` and calls it: whatever the cache did, the module must work.
+fn hello_module(runtime: &Runtime) -> LoadedModule {
     let module =
         runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
-    // Whatever the cache did, the module must work.
     module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
-    module.cache_outcome()
+    module
+}
+
+fn load_hello(runtime: &Runtime) -> CacheOutcome {
+    hello_module(runtime).cache_outcome()
 }
 
 #[test]
@@ -62,12 +66,9 @@ fn a_hit_is_served_with_the_kept_manifest_without_running_the_module() {
     let edited = kept.replace("\"description\":\"", "\"description\":\"(kept) ");
     assert_ne!(edited, kept);
     std::fs::write(manifest_file(&entry), edited).expect("edit");
-    let runtime = cached_runtime(dir.path());
-    let module =
-        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
+    let module = hello_module(&cached_runtime(dir.path()));
     assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
     assert!(module.manifest().description.starts_with("(kept) "), "{:?}", module.manifest());
-    module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
 }
 
 #[test]
@@ -85,10 +86,7 @@ fn a_missing_or_bad_kept_manifest_is_asked_for_again() {
             None => std::fs::remove_file(manifest_file(&entry)).expect("remove"),
             Some(text) => std::fs::write(manifest_file(&entry), text).expect("write"),
         }
-        let module = runtime
-            .load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello")
-            .expect("loads");
-        assert_eq!(module.manifest().name, "hello", "{bad:?}");
+        assert_eq!(hello_module(&runtime).manifest().name, "hello", "{bad:?}");
         // Asked again and kept again.
         assert_eq!(std::fs::read_to_string(manifest_file(&entry)).expect("kept"), good, "{bad:?}");
     }
@@ -122,12 +120,9 @@ fn a_cached_component_is_mapped_from_its_file() {
             .lines()
             .any(|line| line.ends_with(&*entry.to_string_lossy()))
     };
-    let runtime = cached_runtime(dir.path());
-    let module =
-        runtime.load(&t1c_testkit::components::bytes("t1c-module-hello"), "hello").expect("loads");
+    let module = hello_module(&cached_runtime(dir.path()));
     assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
     assert!(mapped(), "the hit's code is the entry's file, mapped");
-    module.token_info(Device::Card(Box::new(MemoryCard::default()))).expect("callable");
 }
 
 #[test]
